@@ -1,0 +1,161 @@
+// Reads the YAML config file over the built-in defaults. Every key is checked: an unknown key or a
+// wrong type fails with the file and the key's path, so a typo never silently falls back to a default.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { defaultConfig } from './defaults.ts';
+import { parseBytes, parseDurationMs } from './duration.ts';
+import type { PromuxConfig } from './types.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Check = (value: unknown) => string | undefined;
+
+const string: Check = (v) => (typeof v === 'string' ? undefined : 'a string');
+const nonEmpty: Check = (v) => (typeof v === 'string' && v.trim() !== '' ? undefined : 'a non-empty string');
+const oneOf = (...allowed: string[]): Check => (v) =>
+  typeof v === 'string' && allowed.includes(v) ? undefined : `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
+const intIn = (min: number, max: number): Check => (v) =>
+  Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? undefined : `an integer from ${min} to ${max}`;
+const duration: Check = (v) =>
+  typeof v === 'string' && parseDurationMs(v) !== undefined ? undefined : 'a duration such as "10s" or "500ms"';
+const bytes: Check = (v) => (typeof v === 'string' && parseBytes(v) !== undefined ? undefined : 'a size such as "32MiB"');
+const dnsLabel: Check = (v) =>
+  typeof v === 'string' && /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v) ? undefined : 'a DNS label (lower case, digits, "-")';
+const portName: Check = (v) =>
+  typeof v === 'string' && /^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$/.test(v) && /[a-z]/.test(v) && !v.includes('--')
+    ? undefined
+    : 'a port name (IANA_SVC_NAME: at most 15 lower-case letters, digits and "-")';
+const labelName: Check = (v) =>
+  typeof v === 'string' && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(v) && !v.startsWith('__') ? undefined : 'a Prometheus label name';
+const quantity: Check = (v) =>
+  typeof v === 'string' && /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.test(v) ? undefined : 'a Kubernetes quantity such as "10m" or "64Mi"';
+
+interface Shape {
+  [key: string]: Check | Shape | ListOf;
+}
+interface ListOf {
+  listOf: Check | Shape;
+}
+
+const resources: Shape = { cpu: quantity, memory: quantity };
+const schemeShape: Shape = {
+  name: nonEmpty,
+  prefix: nonEmpty,
+  keys: {
+    scrape: nonEmpty, port: nonEmpty, path: nonEmpty, scheme: nonEmpty, paramPrefix: nonEmpty,
+    portName: string, container: string,
+  },
+};
+
+const SHAPE: Shape = {
+  sidecar: {
+    image: nonEmpty,
+    imagePullPolicy: oneOf('Always', 'IfNotPresent', 'Never'),
+    containerName: dnsLabel,
+    port: intIn(1, 65535),
+    portName,
+    containerLabel: labelName,
+    scrapeTimeout: duration,
+    scrapeInterval: duration,
+    maxTargetBytes: bytes,
+    resources: { requests: resources, limits: resources },
+    nativeSidecar: oneOf('never', 'always', 'auto'),
+  },
+  excludeContainers: { listOf: nonEmpty },
+  minContainers: intIn(1, 1000),
+  schemes: { listOf: schemeShape },
+};
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** Problems in `value` against `shape`, each as "path: expected X, got Y". Optional keys: all of them. */
+function check(value: unknown, shape: Check | Shape | ListOf, path: string, out: string[]): void {
+  if (typeof shape === 'function') {
+    const expected = shape(value);
+    if (expected !== undefined) out.push(`${path}: expected ${expected}, got ${describe(value)}`);
+    return;
+  }
+  if ('listOf' in shape && typeof shape.listOf !== 'undefined' && Object.keys(shape).length === 1) {
+    if (!Array.isArray(value)) {
+      out.push(`${path}: expected a list, got ${describe(value)}`);
+      return;
+    }
+    value.forEach((item, i) => check(item, (shape as ListOf).listOf, `${path}[${i}]`, out));
+    return;
+  }
+  if (!isPlainObject(value)) {
+    out.push(`${path || '(top level)'}: expected a mapping, got ${describe(value)}`);
+    return;
+  }
+  for (const [key, v] of Object.entries(value)) {
+    const sub = (shape as Shape)[key];
+    const at = path === '' ? key : `${path}.${key}`;
+    if (sub === undefined) {
+      out.push(`${at}: unknown key (known here: ${Object.keys(shape).join(', ')})`);
+      continue;
+    }
+    check(v, sub, at, out);
+  }
+}
+
+/** Deep merge: mappings merge key by key, lists and scalars replace. */
+function merge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = merge(base[k], v);
+  return out;
+}
+
+/** Merges an already-parsed override into the defaults; `source` names it in errors. */
+export function configFrom(override: unknown, source: string): PromuxConfig {
+  if (override === null || override === undefined) return defaultConfig();
+  const problems: string[] = [];
+  check(override, SHAPE, '', problems);
+  if (isPlainObject(override) && Array.isArray(override.schemes)) {
+    override.schemes.forEach((s, i) => {
+      // A scheme in the file stands alone (lists replace), so each must be complete.
+      if (isPlainObject(s)) {
+        for (const k of ['name', 'prefix', 'keys']) if (!(k in s)) problems.push(`schemes[${i}].${k}: missing`);
+        if (isPlainObject(s.keys))
+          for (const k of Object.keys(schemeShape.keys as Shape))
+            if (!(k in s.keys) && k !== 'portName' && k !== 'container') problems.push(`schemes[${i}].keys.${k}: missing`);
+      }
+    });
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`${source}: invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+  const merged = merge(defaultConfig(), override) as PromuxConfig;
+  merged.schemes = merged.schemes.map((s) => ({
+    ...s,
+    keys: { ...s.keys, portName: s.keys.portName ?? '', container: s.keys.container ?? '' },
+  }));
+  return merged;
+}
+
+/** The defaults, overridden by the YAML file when one is given. */
+export function loadConfig(file?: string): PromuxConfig {
+  if (file === undefined) return defaultConfig();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read the configuration file: ${(err as Error).message}`);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(`${file}: not valid YAML: ${doc.errors[0]!.message}`);
+  }
+  return configFrom(doc.toJS(), file);
+}

@@ -1,0 +1,72 @@
+// The container-to-port map shared by the injector (which writes it into the sidecar's args and
+// the `promux.io/targets` annotation) and the sidecar (which reads it from -m). Syntax, compatible
+// with the original multiplexer sidecar's `<container>:<port>`:
+//
+//   <container>:[https:]<port>[/<path>[?<query>]]     e.g. gateway:8082, api:https:8443/custom/metrics
+//
+// Entries are separated by commas (or given as repeated flags). No dependencies: the sidecar loads it.
+
+export interface Target {
+  container: string;
+  port: number;
+  /** Path and optional query string, always starting with "/". */
+  path: string;
+  scheme: 'http' | 'https';
+}
+
+export const DEFAULT_METRICS_PATH = '/metrics';
+
+export class TargetMapError extends Error {
+  override name = 'TargetMapError';
+}
+
+/** One `<container>:[https:]<port>[/<path>]` entry. */
+export function parseTarget(entry: string): Target {
+  const text = entry.trim();
+  const firstColon = text.indexOf(':');
+  if (firstColon <= 0) throw new TargetMapError(`"${text}": expected <container>:<port>[/<path>]`);
+  const container = text.slice(0, firstColon);
+  let rest = text.slice(firstColon + 1);
+  let scheme: Target['scheme'] = 'http';
+  for (const s of ['https:', 'http:'] as const) {
+    if (rest.startsWith(s)) {
+      scheme = s === 'https:' ? 'https' : 'http';
+      rest = rest.slice(s.length);
+    }
+  }
+  const slash = rest.indexOf('/');
+  const portText = slash === -1 ? rest : rest.slice(0, slash);
+  const path = slash === -1 ? DEFAULT_METRICS_PATH : rest.slice(slash);
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(container)) {
+    throw new TargetMapError(`"${text}": "${container}" is not a container name`);
+  }
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+    throw new TargetMapError(`"${text}": "${portText}" is not a port number (1-65535)`);
+  }
+  return { container, port, path, scheme };
+}
+
+/** A comma-separated list, or several of them (repeated flags); empty entries are ignored. */
+export function parseTargetMap(...lists: string[]): Target[] {
+  const targets = lists
+    .flatMap((l) => l.split(','))
+    .filter((e) => e.trim() !== '')
+    .map(parseTarget);
+  const seen = new Set<string>();
+  for (const t of targets) {
+    if (seen.has(t.container)) throw new TargetMapError(`container "${t.container}" appears twice in the target map`);
+    seen.add(t.container);
+  }
+  return targets;
+}
+
+export function formatTarget(t: Target): string {
+  const scheme = t.scheme === 'https' ? 'https:' : '';
+  const path = t.path === DEFAULT_METRICS_PATH ? '' : t.path;
+  return `${t.container}:${scheme}${t.port}${path}`;
+}
+
+export function formatTargetMap(targets: readonly Target[]): string {
+  return targets.map(formatTarget).join(',');
+}

@@ -1,0 +1,42 @@
+// The injection engine's contract: a pod in, a decision, the mutated pod and its patch out. No I/O.
+import type { Operation } from 'fast-json-patch';
+import type { Target } from './target-map.ts';
+
+export type { Target };
+
+/** A Pod as plain JSON (as decoded from an AdmissionReview or a manifest). */
+export type PodObject = Record<string, unknown>;
+
+export type SkipCode =
+  | 'invalid-pod' // not a usable Pod object (no spec.containers, duplicate names, ...)
+  | 'opted-out' // promux.io/inject "false" (label or annotation)
+  | 'no-scrape-annotation'
+  | 'scrape-false'
+  | 'host-network'
+  | 'already-injected'
+  | 'too-few-containers'
+  | 'no-target';
+
+export interface InjectResult {
+  decision: 'inject' | 'skip';
+  /** Set when decision is "skip". */
+  skipCode?: SkipCode;
+  /** One human sentence: why injected (with the targets) or why skipped. */
+  reason: string;
+  /** The scrape targets the sidecar gets, in map order (empty when skipped). */
+  targets: Target[];
+  /** The mutated pod; a deep copy of the input when skipped. */
+  pod: PodObject;
+  /** RFC 6902 patch from the input pod to `pod` (fast-json-patch compare); [] when skipped. */
+  patch: Operation[];
+  /** Things a user should know even though injection went ahead (or was skipped). */
+  warnings: string[];
+}
+
+export interface UninjectResult {
+  changed: boolean;
+  /** Why nothing changed, or what was restored. */
+  reason: string;
+  pod: PodObject;
+  patch: Operation[];
+}
