@@ -40,3 +40,24 @@ export interface UninjectResult {
   pod: PodObject;
   patch: Operation[];
 }
+
+/**
+ * The `promux.io/status` annotation (JSON) on an injected pod: marks it injected and lets
+ * `uninject` restore it exactly.
+ */
+export interface PromuxStatus {
+  /** promux version that injected. */
+  version: string;
+  /** Name of the injected container (in spec.containers, or spec.initContainers as a native sidecar). */
+  sidecar: string;
+  /** Port the sidecar serves on. */
+  port: number;
+  /** The sidecar's target map (`-m` syntax). */
+  targets: string;
+  /** Every annotation promux set or removed, with its value before injection; null: it did not exist. */
+  original: Record<string, string | null>;
+  /** Removed annotations' positions among the original annotations, so uninject puts them back in place. */
+  removedAt?: Record<string, number>;
+  /** Set when promux created spec.initContainers for a native sidecar. */
+  createdInitContainers?: true;
+}

@@ -1,5 +1,75 @@
-// Placeholder until this mode lands.
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write("promux: this command is not built yet\n");
-  return 1;
+// `promux sidecar`: the multiplexer. Loads node built-ins and promux's own modules only (one copy of
+// this process runs in every injected pod, so its memory is what promux costs).
+
+import { formatTarget } from '../inject/target-map.ts';
+import { Collector, type Merge, type Source } from './collector.ts';
+import { mergeTargets } from './exposition/index.ts';
+import { fetchTarget } from './fetch.ts';
+import { FlagError, parseSidecarFlags, usage, type SidecarOptions } from './flags.ts';
+import { jsonLog, type Log } from './log.ts';
+import { BackgroundScraper, OnDemandScraper } from './scraper.ts';
+import { SidecarServer } from './server.ts';
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+function sourceFor(options: SidecarOptions): Source {
+  if (options.scrapeIntervalMs === 0) {
+    return { mode: 'on-demand', scraper: new OnDemandScraper(options.targets, options.maxTargetBytes, fetchTarget) };
+  }
+  const limits = { timeoutMs: options.scrapeTimeoutMs, maxBytes: options.maxTargetBytes };
+  return { mode: 'background', scraper: new BackgroundScraper(options.targets, limits, options.scrapeIntervalMs, fetchTarget) };
+}
+
+export async function run(options: SidecarOptions, log: Log): Promise<number> {
+  const merge: Merge = (targets, acceptOpenMetrics, drops) =>
+    mergeTargets(targets, { containerLabel: options.containerLabel, acceptOpenMetrics }, drops);
+  const stopped = waitForSignal();
+  const source = sourceFor(options);
+  const server = new SidecarServer(options, new Collector(source, merge, log), log);
+  let address;
+  try {
+    address = await server.listen();
+  } catch (e) {
+    if (source.mode === 'background') source.scraper.stop();
+    log('error', `cannot listen on ${options.listenAddress}:${options.port}: ${(e as Error).message}`);
+    return 1;
+  }
+  log('info', 'listening', {
+    address: `${address.address}:${address.port}`,
+    endpoint: options.endpoint,
+    mode: source.mode,
+    targets: options.targets.map(formatTarget),
+  });
+  const signal = await stopped;
+  log('info', 'shutting down', { signal });
+  if (source.mode === 'background') source.scraper.stop();
+  await server.close();
+  log('info', 'stopped');
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseSidecarFlags(argv, process.env);
+  } catch (e) {
+    if (!(e instanceof FlagError)) throw e;
+    process.stderr.write(`promux sidecar: ${e.message} (see promux sidecar --help)\n`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  return run(parsed.options, jsonLog());
 }

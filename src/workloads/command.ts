@@ -1,5 +1,124 @@
-// Placeholder until this mode lands.
-export async function main(_mode: "inject" | "uninject", _argv: string[]): Promise<number> {
-  process.stderr.write("promux: this command is not built yet\n");
-  return 1;
+// `promux inject` and `promux uninject`: the dry run on the command line, modelled on
+// `istioctl kube-inject` and `linkerd inject`. Manifests (or patches) go to stdout, the report to
+// stderr. Exit codes: 0 when the input was read (even if every pod was skipped), 1 for input or
+// configuration that cannot be used, 2 for a command line that cannot be understood.
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, loadConfig } from '../config/load.ts';
+import { dryRun, OUTPUT_FORMATS, type OutputFormat } from './dry-run.ts';
+import { injectEdit, uninjectEdit } from './edits.ts';
+import { InputError, readSources } from './input.ts';
+
+export type Mode = 'inject' | 'uninject';
+
+/** Where the command reads stdin and writes its output; the process's own streams, or a test's. */
+export interface CommandIO {
+  readStdin(): Promise<string>;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+const DESCRIPTIONS: Record<Mode, string> = {
+  inject:
+    'Print manifests as the promux webhook would admit them: every pod and pod template that asks to be ' +
+    'scraped and has several containers gets the promux sidecar, and scrape annotations that point at it. ' +
+    'Nothing is sent to a cluster.',
+  uninject: "Print manifests with promux's injection undone, restored from the promux.io/status annotation.",
+};
+
+const EXAMPLES: Record<Mode, string> = {
+  inject: `
+Kinds edited: Pod, and the pod templates of Deployment, StatefulSet, DaemonSet, ReplicaSet,
+ReplicationController, Job and CronJob (also inside a List). Other kinds pass through unchanged;
+documents nothing changed are written exactly as given, comments included.
+
+Output (-o): yaml  the manifests, as one YAML stream
+             json  one JSON object per document (a List stays one List)
+             patch one line per object: its RFC 6902 JSON patch, [] when unchanged
+
+Examples:
+  promux inject -f examples/
+  promux inject -f deploy.yaml | kubectl apply -f -
+  helm template my-app ./chart | promux inject -f -
+  kubectl patch --local -f pod.yaml --type=json -o yaml -p "$(promux inject -f pod.yaml -o patch)"
+`,
+  uninject: `
+Examples:
+  promux uninject -f injected.yaml
+  kubectl get deploy gateway -o yaml | promux uninject -f -
+`,
+};
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function program(mode: Mode, io: CommandIO): Command {
+  return new Command(`promux ${mode}`)
+    .description(DESCRIPTIONS[mode])
+    .option('-f, --filename <path>', 'a manifest file, a folder of *.yaml/*.yml/*.json files, or - for stdin (repeatable)', collect)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('yaml'))
+    .option('--config <file>', 'promux configuration file (YAML), as mounted into the webhook')
+    .addHelpText('after', EXAMPLES[mode])
+    .helpOption('-h, --help', 'show this help')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+}
+
+interface Options {
+  filename?: string[];
+  output: OutputFormat;
+  config?: string;
+}
+
+export async function runCommand(mode: Mode, argv: string[], io: CommandIO): Promise<number> {
+  const cli = program(mode, io);
+  try {
+    cli.parse(argv, { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  const options = cli.opts<Options>();
+  const fail = (message: string, code = 1) => {
+    io.stderr(`promux ${mode}: ${message}\n`);
+    return code;
+  };
+  if (options.filename === undefined) {
+    return fail(`no input: give -f FILE, -f FOLDER or -f - (standard input); see 'promux ${mode} --help'`, 2);
+  }
+  try {
+    const config = loadConfig(options.config);
+    const sources = await readSources(options.filename, io.readStdin);
+    const edit = mode === 'inject' ? injectEdit(config) : uninjectEdit(config);
+    const result = dryRun(sources, edit, options.output);
+    if (result.problems.length > 0) {
+      for (const problem of result.problems) io.stderr(`promux ${mode}: ${problem}\n`);
+      return fail(`nothing written: ${result.problems.length === 1 ? 'fix the problem above' : `fix the ${result.problems.length} problems above`}`);
+    }
+    // The report comes last, so that on a terminal the summary is what stays in view.
+    io.stdout(result.output);
+    io.stderr(result.report.map((line) => `${line}\n`).join(''));
+    return 0;
+  } catch (err) {
+    if (err instanceof InputError || err instanceof ConfigError) return fail(err.message);
+    throw err;
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function main(mode: Mode, argv: string[]): Promise<number> {
+  // `promux inject ... | head` closes the pipe early: that is the reader's choice, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+  return runCommand(mode, argv, {
+    readStdin,
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  });
 }

@@ -1,0 +1,32 @@
+// The floor for the sidecar benchmark: fetches the same targets in parallel on each request and
+// concatenates their bodies, no parsing, no labels. `node concat-proxy.ts <port>...`; logs its
+// address the way the sidecar does.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+const ports = process.argv.slice(2).map(Number);
+
+function fetchBody(port: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+const server = http.createServer((_req, res) => {
+  void Promise.all(ports.map(fetchBody)).then(
+    (bodies) => {
+      const body = Buffer.concat(bodies);
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': body.length }).end(body);
+    },
+    (e: Error) => res.writeHead(502).end(e.message),
+  );
+});
+server.listen(0, '127.0.0.1', () => {
+  process.stderr.write(`${JSON.stringify({ msg: 'listening', address: `127.0.0.1:${(server.address() as AddressInfo).port}` })}\n`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));

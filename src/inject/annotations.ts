@@ -1,0 +1,91 @@
+// promux's own annotations, and the scrape schemes' annotations read the way scrapers read them.
+import type { AnnotationScheme } from '../config/types.ts';
+import { PodError } from './pod.ts';
+
+export const STATUS_ANNOTATION = 'promux.io/status';
+export const TARGETS_ANNOTATION = 'promux.io/targets';
+export const EXCLUDE_ANNOTATION = 'promux.io/exclude';
+/** Label or annotation: "false" opts a pod out; as an annotation, "true" forces injection. */
+export const INJECT_KEY = 'promux.io/inject';
+export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+
+/**
+ * An annotation name as Prometheus (and Alloy) turn it into a meta label: every character outside
+ * [a-zA-Z0-9_] becomes "_". Names equal after this are one key to the scraper. The mapping keeps
+ * the length, which lets a pod's own spelling of a prefix be cut out of any key that matches.
+ */
+export function sanitizeAnnotationName(name: string): string {
+  return name.replace(/[^a-zA-Z0-9_]/g, '_');
+}
+
+type KeyRole = 'port' | 'path' | 'scheme' | 'portName' | 'container';
+
+/** One scrape key as the pod spells it: every spelling present (all with the same value). */
+export interface SchemeKey {
+  keys: string[];
+  value: string;
+}
+
+/** A scheme's annotations on one pod. */
+export interface SchemeAnnotations {
+  scheme: AnnotationScheme;
+  /** The scrape annotation's value ("true" asks for a scrape). */
+  scrape: string;
+  /** The pod's spelling of "<prefix>/", taken from its scrape key (e.g. "prometheus.io." ). */
+  spelling: string;
+  values: Partial<Record<KeyRole, SchemeKey>>;
+  /** Query parameters (`param_<name>`), in annotation order; `name` as the scraper sanitizes it. */
+  params: { key: string; name: string; value: string }[];
+}
+
+/** Every spelling of `configuredKey` among the pod's annotations; disagreeing spellings are a PodError. */
+function lookup(annotations: Record<string, string>, configuredKey: string): SchemeKey | undefined {
+  const wanted = sanitizeAnnotationName(configuredKey);
+  const keys = Object.keys(annotations).filter((k) => sanitizeAnnotationName(k) === wanted);
+  if (keys.length === 0) return undefined;
+  const value = annotations[keys[0]!]!;
+  const other = keys.find((k) => annotations[k] !== value);
+  if (other !== undefined) {
+    throw new PodError(
+      `annotations ${keys[0]} (${JSON.stringify(value)}) and ${other} (${JSON.stringify(annotations[other])}) ` +
+        'are the same key to Prometheus but disagree',
+    );
+  }
+  return { keys, value };
+}
+
+/** The schemes whose scrape annotation the pod carries, in configuration order. */
+export function readSchemes(annotations: Record<string, string>, schemes: readonly AnnotationScheme[]): SchemeAnnotations[] {
+  const found: SchemeAnnotations[] = [];
+  for (const scheme of schemes) {
+    const full = (key: string): string => `${scheme.prefix}/${key}`;
+    const scrape = lookup(annotations, full(scheme.keys.scrape));
+    if (scrape === undefined) continue;
+    const scrapeKey = scrape.keys[0]!;
+    const values: SchemeAnnotations['values'] = {};
+    for (const role of ['port', 'path', 'scheme', 'portName', 'container'] as const) {
+      const configured = scheme.keys[role];
+      if (configured === '') continue;
+      const value = lookup(annotations, full(configured));
+      if (value !== undefined) values[role] = value;
+    }
+    const paramPrefix = sanitizeAnnotationName(full(scheme.keys.paramPrefix));
+    const params = Object.keys(annotations)
+      .map((key) => ({ key, sanitized: sanitizeAnnotationName(key) }))
+      .filter(({ sanitized }) => sanitized.startsWith(paramPrefix) && sanitized.length > paramPrefix.length)
+      .map(({ key, sanitized }) => ({ key, name: sanitized.slice(paramPrefix.length), value: annotations[key]! }));
+    found.push({
+      scheme,
+      scrape: scrape.value,
+      spelling: scrapeKey.slice(0, scrapeKey.length - scheme.keys.scrape.length),
+      values,
+      params,
+    });
+  }
+  return found;
+}
+
+/** "prometheus.io/scrape" as the pod spells it, for messages. */
+export function scrapeKeyOf(s: SchemeAnnotations): string {
+  return `${s.spelling}${s.scheme.keys.scrape}`;
+}

@@ -1,0 +1,141 @@
+// Reads the parts of a Pod the engine decides on, checking each; anything unusable is a PodError,
+// which the engine reports as an invalid-pod skip (never a throw out of the engine).
+import type { PodObject } from './types.ts';
+
+export class PodError extends Error {
+  override name = 'PodError';
+}
+
+export interface PortView {
+  name: string | undefined;
+  containerPort: number;
+}
+
+export interface ContainerView {
+  name: string;
+  ports: PortView[];
+  /** An init container with restartPolicy Always: runs beside the app containers. */
+  nativeSidecar: boolean;
+}
+
+export interface PodView {
+  annotations: Record<string, string>;
+  labels: Record<string, string>;
+  /** spec.containers, then native-sidecar init containers: everything running while the pod serves. */
+  running: ContainerView[];
+  /** Every port declared by any container (init and ephemeral included). */
+  declaredPorts: Set<number>;
+  allContainerNames: Set<string>;
+  hostNetwork: boolean;
+  restartPolicy: string;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A value as error messages name it: null, a list, a mapping, or its type and JSON. */
+export function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'missing';
+  if (Array.isArray(v)) return 'a list';
+  return typeof v === 'object' ? 'a mapping' : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function stringMap(v: unknown, field: string): Record<string, string> {
+  if (v === undefined) return {};
+  if (!isObject(v)) throw new PodError(`${field} is ${describeValue(v)}, not a mapping`);
+  for (const [k, value] of Object.entries(v)) {
+    if (typeof value !== 'string') throw new PodError(`${field}["${k}"] is ${describeValue(value)}, not a string`);
+  }
+  return v as Record<string, string>;
+}
+
+function containerList(v: unknown, field: string): Record<string, unknown>[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new PodError(`${field} is ${describeValue(v)}, not a list`);
+  v.forEach((c, i) => {
+    if (!isObject(c)) throw new PodError(`${field}[${i}] is ${describeValue(c)}, not a container`);
+  });
+  return v as Record<string, unknown>[];
+}
+
+function readPorts(container: Record<string, unknown>, at: string): PortView[] {
+  const ports = container.ports;
+  if (ports === undefined) return [];
+  if (!Array.isArray(ports)) throw new PodError(`${at}.ports is ${describeValue(ports)}, not a list`);
+  return ports.map((p: unknown, i) => {
+    if (!isObject(p)) throw new PodError(`${at}.ports[${i}] is ${describeValue(p)}, not a port`);
+    const { containerPort, name } = p;
+    if (!Number.isInteger(containerPort) || (containerPort as number) < 1 || (containerPort as number) > 65535) {
+      throw new PodError(`${at}.ports[${i}].containerPort is ${describeValue(containerPort)}, not a port number`);
+    }
+    if (name !== undefined && typeof name !== 'string') throw new PodError(`${at}.ports[${i}].name is ${describeValue(name)}`);
+    return { name, containerPort: containerPort as number };
+  });
+}
+
+/** The pod's decision-relevant parts; throws PodError naming the field that is unusable. */
+export function readPod(pod: unknown): PodView {
+  if (!isObject(pod)) throw new PodError(`expected a Pod object, got ${describeValue(pod)}`);
+  if (pod.kind !== undefined && pod.kind !== 'Pod') throw new PodError(`expected kind Pod, got ${describeValue(pod.kind)}`);
+  const metadata = pod.metadata ?? {};
+  if (!isObject(metadata)) throw new PodError(`metadata is ${describeValue(metadata)}, not a mapping`);
+  const annotations = stringMap(metadata.annotations, 'metadata.annotations');
+  const labels = stringMap(metadata.labels, 'metadata.labels');
+  const spec = pod.spec;
+  if (!isObject(spec)) throw new PodError(spec === undefined ? 'spec is missing' : `spec is ${describeValue(spec)}, not a mapping`);
+  const containers = containerList(spec.containers, 'spec.containers');
+  if (containers.length === 0) throw new PodError('spec.containers is missing or empty');
+  const initContainers = containerList(spec.initContainers, 'spec.initContainers');
+  const ephemeral = containerList(spec.ephemeralContainers, 'spec.ephemeralContainers');
+
+  const allContainerNames = new Set<string>();
+  const declaredPorts = new Set<number>();
+  const running: ContainerView[] = [];
+  const groups = [
+    ['spec.containers', containers],
+    ['spec.initContainers', initContainers],
+    ['spec.ephemeralContainers', ephemeral],
+  ] as const;
+  for (const [field, list] of groups) {
+    list.forEach((c, i) => {
+      const at = `${field}[${i}]`;
+      if (c.name === undefined) throw new PodError(`${at} has no name`);
+      if (typeof c.name !== 'string' || !DNS_LABEL.test(c.name)) {
+        throw new PodError(`${at}.name is ${describeValue(c.name)}, not a container name (DNS label)`);
+      }
+      if (allContainerNames.has(c.name)) throw new PodError(`two containers are named "${c.name}"`);
+      allContainerNames.add(c.name);
+      const ports = readPorts(c, at);
+      for (const p of ports) declaredPorts.add(p.containerPort);
+      const nativeSidecar = field === 'spec.initContainers' && c.restartPolicy === 'Always';
+      if (field === 'spec.containers' || nativeSidecar) running.push({ name: c.name, ports, nativeSidecar });
+    });
+  }
+  if (spec.hostNetwork !== undefined && typeof spec.hostNetwork !== 'boolean') {
+    throw new PodError(`spec.hostNetwork is ${describeValue(spec.hostNetwork)}, not a boolean`);
+  }
+  const restartPolicy = spec.restartPolicy ?? 'Always';
+  if (typeof restartPolicy !== 'string') throw new PodError(`spec.restartPolicy is ${describeValue(restartPolicy)}`);
+  return {
+    annotations,
+    labels,
+    running,
+    declaredPorts,
+    allContainerNames,
+    hostNetwork: spec.hostNetwork === true,
+    restartPolicy,
+  };
+}
+
+/** A JSON deep copy, or a PodError when the value is not plain JSON data. */
+export function copyPod(pod: PodObject): PodObject {
+  try {
+    return structuredClone(pod);
+  } catch {
+    throw new PodError('the object is not plain JSON data');
+  }
+}

@@ -1,0 +1,73 @@
+// The injected container: the multiplexer in sidecar mode, with the target map in its flags.
+import type { ResourceList, SidecarConfig } from '../config/types.ts';
+import { parseDurationMs } from '../config/duration.ts';
+import { formatTargetMap } from './target-map.ts';
+import type { Target } from './target-map.ts';
+
+/** The sidecar's non-root user (the distroless "nonroot" uid). */
+export const SIDECAR_UID = 65532;
+
+/**
+ * The configured port unless a container declares it or a target uses it; then the next free one
+ * (wrapping to 1024 after 65535).
+ */
+export function choosePort(preferred: number, used: ReadonlySet<number>): number {
+  for (let port = preferred; port <= 65535; port++) if (!used.has(port)) return port;
+  for (let port = 1024; port < preferred; port++) if (!used.has(port)) return port;
+  return preferred; // every port taken: not a pod Kubernetes would run
+}
+
+function definedResources(list: ResourceList): ResourceList | undefined {
+  const out: ResourceList = {};
+  if (list.cpu !== undefined) out.cpu = list.cpu;
+  if (list.memory !== undefined) out.memory = list.memory;
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+function sidecarArgs(sidecar: SidecarConfig, port: number, targets: readonly Target[]): string[] {
+  const args = [
+    'sidecar',
+    '--container_to_port_map', formatTargetMap(targets),
+    '--export_to', String(port),
+    '--container_label', sidecar.containerLabel,
+    '--scrape_timeout', sidecar.scrapeTimeout,
+    '--max_target_bytes', sidecar.maxTargetBytes,
+  ];
+  const intervalMs = parseDurationMs(sidecar.scrapeInterval) ?? 0;
+  if (intervalMs > 0) args.push('--scrape_interval', String(intervalMs));
+  return args;
+}
+
+/** The sidecar container; `native` makes it an init container that keeps running (restartPolicy Always). */
+export function sidecarContainer(
+  sidecar: SidecarConfig,
+  port: number,
+  targets: readonly Target[],
+  native: boolean,
+): Record<string, unknown> {
+  const resources: Record<string, ResourceList> = {};
+  const requests = definedResources(sidecar.resources.requests);
+  const limits = definedResources(sidecar.resources.limits);
+  if (requests !== undefined) resources.requests = requests;
+  if (limits !== undefined) resources.limits = limits;
+  return {
+    name: sidecar.containerName,
+    image: sidecar.image,
+    imagePullPolicy: sidecar.imagePullPolicy,
+    ...(native ? { restartPolicy: 'Always' } : {}),
+    args: sidecarArgs(sidecar, port, targets),
+    ports: [{ name: sidecar.portName, containerPort: port, protocol: 'TCP' }],
+    ...(Object.keys(resources).length > 0 ? { resources } : {}),
+    readinessProbe: { httpGet: { path: '/readyz', port: sidecar.portName } },
+    livenessProbe: { httpGet: { path: '/healthz', port: sidecar.portName } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: SIDECAR_UID,
+      runAsGroup: SIDECAR_UID,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+}

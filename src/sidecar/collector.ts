@@ -1,0 +1,70 @@
+// One merged exposition per scrape: fetched targets (on demand or from the background cache) in,
+// the merged body out, with the target state changes logged.
+
+import { DROP_REASONS, DropCounter } from './exposition/index.ts';
+import type { FetchedTarget, MergeOutput, TargetOutcome } from './exposition/types.ts';
+import type { Log } from './log.ts';
+import type { BackgroundScraper, OnDemandScraper, Snapshot } from './scraper.ts';
+
+export type Merge = (targets: FetchedTarget[], acceptOpenMetrics: boolean, drops: DropCounter) => MergeOutput;
+
+export type Source =
+  | { mode: 'on-demand'; scraper: OnDemandScraper }
+  | { mode: 'background'; scraper: BackgroundScraper };
+
+function copyOf(drops: DropCounter): DropCounter {
+  const copy = new DropCounter();
+  for (const container of drops.containers()) {
+    for (const reason of DROP_REASONS) copy.add(container, reason, drops.get(container, reason));
+  }
+  return copy;
+}
+
+export class Collector {
+  private readonly source: Source;
+  private readonly merge: Merge;
+  private readonly log: Log;
+  /** promux_dropped_samples_total: every fetched snapshot's drops counted once. */
+  private readonly drops = new DropCounter();
+  /** The drops before the latest snapshot, for merging that snapshot again in the other format. */
+  private dropsBefore = new DropCounter();
+  private lastCounted = -1;
+  /** Up or down as last logged; a target not yet seen counts as up, so only a failure is logged first. */
+  private readonly up = new Map<string, boolean>();
+  /** Last merge per output format: the background cache serves one snapshot to many readers. */
+  private readonly merged = new Map<boolean, { generation: number; output: MergeOutput }>();
+
+  constructor(source: Source, merge: Merge, log: Log) {
+    this.source = source;
+    this.merge = merge;
+    this.log = log;
+  }
+
+  async collect(acceptOpenMetrics: boolean, targetTimeoutMs: number): Promise<MergeOutput> {
+    const snapshot: Snapshot =
+      this.source.mode === 'on-demand' ? await this.source.scraper.scrape(targetTimeoutMs) : await this.source.scraper.read();
+    const memo = this.merged.get(acceptOpenMetrics);
+    if (memo !== undefined && memo.generation === snapshot.generation) return memo.output;
+    let drops = this.drops;
+    if (snapshot.generation === this.lastCounted) {
+      drops = copyOf(this.dropsBefore); // this snapshot's drops are counted already (merged in the other format)
+    } else {
+      this.dropsBefore = copyOf(this.drops);
+      this.lastCounted = snapshot.generation;
+    }
+    const output = this.merge(snapshot.targets, acceptOpenMetrics, drops);
+    if (this.source.mode === 'background') this.merged.set(acceptOpenMetrics, { generation: snapshot.generation, output });
+    this.logChanges(output.targets);
+    return output;
+  }
+
+  private logChanges(outcomes: readonly TargetOutcome[]): void {
+    for (const t of outcomes) {
+      const wasUp = this.up.get(t.container) ?? true;
+      this.up.set(t.container, t.up);
+      if (t.up === wasUp) continue;
+      if (t.up) this.log('info', 'target up', { container: t.container });
+      else this.log('warn', 'target down', { container: t.container, reason: t.error ?? 'unknown' });
+    }
+  }
+}

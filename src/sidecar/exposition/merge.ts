@@ -1,0 +1,387 @@
+// The merge: every target's parsed body plus promux's own families, written once into one Buffer.
+// Families keep their first-seen order across targets (in target order); a family's samples come
+// grouped by target, in target order, each sample in its body's order. Sample bytes are copied from
+// the bodies; only the container label is inserted (and an existing one renamed exported_<label>).
+
+import { DROP_REASONS, type DropCounter, type DropReason } from './drops.ts';
+import {
+  detectFormat, ExpositionError, F_DROPPED, F_HAS_TARGET_LABEL, F_ODD_ESCAPE, parseBody, Part, PART_MASK, PART_SHIFT,
+  R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END, R_LABELS_START, R_NAME_END, R_NAME_START, R_REST, R_TS_END,
+  R_TS_START, R_VALUE_END, RECORD_SIZE, splitLabels,
+  type MetricType, type ParsedBody, type ParsedFamily,
+} from './parse.ts';
+import type { ExpositionFormat, FetchedTarget, MergeOptions, MergeOutput, TargetOutcome } from './types.ts';
+
+export const TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+const ALL_PARTS = 0xffff;
+
+function parts(...list: number[]): number {
+  return list.reduce((mask, part) => mask | (1 << part), 0);
+}
+
+/** Where (part of) a parsed family goes in the output: a family name and type, and which of its samples. */
+interface Projection {
+  name: string;
+  type: MetricType;
+  parts: number;
+}
+
+/**
+ * A family as served. Same format in and out: itself. OpenMetrics served as text follows
+ * client_python's text writer, so no series changes its name: a counter `foo` becomes `foo_total`
+ * (counter) and `foo_created` (gauge); histogram and summary `_created` become gauges; a gauge
+ * histogram becomes a histogram of its buckets plus `foo_gcount` and `foo_gsum` gauges; info
+ * `foo` is the gauge `foo_info`; a stateset is a gauge.
+ */
+function projections(family: ParsedFamily, type: MetricType, from: ExpositionFormat, to: ExpositionFormat): Projection[] {
+  const name = family.name;
+  if (from === to) return [{ name, type, parts: ALL_PARTS }];
+  const created: Projection = { name: `${name}_created`, type: 'gauge', parts: parts(Part.created) };
+  switch (type) {
+    case 'counter':
+      return [{ name: `${name}_total`, type, parts: parts(Part.total) }, created];
+    case 'histogram':
+      return [{ name, type, parts: parts(Part.bucket, Part.count, Part.sum) }, created];
+    case 'summary':
+      return [{ name, type, parts: parts(Part.bare, Part.count, Part.sum) }, created];
+    case 'gaugehistogram':
+      return [
+        { name, type: 'histogram', parts: parts(Part.bucket) },
+        { name: `${name}_gcount`, type: 'gauge', parts: parts(Part.gcount) },
+        { name: `${name}_gsum`, type: 'gauge', parts: parts(Part.gsum) },
+      ];
+    case 'info':
+      return [{ name: `${name}_info`, type: 'gauge', parts: ALL_PARTS }];
+    case 'stateset':
+      return [{ name, type: 'gauge', parts: ALL_PARTS }];
+    default:
+      return [{ name, type, parts: ALL_PARTS }];
+  }
+}
+
+/** The sample names a family may use, which no other family may (expfmt and the OpenMetrics parser both map them). */
+function reservedNames(name: string, type: MetricType, format: ExpositionFormat): string[] {
+  const suffixes =
+    format === 'text'
+      ? { histogram: ['_bucket', '_count', '_sum'], summary: ['_count', '_sum'] }[type as string] ?? []
+      : {
+          counter: ['_total', '_created'], histogram: ['_bucket', '_count', '_sum', '_created'],
+          summary: ['_count', '_sum', '_created'], gaugehistogram: ['_bucket', '_gcount', '_gsum'], info: ['_info'],
+        }[type as string] ?? [];
+  return [name, ...suffixes.map((suffix) => name + suffix)];
+}
+
+interface Source {
+  target: number;
+  family: ParsedFamily;
+  parts: number;
+}
+
+interface OutFamily {
+  name: string;
+  type: MetricType;
+  help: string | undefined;
+  unit: string | undefined;
+  /** promux's own samples, already written out as lines. */
+  ownLines: string;
+  sources: Source[];
+}
+
+const OWN_FAMILIES = {
+  up: {
+    name: 'promux_target_up', type: 'gauge', unit: undefined,
+    help: '1 when promux fetched and parsed the container\'s metrics on this scrape, 0 when it served none of them.',
+  },
+  duration: {
+    name: 'promux_target_scrape_duration_seconds', type: 'gauge', unit: 'seconds',
+    help: 'How long fetching the container\'s metrics took on this scrape.',
+  },
+  samples: {
+    name: 'promux_target_samples', type: 'gauge', unit: undefined,
+    help: 'Samples of the container served on this scrape.',
+  },
+  dropped: {
+    name: 'promux_dropped_samples', type: 'counter', unit: undefined,
+    help: 'Samples of the container not served, by reason: duplicate_series, type_conflict, name_conflict.',
+  },
+} as const;
+
+/** Parses every target and writes one exposition; see types.ts for the contract. */
+export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): MergeOutput {
+  const label = options.containerLabel;
+  const parsed: Array<ParsedBody | undefined> = [];
+  const outcomes: TargetOutcome[] = [];
+  for (const target of targets) {
+    drops.track(target.container);
+    const outcome: TargetOutcome = { container: target.container, up: false, samples: 0 };
+    outcomes.push(outcome);
+    parsed.push(undefined);
+    if (target.body === undefined) {
+      outcome.error = target.error ?? 'no response';
+      continue;
+    }
+    const format = detectFormat(target.contentType, target.body);
+    try {
+      parsed[parsed.length - 1] = parseBody(target.body, format, label);
+      outcome.up = true;
+    } catch (e) {
+      if (!(e instanceof ExpositionError)) throw e;
+      outcome.error = `invalid ${format === 'text' ? 'text format' : 'OpenMetrics'} exposition: ${e.message}`;
+    }
+  }
+
+  const format: ExpositionFormat =
+    options.acceptOpenMetrics && parsed.every((p) => p === undefined || p.format === 'openmetrics') ? 'openmetrics' : 'text';
+  const families = new Map<string, OutFamily>();
+  const reserved = new Set<string>();
+  const add = (name: string, type: MetricType, help: string | undefined, unit: string | undefined): OutFamily => {
+    const family: OutFamily = { name, type, help, unit: format === 'openmetrics' ? unit : undefined, ownLines: '', sources: [] };
+    families.set(name, family);
+    for (const reservedName of reservedNames(name, type, format)) reserved.add(reservedName);
+    return family;
+  };
+  const droppedName = format === 'text' ? `${OWN_FAMILIES.dropped.name}_total` : OWN_FAMILIES.dropped.name;
+  const own = {
+    up: add(OWN_FAMILIES.up.name, 'gauge', OWN_FAMILIES.up.help, undefined),
+    duration: add(OWN_FAMILIES.duration.name, 'gauge', OWN_FAMILIES.duration.help, OWN_FAMILIES.duration.unit),
+    samples: add(OWN_FAMILIES.samples.name, 'gauge', OWN_FAMILIES.samples.help, undefined),
+    dropped: add(droppedName, 'counter', OWN_FAMILIES.dropped.help, undefined),
+  };
+
+  parsed.forEach((body, target) => {
+    if (body === undefined) return;
+    const container = targets[target]!.container;
+    const outcome = outcomes[target]!;
+    outcome.samples = body.samples - body.duplicates;
+    if (body.duplicates > 0) drops.add(container, 'duplicate_series', body.duplicates);
+    for (const family of body.families) {
+      if (family.type === undefined) continue; // HELP or UNIT without samples
+      for (const projection of projections(family, family.type, body.format, format)) {
+        const count = countSamples(body, family, projection.parts, false);
+        if (count === 0) continue;
+        let out = families.get(projection.name);
+        let conflict: DropReason | undefined;
+        if (out !== undefined) {
+          if (out.type !== projection.type) conflict = 'type_conflict';
+        } else if (reservedNames(projection.name, projection.type, format).some((name) => reserved.has(name))) {
+          conflict = 'name_conflict';
+        } else {
+          out = add(projection.name, projection.type, undefined, undefined);
+        }
+        if (conflict !== undefined || out === undefined) {
+          countSamples(body, family, projection.parts, true);
+          outcome.samples -= count;
+          drops.add(container, conflict ?? 'name_conflict', count);
+          continue;
+        }
+        out.help ??= family.help;
+        if (format === 'openmetrics') out.unit ??= family.unit;
+        out.sources.push({ target, family, parts: projection.parts });
+      }
+    }
+  });
+
+  const containerLabels = targets.map((t) => Buffer.from(`${label}="${escapeLabelValue(t.container)}"`, 'utf8'));
+  targets.forEach((target, i) => {
+    const outcome = outcomes[i]!;
+    const labels = `{${label}="${escapeLabelValue(target.container)}"}`;
+    own.up.ownLines += `${own.up.name}${labels} ${outcome.up ? 1 : 0}\n`;
+    own.duration.ownLines += `${own.duration.name}${labels} ${target.durationSeconds}\n`;
+    own.samples.ownLines += `${own.samples.name}${labels} ${outcome.samples}\n`;
+  });
+  for (const container of drops.containers()) {
+    for (const reason of DROP_REASONS) {
+      own.dropped.ownLines +=
+        `${OWN_FAMILIES.dropped.name}_total{${label}="${escapeLabelValue(container)}",reason="${reason}"} ` +
+        `${drops.get(container, reason)}\n`;
+    }
+  }
+
+  const estimate = parsed.reduce((sum, p, i) => sum + (p === undefined ? 0 : p.body.length + p.samples * (containerLabels[i]!.length + 24)), 0);
+  const out = new Output(estimate + 65536);
+  for (const family of families.values()) {
+    if (family.ownLines === '' && family.sources.length === 0) continue;
+    writeMetadata(out, family, format);
+    out.text(family.ownLines);
+    for (const source of family.sources) {
+      writeSamples(out, parsed[source.target]!, source, family.type, containerLabels[source.target]!, label, format);
+    }
+  }
+  if (format === 'openmetrics') out.text('# EOF\n');
+  return {
+    body: out.result(),
+    contentType: format === 'text' ? TEXT_CONTENT_TYPE : OPENMETRICS_CONTENT_TYPE,
+    format,
+    targets: outcomes,
+  };
+}
+
+/** Samples of the family among parts not yet dropped; with drop, flags them dropped too. */
+function countSamples(body: ParsedBody, family: ParsedFamily, partMask: number, drop: boolean): number {
+  const records = body.records;
+  const runs = family.runs;
+  let count = 0;
+  for (let k = 0; k < runs.length; k += 2) {
+    for (let i = runs[k]!, end = runs[k + 1]!; i < end; i++) {
+      const r = i * RECORD_SIZE + R_FLAGS;
+      const flags = records[r]!;
+      if ((flags & F_DROPPED) !== 0 || ((1 << ((flags >> PART_SHIFT) & PART_MASK)) & partMask) === 0) continue;
+      count++;
+      if (drop) records[r] = flags | F_DROPPED;
+    }
+  }
+  return count;
+}
+
+function writeMetadata(out: Output, family: OutFamily, format: ExpositionFormat): void {
+  const om = format === 'openmetrics';
+  if (family.help !== undefined && family.help !== '') out.text(`# HELP ${family.name} ${escapeHelp(family.help, om)}\n`);
+  const type = family.type === 'untyped' && om ? 'unknown' : family.type;
+  out.text(`# TYPE ${family.name} ${type}\n`);
+  if (om && family.unit !== undefined && family.unit !== '') out.text(`# UNIT ${family.name} ${family.unit}\n`);
+}
+
+const COMMA = 0x2c;
+const OPEN = 0x7b;
+const CLOSE = 0x7d;
+const SPACE = 0x20;
+const LF = 0x0a;
+
+function writeSamples(
+  out: Output, parsed: ParsedBody, source: Source, type: MetricType, containerLabel: Buffer, label: string,
+  format: ExpositionFormat,
+): void {
+  const { body, records } = parsed;
+  const toText = format === 'text' && parsed.format === 'openmetrics';
+  // The OpenMetrics parser takes exemplars on counter totals and histogram buckets only.
+  const exemplarPart =
+    format === 'openmetrics' ? (type === 'counter' ? Part.total : type === 'histogram' || type === 'gaugehistogram' ? Part.bucket : -1) : -1;
+  const runs = source.family.runs;
+  const partMask = source.parts;
+  const labelLength = containerLabel.length;
+  for (let k = 0; k < runs.length; k += 2) {
+    for (let i = runs[k]!, last = runs[k + 1]!; i < last; i++) {
+      const r = i * RECORD_SIZE;
+      const flags = records[r + R_FLAGS]!;
+      const part = (flags >> PART_SHIFT) & PART_MASK;
+      if ((flags & F_DROPPED) !== 0 || ((1 << part) & partMask) === 0) continue;
+      const nameStart = records[r + R_NAME_START]!;
+      const end = records[r + R_END]!;
+      out.ensure(end - nameStart + labelLength + 64);
+      const nameEnd = records[r + R_NAME_END]!;
+      const labelsStart = records[r + R_LABELS_START]!;
+      const labelsEnd = records[r + R_LABELS_END]!;
+      const rest = records[r + R_REST]!;
+      const tsStart = records[r + R_TS_START]!;
+      const valueEnd = records[r + R_VALUE_END]!;
+      const tail = toText
+        ? valueEnd
+        : part === exemplarPart && records[r + R_EXEMPLAR_START]! >= 0
+          ? end
+          : tsStart >= 0 ? records[r + R_TS_END]! : valueEnd;
+      if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) !== 0) {
+        out.copy(body, nameStart, nameEnd);
+        out.byte(OPEN);
+        out.copy(containerLabel, 0, labelLength);
+        out.text(rewriteLabels(body, labelsStart, labelsEnd, label));
+        out.byte(CLOSE);
+        out.copy(body, rest, tail);
+      } else if (labelsEnd > labelsStart && labelsStart === nameEnd + 1 && rest === labelsEnd + 1) {
+        // The usual `name{labels} value`: name and brace, our label, then labels to value in one copy.
+        out.copy(body, nameStart, labelsStart);
+        out.copy(containerLabel, 0, labelLength);
+        out.byte(COMMA);
+        out.copy(body, labelsStart, tail);
+      } else {
+        out.copy(body, nameStart, nameEnd);
+        out.byte(OPEN);
+        out.copy(containerLabel, 0, labelLength);
+        if (labelsEnd > labelsStart) {
+          out.byte(COMMA);
+          out.copy(body, labelsStart, labelsEnd);
+        }
+        out.byte(CLOSE);
+        out.copy(body, rest, tail);
+      }
+      if (toText && tsStart >= 0) {
+        out.byte(SPACE);
+        out.text(secondsToMilliseconds(body.toString('latin1', tsStart, records[r + R_TS_END]!)));
+      }
+      out.byte(LF);
+    }
+  }
+}
+
+/** The labels after the container label, for a series that has one already or odd escapes (the rare path). */
+function rewriteLabels(body: Buffer, start: number, end: number, label: string): string {
+  const labels = splitLabels(body, start, end);
+  const names = new Set(labels.map(([name]) => name));
+  // As Prometheus does: exported_<label>, or exported_exported_<label> when that is taken too, and so on.
+  let exported = `exported_${label}`;
+  while (names.has(exported)) exported = `exported_${exported}`;
+  let text = '';
+  for (const [name, value] of labels) {
+    // An escape other than \\ \" \n reads as a backslash and the character in Prometheus: write it so.
+    const fixed = value.replace(/\\([^\\"n])/g, '\\\\$1');
+    text += `,${name === label ? exported : name}="${fixed}"`;
+  }
+  return text;
+}
+
+/** Prometheus' OpenMetrics parser keeps int64(seconds * 1000); the text format carries milliseconds. */
+export function secondsToMilliseconds(seconds: string): string {
+  const ms = Math.trunc(Number(seconds) * 1000);
+  return Number.isSafeInteger(ms) ? String(ms === 0 ? 0 : ms) : BigInt(ms).toString();
+}
+
+export function escapeLabelValue(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+function escapeHelp(help: string, openMetrics: boolean): string {
+  return help.replace(openMetrics ? /[\\"\n]/g : /[\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}
+
+/** One growing Buffer the exposition is written into. */
+class Output {
+  buf: Buffer;
+  pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+
+  ensure(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
+
+  byte(c: number): void {
+    this.buf[this.pos++] = c;
+  }
+
+  /** Short ranges are copied in JavaScript: cheaper than a call into C++ for a few bytes. */
+  copy(source: Buffer, start: number, end: number): void {
+    const buf = this.buf;
+    let pos = this.pos;
+    if (end - start < 32) {
+      for (let i = start; i < end; i++) buf[pos++] = source[i]!;
+      this.pos = pos;
+    } else {
+      this.pos = pos + source.copy(buf, pos, start, end);
+    }
+  }
+
+  text(s: string): void {
+    this.ensure(Buffer.byteLength(s));
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  result(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}

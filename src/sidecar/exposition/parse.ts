@@ -1,0 +1,746 @@
+// A scanner for one target's body, text 0.0.4 or OpenMetrics 1.0, modelled on Prometheus'
+// model/textparse: one pass over the bytes, no regular expression, no object per sample. Each sample
+// becomes a fixed-size record of byte offsets into the body (see R_* below), so the writer can copy
+// the original bytes (label values, numbers, exemplars) exactly and insert the container label.
+// Families, HELP, TYPE and UNIT are the only objects, one per family.
+
+import { isUtf8 } from 'node:buffer';
+import type { ExpositionFormat } from './types.ts';
+
+/** Metric types as parsed; OpenMetrics `unknown` and a family without TYPE are both `untyped`. */
+export type MetricType =
+  | 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped' | 'gaugehistogram' | 'stateset' | 'info';
+
+/**
+ * Which suffix a sample carries relative to its family name. OpenMetrics families need it to be
+ * written as text (a counter `foo` is served as `foo_total`, its `foo_created` apart) and to know
+ * which samples may keep exemplars.
+ */
+export const Part = {
+  bare: 0, total: 1, created: 2, bucket: 3, count: 4, sum: 5, gcount: 6, gsum: 7, info: 8,
+} as const;
+
+const SUFFIX_OF_PART = ['', '_total', '_created', '_bucket', '_count', '_sum', '_gcount', '_gsum', '_info'];
+
+/** The suffixes (as parts) a family of each type accepts, per format (text, as expfmt reads it; OpenMetrics). */
+const TEXT_PARTS: Record<MetricType, readonly number[]> = {
+  counter: [Part.bare], gauge: [Part.bare], untyped: [Part.bare],
+  histogram: [Part.bucket, Part.count, Part.sum], summary: [Part.bare, Part.count, Part.sum],
+  gaugehistogram: [], stateset: [], info: [],
+};
+const OPENMETRICS_PARTS: Record<MetricType, readonly number[]> = {
+  counter: [Part.total, Part.created], gauge: [Part.bare], untyped: [Part.bare], stateset: [Part.bare],
+  histogram: [Part.bucket, Part.count, Part.sum, Part.created], summary: [Part.bare, Part.count, Part.sum, Part.created],
+  gaugehistogram: [Part.bucket, Part.gcount, Part.gsum], info: [Part.info],
+};
+
+const TEXT_TYPES = new Set<string>(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
+const OPENMETRICS_TYPES = new Set<string>(['counter', 'gauge', 'histogram', 'summary', 'unknown', 'gaugehistogram', 'stateset', 'info']);
+
+export interface ParsedFamily {
+  name: string;
+  /** undefined while only HELP or UNIT named the family; `untyped` once samples came without TYPE. */
+  type: MetricType | undefined;
+  /** HELP text, unescaped. */
+  help: string | undefined;
+  unit: string | undefined;
+  /** Sample index ranges [start, end) of this family, in body order (more than one when the body split it). */
+  runs: number[];
+  /** The family name's bytes, to match sample names against without making strings. */
+  key: Buffer;
+  /** The parts this family's type accepts in the body's format. */
+  parts: readonly number[];
+}
+
+// Sample record layout: RECORD_SIZE int32 per sample.
+export const R_NAME_START = 0;
+export const R_NAME_END = 1;
+/** After `{` (equal to R_LABELS_END when the sample has no labels). */
+export const R_LABELS_START = 2;
+/** After the closing quote of the last label value (a trailing comma is left out). */
+export const R_LABELS_END = 3;
+/** After `}` or after the name: the whitespace before the value. */
+export const R_REST = 4;
+export const R_VALUE_END = 5;
+/** -1 when the sample has no timestamp. */
+export const R_TS_START = 6;
+export const R_TS_END = 7;
+/** Start of an OpenMetrics exemplar (`# {...} v [ts]`), -1 when none; it runs to R_END. */
+export const R_EXEMPLAR_START = 8;
+export const R_END = 9;
+export const R_FLAGS = 10;
+export const R_HASH = 11;
+export const RECORD_SIZE = 12;
+
+/** The series carries the label promux adds: it is renamed to exported_<label> when written. */
+export const F_HAS_TARGET_LABEL = 1;
+/** A label value has an escape other than \\ \" \n: rewritten so that strict parsers read it as Prometheus does. */
+export const F_ODD_ESCAPE = 2;
+export const F_DROPPED = 4;
+export const PART_SHIFT = 4;
+export const PART_MASK = 0xf;
+
+export interface ParsedBody {
+  format: ExpositionFormat;
+  body: Buffer;
+  /** In first-seen order; a name appears twice only when the body gives it two different TYPEs. */
+  families: ParsedFamily[];
+  records: Int32Array;
+  samples: number;
+  /** Samples flagged F_DROPPED as repeats of an earlier series of this body. */
+  duplicates: number;
+}
+
+export class ExpositionError extends Error {
+  override name = 'ExpositionError';
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+const TAB = 0x09;
+const HASH = 0x23;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const EQUALS = 0x3d;
+const OPEN = 0x7b;
+const CLOSE = 0x7d;
+
+const METRIC_START = 1;
+const METRIC_CHAR = 2;
+const LABEL_START = 4;
+const LABEL_CHAR = 8;
+const DIGIT = 16;
+const CHAR_CLASS = new Uint8Array(256);
+for (let c = 0; c < 256; c++) {
+  const ch = String.fromCharCode(c);
+  const letter = /[A-Za-z_]/.test(ch);
+  const digit = /[0-9]/.test(ch);
+  CHAR_CLASS[c] =
+    (letter || ch === ':' ? METRIC_START | METRIC_CHAR : 0) | (digit ? METRIC_CHAR | LABEL_CHAR | DIGIT : 0) |
+    (letter ? LABEL_START | LABEL_CHAR : 0);
+}
+
+/** Text or OpenMetrics, from the Content-Type; without a known one, a body that ends in `# EOF` is OpenMetrics. */
+export function detectFormat(contentType: string | undefined, body: Buffer): ExpositionFormat {
+  const mediaType = (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  if (mediaType === 'application/openmetrics-text') return 'openmetrics';
+  if (mediaType === 'text/plain') return 'text';
+  let end = body.length;
+  while (end > 0 && (body[end - 1] === LF || body[end - 1] === CR)) end--;
+  return end >= 5 && body.toString('latin1', end - 5, end) === '# EOF' && (end === 5 || body[end - 6] === LF)
+    ? 'openmetrics'
+    : 'text';
+}
+
+/** Parses a whole body or throws ExpositionError naming the line; nothing of a broken body is kept. */
+export function parseBody(body: Buffer, format: ExpositionFormat, targetLabel: string): ParsedBody {
+  if (!isUtf8(body)) throw new ExpositionError('the body is not valid UTF-8');
+  const scanner = new Scanner(body, format, Buffer.from(targetLabel, 'latin1'));
+  try {
+    scanner.scan();
+  } catch (e) {
+    if (e instanceof LineError) throw new ExpositionError(describeLine(body, e.position, e.message));
+    throw e;
+  }
+  const duplicates = flagDuplicates(body, scanner.records, scanner.count);
+  return { format, body, families: scanner.families, records: scanner.records, samples: scanner.count, duplicates };
+}
+
+class LineError extends Error {
+  position: number;
+  constructor(position: number, message: string) {
+    super(message);
+    this.position = position;
+  }
+}
+
+function describeLine(body: Buffer, position: number, message: string): string {
+  let line = 1;
+  let start = 0;
+  for (let i = body.indexOf(LF); i !== -1 && i < position; i = body.indexOf(LF, i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  let end = body.indexOf(LF, start);
+  if (end === -1) end = body.length;
+  const text = body.toString('utf8', start, Math.min(end, start + 120)).replace(/\r$/, '');
+  return `line ${line}: ${message}: ${JSON.stringify(text)}${end - start > 120 ? '...' : ''}`;
+}
+
+class Scanner {
+  readonly buf: Buffer;
+  readonly len: number;
+  readonly openMetrics: boolean;
+  readonly targetLabel: Buffer;
+  readonly families: ParsedFamily[] = [];
+  readonly byName = new Map<string, ParsedFamily>();
+  records: Int32Array;
+  count = 0;
+  pos = 0;
+  /** The family of the last sample or metadata line: the next sample most likely belongs to it too. */
+  current: ParsedFamily | undefined;
+  /** The family whose run of samples is open, and where that run started. */
+  runFamily: ParsedFamily | undefined;
+  runStart = 0;
+  /** Label name offsets of the sample being scanned, to find a repeated name. */
+  labelNames = new Int32Array(64);
+  sawEof = false;
+  /** The previous sample's name and part, unless a metadata line came since. */
+  lastNameStart = 0;
+  lastNameEnd = -1;
+  lastPart = 0;
+  lastNameHash = 0;
+
+  constructor(buf: Buffer, format: ExpositionFormat, targetLabel: Buffer) {
+    this.buf = buf;
+    this.len = buf.length;
+    this.openMetrics = format === 'openmetrics';
+    this.targetLabel = targetLabel;
+    this.records = new Int32Array(Math.max(64, Math.ceil(buf.length / 48)) * RECORD_SIZE);
+  }
+
+  scan(): void {
+    const buf = this.buf;
+    const len = this.len;
+    while (this.pos < len) {
+      if (this.sawEof) throw new LineError(this.pos, 'data after # EOF');
+      let c = buf[this.pos]!;
+      if (!this.openMetrics) {
+        while (c === SPACE || c === TAB) c = buf[++this.pos] ?? LF;
+      }
+      if (c === LF) {
+        this.pos++;
+      } else if (c === CR && buf[this.pos + 1] === LF) {
+        this.pos += 2;
+      } else if (c === HASH) {
+        this.comment();
+      } else {
+        this.sample();
+      }
+    }
+    this.closeRun();
+    if (this.openMetrics && !this.sawEof) throw new LineError(len, 'OpenMetrics body does not end with # EOF');
+  }
+
+  lineEnd(from: number): number {
+    let end = this.buf.indexOf(LF, from);
+    if (end === -1) end = this.len;
+    return end;
+  }
+
+  /** The end of the line's content: before LF, a CR, and (text format) trailing blanks. */
+  trimmedEnd(end: number): number {
+    const buf = this.buf;
+    if (end > this.pos && buf[end - 1] === CR) end--;
+    if (!this.openMetrics) while (end > this.pos && (buf[end - 1] === SPACE || buf[end - 1] === TAB)) end--;
+    return end;
+  }
+
+  comment(): void {
+    const buf = this.buf;
+    const lineEnd = this.lineEnd(this.pos);
+    const end = this.trimmedEnd(lineEnd);
+    const start = this.pos;
+    let p = start + 1;
+    while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+    const keywordStart = p;
+    while (p < end && buf[p] !== SPACE && buf[p] !== TAB) p++;
+    const keyword = buf.toString('latin1', keywordStart, p);
+    this.pos = lineEnd + 1;
+    this.lastNameEnd = -1;
+    if (keyword === 'EOF' && this.openMetrics && p === end && keywordStart === start + 2) {
+      this.sawEof = true;
+      return;
+    }
+    if (keyword !== 'HELP' && keyword !== 'TYPE' && !(keyword === 'UNIT' && this.openMetrics)) return; // a plain comment
+    while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+    const nameStart = p;
+    if (p >= end || (CHAR_CLASS[buf[p]!]! & METRIC_START) === 0) throw new LineError(start, `${keyword} without a valid metric name`);
+    while (p < end && (CHAR_CLASS[buf[p]!]! & METRIC_CHAR) !== 0) p++;
+    const name = buf.toString('latin1', nameStart, p);
+    if (p < end && buf[p] !== SPACE && buf[p] !== TAB) throw new LineError(start, `invalid character in metric name`);
+    if (p < end) p++;
+    if (!this.openMetrics) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+    const rest = buf.toString('utf8', p, end);
+    if (keyword === 'HELP') {
+      const family = this.byName.get(name) ?? this.newFamily(name, undefined);
+      family.help ??= unescapeHelp(rest, this.openMetrics);
+      this.current = family;
+    } else if (keyword === 'UNIT') {
+      const family = this.byName.get(name) ?? this.newFamily(name, undefined);
+      family.unit ??= rest;
+      this.current = family;
+    } else {
+      this.typeLine(start, name, rest.trim());
+    }
+  }
+
+  typeLine(start: number, name: string, typeName: string): void {
+    const known = this.openMetrics ? OPENMETRICS_TYPES : TEXT_TYPES;
+    if (!known.has(typeName)) throw new LineError(start, `unknown metric type "${typeName}"`);
+    const type = (typeName === 'unknown' ? 'untyped' : typeName) as MetricType;
+    let family = this.byName.get(name);
+    if (family === undefined) {
+      family = this.newFamily(name, type);
+    } else if (family.type === undefined) {
+      family.type = type;
+      family.parts = this.partsOf(type);
+    } else if (family.type !== type) {
+      // A second, different TYPE: a new family of the same name, which the merge drops as a type conflict.
+      family = this.newFamily(name, type);
+    }
+    this.current = family;
+  }
+
+  partsOf(type: MetricType | undefined): readonly number[] {
+    if (type === undefined) return [Part.bare];
+    return (this.openMetrics ? OPENMETRICS_PARTS : TEXT_PARTS)[type];
+  }
+
+  newFamily(name: string, type: MetricType | undefined): ParsedFamily {
+    const family: ParsedFamily = {
+      name, type, help: undefined, unit: undefined, runs: [], key: Buffer.from(name, 'latin1'), parts: this.partsOf(type),
+    };
+    this.families.push(family);
+    this.byName.set(name, family);
+    return family;
+  }
+
+  /** The part of family's name the sample name [start, end) is, or -1 when it is not one of the family's. */
+  partIn(family: ParsedFamily, start: number, end: number): number {
+    const key = family.key;
+    const keyLength = key.length;
+    const nameLength = end - start;
+    if (nameLength < keyLength) return -1;
+    const buf = this.buf;
+    for (let i = 0; i < keyLength; i++) if (buf[start + i] !== key[i]) return -1;
+    const parts = family.parts;
+    for (let k = 0; k < parts.length; k++) {
+      const part = parts[k]!;
+      const suffix = SUFFIX_OF_PART[part]!;
+      if (suffix.length !== nameLength - keyLength) continue;
+      let same = true;
+      for (let i = 0; i < suffix.length; i++) {
+        if (buf[start + keyLength + i] !== suffix.charCodeAt(i)) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return part;
+    }
+    return -1;
+  }
+
+  /** Finds (or makes) the family of the sample named [start, end); returns its part. */
+  findFamily(start: number, end: number): number {
+    const current = this.current;
+    if (current !== undefined) {
+      const part = this.partIn(current, start, end);
+      if (part >= 0) return this.settle(current, part);
+    }
+    // As expfmt looks a name up: the family of that very name first, then one it is a suffix of.
+    const name = this.buf.toString('latin1', start, end);
+    const same = this.byName.get(name);
+    if (same !== undefined && same.parts.includes(Part.bare)) return this.settle(same, Part.bare);
+    for (let part = 1; part < SUFFIX_OF_PART.length; part++) {
+      const suffix = SUFFIX_OF_PART[part]!;
+      if (!name.endsWith(suffix)) continue;
+      const family = this.byName.get(name.slice(0, name.length - suffix.length));
+      if (family !== undefined && family.parts.includes(part)) return this.settle(family, part);
+    }
+    if (same !== undefined) throw new LineError(start, `sample ${name} does not belong to the ${same.type} family ${name}`);
+    return this.settle(this.newFamily(name, 'untyped'), Part.bare);
+  }
+
+  settle(family: ParsedFamily, part: number): number {
+    if (family.type === undefined) family.type = 'untyped';
+    this.current = family;
+    if (this.runFamily !== family) {
+      this.closeRun();
+      this.runFamily = family;
+      this.runStart = this.count;
+    }
+    return part;
+  }
+
+  closeRun(): void {
+    if (this.runFamily !== undefined && this.count > this.runStart) this.runFamily.runs.push(this.runStart, this.count);
+    this.runFamily = undefined;
+  }
+
+  sample(): void {
+    const buf = this.buf;
+    const om = this.openMetrics;
+    const lineStart = this.pos;
+    // Name and labels are scanned up to the buffer's end (a line feed ends each of them); the rest
+    // of the line, a few bytes, is measured after them.
+    let end = this.len;
+    let p = lineStart;
+    if ((CHAR_CLASS[buf[p]!]! & METRIC_START) === 0) throw new LineError(lineStart, 'expected a metric name');
+    // Most samples repeat the previous sample's name: compared while scanning, it needs no lookup.
+    const lastOffset = this.lastNameStart - lineStart;
+    let sameName = this.lastNameEnd >= 0;
+    p++;
+    for (;;) {
+      const c = buf[p]!;
+      if (p >= end || (CHAR_CLASS[c]! & METRIC_CHAR) === 0) break;
+      if (sameName && buf[p + lastOffset] !== c) sameName = false;
+      p++;
+    }
+    const nameEnd = p;
+    let part: number;
+    let hash: number;
+    if (sameName && nameEnd - lineStart === this.lastNameEnd - this.lastNameStart && buf[lineStart] === buf[this.lastNameStart]) {
+      part = this.lastPart;
+      hash = this.lastNameHash;
+    } else {
+      part = this.lastPart = this.findFamily(lineStart, nameEnd);
+      hash = this.lastNameHash = hashBytes(buf, lineStart, nameEnd, FNV_OFFSET);
+    }
+    this.lastNameStart = lineStart;
+    this.lastNameEnd = nameEnd;
+    let labelsStart = p;
+    let labelsEnd = p;
+    let flags = part << PART_SHIFT;
+    let brace = p;
+    if (!om) while (brace < end && (buf[brace] === SPACE || buf[brace] === TAB)) brace++;
+    if (brace < end && buf[brace] === OPEN) {
+      p = brace + 1;
+      labelsStart = labelsEnd = p;
+      let labels = 0;
+      const targetLabel = this.targetLabel;
+      for (;;) {
+        if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+        if (p < end && buf[p] === CLOSE && (labels > 0 ? !om : true)) break;
+        const labelStart = p;
+        if (p >= end || (CHAR_CLASS[buf[p]!]! & LABEL_START) === 0) throw new LineError(lineStart, 'expected a label name');
+        let labelHash = Math.imul(FNV_OFFSET ^ buf[p]!, FNV_PRIME);
+        p++;
+        for (;;) {
+          const c = buf[p]!;
+          if (p >= end || (CHAR_CLASS[c]! & LABEL_CHAR) === 0) break;
+          labelHash = Math.imul(labelHash ^ c, FNV_PRIME);
+          p++;
+        }
+        const labelEnd = p;
+        if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+        if (buf[p] !== EQUALS) throw new LineError(lineStart, 'expected "=" after the label name');
+        p++;
+        if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+        if (buf[p] !== QUOTE) throw new LineError(lineStart, 'expected a quoted label value');
+        p++;
+        for (;;) {
+          if (p >= end) throw new LineError(lineStart, 'unterminated label value');
+          const c = buf[p]!;
+          if (c === QUOTE) break;
+          if (c === LF) throw new LineError(lineStart, 'unterminated label value');
+          labelHash = Math.imul(labelHash ^ c, FNV_PRIME);
+          if (c === BACKSLASH) {
+            const next = buf[p + 1];
+            if (next !== BACKSLASH && next !== QUOTE && next !== 0x6e) flags |= F_ODD_ESCAPE;
+            p += 2;
+          } else {
+            p++;
+          }
+        }
+        p++;
+        labelsEnd = p;
+        // A sum of per-label hashes does not depend on label order, as series identity does not.
+        hash = (hash + mix(labelHash)) | 0;
+        const nameLength = labelEnd - labelStart;
+        if (nameLength === targetLabel.length && buf.compare(targetLabel, 0, nameLength, labelStart, labelEnd) === 0) {
+          flags |= F_HAS_TARGET_LABEL;
+        }
+        this.checkRepeatedLabel(labels, labelStart, labelEnd, lineStart);
+        labels++;
+        if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+        if (p < end && buf[p] === COMMA) {
+          p++;
+          continue;
+        }
+        if (p < end && buf[p] === CLOSE) break;
+        throw new LineError(lineStart, 'expected "," or "}" after a label value');
+      }
+      p++;
+    }
+    const rest = p;
+    let lineEnd = p;
+    while (lineEnd < end && buf[lineEnd] !== LF) lineEnd++;
+    end = this.trimmedEnd(lineEnd);
+    const valueStart = this.separator(p, end, lineStart, 'expected a value');
+    p = valueStart;
+    while (p < end && buf[p] !== SPACE && buf[p] !== TAB) p++;
+    const valueEnd = p;
+    if (!isFloat(buf, valueStart, valueEnd)) throw new LineError(lineStart, 'invalid value');
+    let tsStart = -1;
+    let tsEnd = -1;
+    let exemplarStart = -1;
+    if (p < end) {
+      p = this.separator(p, end, lineStart, 'expected a timestamp');
+      if (!(om && buf[p] === HASH)) {
+        tsStart = p;
+        while (p < end && buf[p] !== SPACE && buf[p] !== TAB) p++;
+        tsEnd = p;
+        if (om ? !isTimestampSeconds(buf, tsStart, tsEnd) : !isInteger(buf, tsStart, tsEnd)) {
+          throw new LineError(lineStart, om ? 'invalid timestamp' : 'expected an integer timestamp in milliseconds');
+        }
+        if (p < end) {
+          if (!om) throw new LineError(lineStart, 'unexpected text after the timestamp');
+          p = this.separator(p, end, lineStart, 'expected an exemplar');
+        }
+      }
+      if (p < end) {
+        exemplarStart = p;
+        this.exemplar(p, end, lineStart);
+      }
+    }
+    const count = this.count;
+    let records = this.records;
+    if ((count + 1) * RECORD_SIZE > records.length) {
+      const grown = new Int32Array(records.length * 2);
+      grown.set(records);
+      this.records = records = grown;
+    }
+    const r = count * RECORD_SIZE;
+    records[r + R_NAME_START] = lineStart;
+    records[r + R_NAME_END] = nameEnd;
+    records[r + R_LABELS_START] = labelsStart;
+    records[r + R_LABELS_END] = labelsEnd;
+    records[r + R_REST] = rest;
+    records[r + R_VALUE_END] = valueEnd;
+    records[r + R_TS_START] = tsStart;
+    records[r + R_TS_END] = tsEnd;
+    records[r + R_EXEMPLAR_START] = exemplarStart;
+    records[r + R_END] = end;
+    records[r + R_FLAGS] = flags;
+    records[r + R_HASH] = hash;
+    this.count = count + 1;
+    this.pos = lineEnd + 1;
+  }
+
+  /** Skips the blanks between two fields (OpenMetrics: exactly one space); returns the next field's start. */
+  separator(p: number, end: number, lineStart: number, missing: string): number {
+    const buf = this.buf;
+    if (this.openMetrics) {
+      if (buf[p] !== SPACE || p + 1 >= end || buf[p + 1] === SPACE) throw new LineError(lineStart, missing);
+      return p + 1;
+    }
+    if (buf[p] !== SPACE && buf[p] !== TAB) throw new LineError(lineStart, missing);
+    while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+    if (p >= end) throw new LineError(lineStart, missing);
+    return p;
+  }
+
+  checkRepeatedLabel(index: number, start: number, end: number, lineStart: number): void {
+    let names = this.labelNames;
+    if (index * 2 + 2 > names.length) {
+      const grown = new Int32Array(names.length * 2);
+      grown.set(names);
+      this.labelNames = names = grown;
+    }
+    const length = end - start;
+    for (let i = 0; i < index; i++) {
+      const otherStart = names[2 * i]!;
+      const otherEnd = names[2 * i + 1]!;
+      if (otherEnd - otherStart === length && this.buf.compare(this.buf, otherStart, otherEnd, start, end) === 0) {
+        throw new LineError(lineStart, `label ${this.buf.toString('latin1', start, end)} appears twice`);
+      }
+    }
+    names[2 * index] = start;
+    names[2 * index + 1] = end;
+  }
+
+  /** Checks `# {labels} value [timestamp]` (OpenMetrics only) from p to end. */
+  exemplar(p: number, end: number, lineStart: number): void {
+    const buf = this.buf;
+    if (buf[p] !== HASH || buf[p + 1] !== SPACE || buf[p + 2] !== OPEN) throw new LineError(lineStart, 'invalid exemplar');
+    p += 3;
+    const names: string[] = [];
+    while (buf[p] !== CLOSE) {
+      const nameStart = p;
+      if (p >= end || (CHAR_CLASS[buf[p]!]! & LABEL_START) === 0) throw new LineError(lineStart, 'invalid exemplar label');
+      while (p < end && (CHAR_CLASS[buf[p]!]! & LABEL_CHAR) !== 0) p++;
+      const name = buf.toString('latin1', nameStart, p);
+      if (names.includes(name)) throw new LineError(lineStart, `exemplar label ${name} appears twice`);
+      names.push(name);
+      if (buf[p] !== EQUALS || buf[p + 1] !== QUOTE) throw new LineError(lineStart, 'invalid exemplar label');
+      p += 2;
+      while (p < end && buf[p] !== QUOTE) {
+        if (buf[p] === BACKSLASH && buf[p + 1] !== BACKSLASH && buf[p + 1] !== QUOTE && buf[p + 1] !== 0x6e) {
+          throw new LineError(lineStart, 'invalid escape in an exemplar label value');
+        }
+        p += buf[p] === BACKSLASH ? 2 : 1;
+      }
+      if (p >= end) throw new LineError(lineStart, 'unterminated exemplar label value');
+      p++;
+      if (buf[p] === COMMA && buf[p + 1] !== CLOSE) p++;
+      else if (buf[p] !== CLOSE) throw new LineError(lineStart, 'invalid exemplar labels');
+    }
+    p++;
+    p = this.separator(p, end, lineStart, 'expected an exemplar value');
+    const valueStart = p;
+    while (p < end && buf[p] !== SPACE) p++;
+    if (!isFloat(buf, valueStart, p)) throw new LineError(lineStart, 'invalid exemplar value');
+    if (p < end) {
+      p = this.separator(p, end, lineStart, 'expected an exemplar timestamp');
+      if (!isTimestampSeconds(buf, p, end)) throw new LineError(lineStart, 'invalid exemplar timestamp');
+    }
+  }
+}
+
+/** Decodes HELP text as Prometheus reads it: \\ and \n (and \" in OpenMetrics); any other backslash is literal. */
+function unescapeHelp(raw: string, openMetrics: boolean): string {
+  if (!raw.includes('\\')) return raw;
+  let out = '';
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    const next = raw[i + 1];
+    if (c === '\\' && next === '\\') {
+      out += '\\';
+      i++;
+    } else if (c === '\\' && next === 'n') {
+      out += '\n';
+      i++;
+    } else if (c === '\\' && next === '"' && openMetrics) {
+      out += '"';
+      i++;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+function hashBytes(buf: Buffer, start: number, end: number, seed: number): number {
+  let h = seed;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
+  return h;
+}
+
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+const PLUS = 0x2b;
+const MINUS = 0x2d;
+const DOT = 0x2e;
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= 0x30 && c <= 0x39;
+}
+
+/** A decimal float, or Inf/Infinity/NaN (any case, optional sign): what both Go and Python read. */
+export function isFloat(buf: Buffer, start: number, end: number): boolean {
+  let p = start;
+  if (buf[p] === PLUS || buf[p] === MINUS) p++;
+  const c = buf[p];
+  if (c !== undefined && !isDigit(c) && c !== DOT) {
+    const word = buf.toString('latin1', p, end).toLowerCase();
+    return word === 'inf' || word === 'infinity' || word === 'nan';
+  }
+  return isDecimal(buf, p, end);
+}
+
+function isDecimal(buf: Buffer, p: number, end: number): boolean {
+  let digits = 0;
+  while (p < end && isDigit(buf[p])) {
+    p++;
+    digits++;
+  }
+  if (p < end && buf[p] === DOT) {
+    p++;
+    while (p < end && isDigit(buf[p])) {
+      p++;
+      digits++;
+    }
+  }
+  if (digits === 0) return false;
+  if (p < end && (buf[p] === 0x65 || buf[p] === 0x45)) {
+    p++;
+    if (buf[p] === PLUS || buf[p] === MINUS) p++;
+    if (!isDigit(buf[p])) return false;
+    while (p < end && isDigit(buf[p])) p++;
+  }
+  return p === end;
+}
+
+function isInteger(buf: Buffer, start: number, end: number): boolean {
+  let p = start;
+  if (buf[p] === MINUS || buf[p] === PLUS) p++;
+  if (p >= end || end - p > 19) return false;
+  while (p < end) if (!isDigit(buf[p++])) return false;
+  return true;
+}
+
+/** An OpenMetrics timestamp: a finite decimal number of seconds whose milliseconds fit in int64. */
+function isTimestampSeconds(buf: Buffer, start: number, end: number): boolean {
+  let p = start;
+  if (buf[p] === PLUS || buf[p] === MINUS) p++;
+  return isDecimal(buf, p, end) && Math.abs(Number(buf.toString('latin1', start, end))) < 9.2e15;
+}
+
+/** Flags every repeat of a series (same name and labels, in any label order) after its first sample. */
+function flagDuplicates(buf: Buffer, records: Int32Array, count: number): number {
+  let size = 16;
+  while (size < count * 2) size *= 2;
+  const table = new Int32Array(size);
+  const mask = size - 1;
+  let duplicates = 0;
+  for (let i = 0; i < count; i++) {
+    const r = i * RECORD_SIZE;
+    let slot = records[r + R_HASH]! & mask;
+    for (;;) {
+      const other = table[slot]!;
+      if (other === 0) {
+        table[slot] = i + 1;
+        break;
+      }
+      if (records[(other - 1) * RECORD_SIZE + R_HASH] === records[r + R_HASH] && sameSeries(buf, records, other - 1, i)) {
+        records[r + R_FLAGS] = records[r + R_FLAGS]! | F_DROPPED;
+        duplicates++;
+        break;
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+  return duplicates;
+}
+
+function sameSeries(buf: Buffer, records: Int32Array, a: number, b: number): boolean {
+  const ra = a * RECORD_SIZE;
+  const rb = b * RECORD_SIZE;
+  if (buf.compare(buf, records[ra]!, records[ra + R_NAME_END]!, records[rb]!, records[rb + R_NAME_END]!) !== 0) return false;
+  const la = records[ra + R_LABELS_START]!;
+  const lb = records[rb + R_LABELS_START]!;
+  const ea = records[ra + R_LABELS_END]!;
+  const eb = records[rb + R_LABELS_END]!;
+  if (buf.compare(buf, la, ea, lb, eb) === 0) return true;
+  const key = (start: number, end: number): string =>
+    splitLabels(buf, start, end).map(([name, value]) => `${name}=${value}`).sort().join('\n');
+  return key(la, ea) === key(lb, eb);
+}
+
+/** The labels between R_LABELS_START and R_LABELS_END of an already scanned sample, as [name, raw value]. */
+export function splitLabels(buf: Buffer, start: number, end: number): Array<[string, string]> {
+  const labels: Array<[string, string]> = [];
+  let p = start;
+  while (p < end) {
+    while (buf[p] === SPACE || buf[p] === TAB || buf[p] === COMMA) p++;
+    const nameStart = p;
+    while ((CHAR_CLASS[buf[p]!]! & LABEL_CHAR) !== 0) p++;
+    const name = buf.toString('latin1', nameStart, p);
+    while (buf[p] !== QUOTE) p++;
+    const valueStart = ++p;
+    while (buf[p] !== QUOTE) p += buf[p] === BACKSLASH ? 2 : 1;
+    labels.push([name, buf.toString('utf8', valueStart, p)]);
+    p++;
+  }
+  return labels;
+}

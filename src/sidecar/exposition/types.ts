@@ -1,0 +1,41 @@
+// Contract between the sidecar's HTTP side (fetching targets, serving) and the exposition merger.
+
+export type ExpositionFormat = 'text' | 'openmetrics';
+
+/** One target as fetched on this scrape. */
+export interface FetchedTarget {
+  container: string;
+  /** The response body, already gunzipped; undefined when the fetch failed. */
+  body?: Buffer;
+  /** The target's Content-Type header (decides text 0.0.4 or OpenMetrics parsing). */
+  contentType?: string;
+  /** Why the fetch failed (timeout, refused, too large, HTTP 500, ...); the target is down. */
+  error?: string;
+  /** Wall time of the fetch. */
+  durationSeconds: number;
+}
+
+export interface MergeOptions {
+  /** Label added to every series ("container"); an existing one is kept as exported_<label>. */
+  containerLabel: string;
+  /** The scraper's Accept allows OpenMetrics 1.0. */
+  acceptOpenMetrics: boolean;
+}
+
+export interface TargetOutcome {
+  container: string;
+  /** Fetched and parsed; false when the fetch failed or the body did not parse (nothing of it served). */
+  up: boolean;
+  /** Samples of this target served. */
+  samples: number;
+  /** Why the target is down. */
+  error?: string;
+}
+
+export interface MergeOutput {
+  body: Buffer;
+  /** Content-Type of the body: text/plain; version=0.0.4; charset=utf-8, or application/openmetrics-text; version=1.0.0; charset=utf-8 */
+  contentType: string;
+  format: ExpositionFormat;
+  targets: TargetOutcome[];
+}

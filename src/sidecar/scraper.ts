@@ -1,0 +1,104 @@
+// The fan-out over the targets: on demand with one shared in-flight fan-out (singleflight), or a
+// background refresh into a cache that reads never empty.
+
+import type { Target } from '../inject/target-map.ts';
+import type { FetchedTarget } from './exposition/types.ts';
+import type { FetchLimits } from './fetch.ts';
+
+export type FetchFn = (target: Target, limits: FetchLimits) => Promise<FetchedTarget>;
+
+/** A set of fetched targets; `generation` changes whenever the set does (lets callers memoize). */
+export interface Snapshot {
+  generation: number;
+  targets: FetchedTarget[];
+}
+
+/** The result of `fetched`, or a timeout of its own when it takes longer than `timeoutMs`. */
+function within(fetched: Promise<FetchedTarget>, container: string, timeoutMs: number): Promise<FetchedTarget> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<FetchedTarget>((resolve) => {
+    timer = setTimeout(() => {
+      const durationSeconds = Math.round((performance.now() - started) * 1000) / 1e6;
+      resolve({ container, durationSeconds, error: `timeout after ${timeoutMs / 1000}s (shared scrape still running)` });
+    }, timeoutMs);
+  });
+  return Promise.race([fetched, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Scrapes on request. Scrapes arriving while one is in flight share its fetches (one request per
+ * target) and its generation: it is one snapshot, whose drops are counted once.
+ */
+export class OnDemandScraper {
+  private inFlight: { generation: number; fetches: Promise<FetchedTarget>[] } | undefined;
+  private generation = 0;
+  private readonly targets: readonly Target[];
+  private readonly maxBytes: number;
+  private readonly fetch: FetchFn;
+
+  constructor(targets: readonly Target[], maxBytes: number, fetch: FetchFn) {
+    this.targets = targets;
+    this.maxBytes = maxBytes;
+    this.fetch = fetch;
+  }
+
+  async scrape(timeoutMs: number): Promise<Snapshot> {
+    const shared = this.inFlight;
+    if (shared !== undefined) {
+      // Joining: each result still bounded by this scraper's own timeout.
+      const bounded = shared.fetches.map((p, i) => within(p, this.targets[i]!.container, timeoutMs));
+      return { generation: shared.generation, targets: await Promise.all(bounded) };
+    }
+    const own = {
+      generation: ++this.generation,
+      fetches: this.targets.map((t) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes })),
+    };
+    this.inFlight = own;
+    try {
+      return { generation: own.generation, targets: await Promise.all(own.fetches) };
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+}
+
+/**
+ * Refreshes every `intervalMs` (measured from the end of the previous refresh, so refreshes never
+ * overlap) and serves the latest complete snapshot to every reader; reads wait only for the first.
+ */
+export class BackgroundScraper {
+  private latest: Snapshot | undefined;
+  private readonly first: Promise<Snapshot>;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private generation = 0;
+  private readonly targets: readonly Target[];
+  private readonly limits: FetchLimits;
+  private readonly intervalMs: number;
+  private readonly fetch: FetchFn;
+
+  constructor(targets: readonly Target[], limits: FetchLimits, intervalMs: number, fetch: FetchFn) {
+    this.targets = targets;
+    this.limits = limits;
+    this.intervalMs = intervalMs;
+    this.fetch = fetch;
+    this.first = this.refresh();
+  }
+
+  private async refresh(): Promise<Snapshot> {
+    const targets = await Promise.all(this.targets.map((t) => this.fetch(t, this.limits)));
+    this.latest = { generation: ++this.generation, targets };
+    if (!this.stopped) this.timer = setTimeout(() => void this.refresh(), this.intervalMs);
+    return this.latest;
+  }
+
+  async read(): Promise<Snapshot> {
+    return this.latest ?? this.first;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,109 @@
+// The lean HTTP side: node:http, the merged endpoint, /healthz, /readyz. A response is built fully
+// and sent with its Content-Length: a scraper never sees a half-written body.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { constants, gzip } from 'node:zlib';
+import type { Collector } from './collector.ts';
+import type { Log } from './log.ts';
+import { acceptsGzip, acceptsOpenMetrics, targetTimeoutMs } from './negotiate.ts';
+
+const gzipAsync = promisify(gzip);
+
+export interface ServerOptions {
+  listenAddress: string;
+  port: number;
+  endpoint: string;
+  scrapeTimeoutMs: number;
+}
+
+type Headers = Record<string, string>;
+
+export class SidecarServer {
+  private readonly server: http.Server;
+  private readonly options: ServerOptions;
+  private readonly collector: Collector;
+  private readonly log: Log;
+  private closing = false;
+
+  constructor(options: ServerOptions, collector: Collector, log: Log) {
+    this.options = options;
+    this.collector = collector;
+    this.log = log;
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+  }
+
+  /** Resolves with the bound address once listening. */
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.listenAddress, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting, lets the scrapes in flight finish and be sent, resolves when every connection is closed. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    // A client that keeps a busy connection and sends more requests after ours: cut it eventually.
+    setTimeout(() => this.server.closeAllConnections(), this.options.scrapeTimeoutMs + 5000).unref();
+    await closed;
+  }
+
+  private send(res: http.ServerResponse, status: number, headers: Headers, body: Buffer | string): void {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    res.writeHead(status, {
+      ...headers,
+      'content-length': String(bytes.length),
+      // Sockets of scrapes finished during shutdown close instead of idling until keep-alive ends.
+      ...(this.closing ? { connection: 'close' } : {}),
+    });
+    res.end(bytes);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const plain = { 'content-type': 'text/plain; charset=utf-8' };
+    if (path !== this.options.endpoint && path !== '/healthz' && path !== '/readyz') {
+      this.send(res, 404, plain, 'not found\n');
+      return;
+    }
+    if (req.method !== 'GET') {
+      this.send(res, 405, { ...plain, allow: 'GET' }, 'method not allowed\n');
+      return;
+    }
+    if (path === this.options.endpoint) {
+      await this.serveMetrics(req, res);
+    } else if (path === '/readyz' && this.closing) {
+      this.send(res, 503, plain, 'shutting down\n');
+    } else {
+      this.send(res, 200, plain, 'ok\n');
+    }
+  }
+
+  private async serveMetrics(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      const timeoutHeader = req.headers['x-prometheus-scrape-timeout-seconds'];
+      const output = await this.collector.collect(
+        acceptsOpenMetrics(req.headers.accept),
+        targetTimeoutMs(this.options.scrapeTimeoutMs, Array.isArray(timeoutHeader) ? timeoutHeader[0] : timeoutHeader),
+      );
+      const headers: Headers = { 'content-type': output.contentType, vary: 'Accept-Encoding' };
+      let body = output.body;
+      if (acceptsGzip(req.headers['accept-encoding'])) {
+        // Fastest level: the scrape's latency matters more than a few more bytes on the pod network.
+        body = await gzipAsync(body, { level: constants.Z_BEST_SPEED });
+        headers['content-encoding'] = 'gzip';
+      }
+      this.send(res, 200, headers, body);
+    } catch (e) {
+      this.log('error', 'scrape failed', { error: (e as Error).stack ?? String(e) });
+      this.send(res, 500, { 'content-type': 'text/plain; charset=utf-8' }, 'promux: scrape failed, see its log\n');
+    }
+  }
+}

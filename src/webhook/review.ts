@@ -1,0 +1,164 @@
+// AdmissionReview in, AdmissionReview out: the webhook's decisions, free of I/O. The webhook never
+// blocks a pod: every review that is an AdmissionReview is answered `allowed: true`, with a patch
+// only when the engine injected. Only input that is not an AdmissionReview at all gets an error.
+import type { PromuxConfig } from '../config/types.ts';
+import { formatTargetMap } from '../inject/target-map.ts';
+import type { InjectResult, SkipCode } from '../inject/types.ts';
+
+export type Injector = (pod: unknown, config: PromuxConfig) => InjectResult;
+
+export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
+/** Audit annotation key; the API server prefixes it with the webhook's name (no slash allowed here). */
+export const AUDIT_INJECTED = 'injected';
+const WARNING_MAX_CHARS = 200;
+const MAX_WARNINGS = 5;
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: true;
+  patchType?: 'JSONPatch';
+  patch?: string;
+  warnings?: string[];
+  auditAnnotations?: Record<string, string>;
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: typeof ADMISSION_API_VERSION;
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+}
+
+/**
+ * How a review ended: injected, skipped (with a reason code: the engine's, or not-a-pod /
+ * not-create / invalid-pod for reviews the engine never sees), or error (the engine threw).
+ */
+export type ReviewResult = 'injected' | 'skipped' | 'error';
+export type SkipReason = SkipCode | 'not-a-pod' | 'not-create';
+
+/** Everything the log line and the metrics need about one answered review. */
+export interface ReviewSummary {
+  uid: string;
+  namespace: string;
+  /** metadata.name, or metadata.generateName for a pod created by a controller. */
+  pod: string;
+  operation: string;
+  dryRun: boolean;
+  result: ReviewResult;
+  reason: string;
+  skipCode?: SkipReason;
+  targets?: string;
+  error?: string;
+}
+
+export type ReviewOutcome =
+  | { ok: true; review: AdmissionReviewResponse; summary: ReviewSummary }
+  | { ok: false; status: 400; error: string };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+/** A warning the API server relays to kubectl: one short printable line, prefixed so users know its source. */
+function warning(message: string): string {
+  const line = `promux: ${message.replace(/[^\x20-\x7e]+/g, ' ').trim()}`;
+  return line.length <= WARNING_MAX_CHARS ? line : `${line.slice(0, WARNING_MAX_CHARS - 3)}...`;
+}
+
+/**
+ * Skips a user should hear about: the pod asked to be scraped and has several containers, but
+ * promux could not help it. Opt-outs, pods without scrape annotations, single-container pods and
+ * pods already injected are the normal case and stay quiet (they are still logged and counted).
+ */
+const WARN_ON_SKIP: ReadonlySet<SkipCode> = new Set<SkipCode>(['host-network', 'no-target']);
+
+function askedForInjection(pod: unknown): boolean {
+  return isObject(pod) && isObject(pod.metadata) && isObject(pod.metadata.annotations)
+    && pod.metadata.annotations['promux.io/inject'] === 'true';
+}
+
+function warningsFor(pod: unknown, result: InjectResult): string[] {
+  const out = result.warnings.map(warning);
+  if (result.decision === 'skip' && result.skipCode !== 'already-injected'
+    && (WARN_ON_SKIP.has(result.skipCode as SkipCode) || askedForInjection(pod))) {
+    out.unshift(warning(`sidecar not injected: ${result.reason}`));
+  }
+  return out.slice(0, MAX_WARNINGS);
+}
+
+function isPodRequest(request: Record<string, unknown>): boolean {
+  const kind = request.kind;
+  return isObject(kind) && kind.group === '' && kind.version === 'v1' && kind.kind === 'Pod'
+    && (request.subResource === undefined || request.subResource === '');
+}
+
+/** The request of an admission.k8s.io/v1 AdmissionReview, or why the body is not one. */
+function parseEnvelope(body: unknown): { request: Record<string, unknown>; uid: string } | string {
+  if (!isObject(body)) return 'expected an AdmissionReview object';
+  const shown = (v: unknown): string => (v === undefined ? 'none' : JSON.stringify(v));
+  if (body.kind !== 'AdmissionReview') return `expected kind AdmissionReview, got ${shown(body.kind)}`;
+  if (body.apiVersion !== ADMISSION_API_VERSION) {
+    return `expected apiVersion ${ADMISSION_API_VERSION}, got ${shown(body.apiVersion)}`
+      + ' (set admissionReviewVersions: ["v1"] in the webhook configuration)';
+  }
+  if (!isObject(body.request)) return 'the AdmissionReview has no request';
+  const uid = body.request.uid;
+  if (typeof uid !== 'string' || uid === '') return 'the AdmissionReview request has no uid';
+  return { request: body.request, uid };
+}
+
+function podName(request: Record<string, unknown>): string {
+  const metadata = isObject(request.object) && isObject(request.object.metadata) ? request.object.metadata : {};
+  return text(metadata.name) || text(request.name) || text(metadata.generateName);
+}
+
+/** The answer to one AdmissionReview. `inject` is the injection engine; it may throw. */
+export function review(body: unknown, config: PromuxConfig, inject: Injector): ReviewOutcome {
+  const envelope = parseEnvelope(body);
+  if (typeof envelope === 'string') return { ok: false, status: 400, error: envelope };
+  const { request, uid } = envelope;
+  const summary: ReviewSummary = {
+    uid,
+    namespace: text(request.namespace),
+    pod: podName(request),
+    operation: text(request.operation),
+    dryRun: request.dryRun === true,
+    result: 'skipped',
+    reason: '',
+  };
+  const response: AdmissionResponse = { uid, allowed: true };
+  const answer = (): ReviewOutcome => ({
+    ok: true,
+    review: { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response },
+    summary,
+  });
+  const skip = (skipCode: SkipReason, reason: string): ReviewOutcome => {
+    Object.assign(summary, { result: 'skipped', skipCode, reason });
+    return answer();
+  };
+
+  if (!isPodRequest(request)) return skip('not-a-pod', 'not a Pod (check the webhook rules)');
+  if (request.operation !== 'CREATE') return skip('not-create', 'promux only mutates pods on CREATE');
+  if (!isObject(request.object)) return skip('invalid-pod', 'the review carries no pod object');
+
+  let result: InjectResult;
+  try {
+    result = inject(request.object, config);
+  } catch (err) {
+    Object.assign(summary, { result: 'error', reason: 'the injection engine failed', error: String(err) });
+    return answer();
+  }
+  const warnings = warningsFor(request.object, result);
+  if (warnings.length > 0) response.warnings = warnings;
+  if (result.decision === 'skip') return skip(result.skipCode ?? 'invalid-pod', result.reason);
+
+  const targets = formatTargetMap(result.targets);
+  response.patchType = 'JSONPatch';
+  response.patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+  response.auditAnnotations = { [AUDIT_INJECTED]: targets };
+  Object.assign(summary, { result: 'injected', reason: result.reason, targets });
+  return answer();
+}

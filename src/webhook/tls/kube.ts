@@ -1,0 +1,121 @@
+// The few Kubernetes API calls self-managed TLS makes, through @kubernetes/client-node. Kept thin:
+// the decisions are in self-managed.ts, which talks to this interface only.
+import {
+  AdmissionregistrationV1Api, ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions,
+} from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
+
+export interface StoredSecret {
+  data: Record<string, string>;
+  resourceVersion: string;
+}
+
+export interface JsonPatchOp {
+  op: 'add' | 'replace' | 'test';
+  path: string;
+  value: unknown;
+}
+
+export interface KubeApi {
+  /** The Secret's data (decoded from base64), or undefined when it does not exist. */
+  readSecret(namespace: string, name: string): Promise<StoredSecret | undefined>;
+  /** 'exists' when another replica created it first (409). */
+  createSecret(namespace: string, name: string, data: Record<string, string>): Promise<'created' | 'exists'>;
+  /** Replaces the data when the Secret is still at `resourceVersion`; 'conflict' when it changed (409). */
+  replaceSecret(namespace: string, name: string, data: Record<string, string>, resourceVersion: string):
+  Promise<'replaced' | 'conflict'>;
+  /** The caBundle (base64, '' when unset) of every webhook in a MutatingWebhookConfiguration, by index. */
+  readCaBundles(configName: string): Promise<{ name: string; caBundle: string }[]>;
+  patchWebhookConfiguration(configName: string, patch: JsonPatchOp[]): Promise<void>;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return err instanceof ApiException ? err.code : undefined;
+}
+
+const encode = (data: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+const decode = (data: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+
+function secretBody(name: string, data: Record<string, string>, resourceVersion?: string): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name,
+      labels: { 'app.kubernetes.io/managed-by': 'promux-webhook' },
+      ...(resourceVersion === undefined ? {} : { resourceVersion }),
+    },
+    type: 'kubernetes.io/tls',
+    data: encode(data),
+  };
+}
+
+/**
+ * The client for a KubeConfig: the pod's service account in a cluster (loadFromDefault falls back to
+ * it), or $KUBECONFIG outside one.
+ */
+export function kubeApi(kubeConfig?: KubeConfig): KubeApi {
+  let config = kubeConfig;
+  if (config === undefined) {
+    config = new KubeConfig();
+    config.loadFromDefault();
+  }
+  const core = config.makeApiClient(CoreV1Api);
+  const admission = config.makeApiClient(AdmissionregistrationV1Api);
+  return {
+    async readSecret(namespace, name) {
+      try {
+        const secret = await core.readNamespacedSecret({ namespace, name });
+        return { data: decode(secret.data ?? {}), resourceVersion: secret.metadata?.resourceVersion ?? '' };
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw err;
+      }
+    },
+    async createSecret(namespace, name, data) {
+      try {
+        await core.createNamespacedSecret({ namespace, body: secretBody(name, data) });
+        return 'created';
+      } catch (err) {
+        if (statusOf(err) === 409) return 'exists';
+        throw err;
+      }
+    },
+    async replaceSecret(namespace, name, data, resourceVersion) {
+      try {
+        await core.replaceNamespacedSecret({ namespace, name, body: secretBody(name, data, resourceVersion) });
+        return 'replaced';
+      } catch (err) {
+        if (statusOf(err) === 409) return 'conflict';
+        throw err;
+      }
+    },
+    async readCaBundles(configName) {
+      const configuration = await admission.readMutatingWebhookConfiguration({ name: configName });
+      return (configuration.webhooks ?? []).map((w) => ({ name: w.name, caBundle: w.clientConfig.caBundle ?? '' }));
+    },
+    async patchWebhookConfiguration(configName, patch) {
+      await admission.patchMutatingWebhookConfiguration(
+        { name: configName, body: patch },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      );
+    },
+  };
+}
+
+/** A one-line description of a failed API call (status and the API server's message). */
+export function describeApiError(err: unknown): string {
+  if (err instanceof ApiException) {
+    let message = '';
+    try {
+      const body = (typeof err.body === 'string' ? JSON.parse(err.body) : err.body) as { message?: string };
+      message = body.message ?? '';
+    } catch {
+      message = String(err.body);
+    }
+    return `HTTP ${err.code}${message === '' ? '' : `: ${message}`}`;
+  }
+  return (err as Error).message ?? String(err);
+}

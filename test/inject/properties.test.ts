@@ -1,0 +1,192 @@
+// Property tests over generated pods: containers with arbitrary names and ports, scrape annotations
+// in every spelling, other annotation keys full of "/" and "~" (JSON Pointer's escapes), all
+// three native-sidecar modes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import jsonPatch from 'fast-json-patch';
+import type { PromuxConfig } from '../../src/config/types.ts';
+import { injectPod, STATUS_ANNOTATION, uninjectPod } from '../../src/inject/index.ts';
+import type { PodObject } from '../../src/inject/index.ts';
+import { parseTargetMap } from '../../src/inject/target-map.ts';
+import { kubectlPatchLocal, schemaProblems } from '../helpers/k8s.ts';
+import { psaRestrictedProblems } from '../helpers/psa.ts';
+import { annotationsOf, config, sidecarOf } from './support.ts';
+
+type Obj = Record<string, unknown>;
+
+const PORT_NAMES = ['metrics', 'http-metrics', 'https-metrics', 'admin-metrics', 'http', 'grpc'];
+const FAVOURITE_PORTS = [13434, 13435, 13436, 8080, 9090];
+
+const portArb = fc.oneof(fc.constantFrom(...FAVOURITE_PORTS), fc.integer({ min: 1, max: 65535 }));
+const containerArb = fc.record({
+  name: fc.oneof(fc.stringMatching(/^[a-z]([-a-z0-9]{0,6}[a-z0-9])?$/), fc.constantFrom('vault-agent', 'istio-proxy', 'app')),
+  ports: fc.uniqueArray(
+    fc.record({ name: fc.option(fc.constantFrom(...PORT_NAMES), { nil: undefined }), containerPort: portArb }),
+    { maxLength: 3, selector: (p) => p.name ?? `#${p.containerPort}` },
+  ),
+  nativeSidecar: fc.boolean(),
+});
+
+const spellingArb = fc.constantFrom(
+  { name: 'prometheus', prefix: 'prometheus.io/' },
+  { name: 'prometheus', prefix: 'prometheus.io.' },
+  { name: 'prometheus', prefix: 'prometheus-io/' },
+  { name: 'grafana', prefix: 'k8s.grafana.com/' },
+  { name: 'grafana', prefix: 'k8s-grafana-com/' },
+);
+
+/** Keys outside every scheme, with the characters JSON Pointer escapes. */
+const otherKeyArb = fc.oneof(
+  fc.stringMatching(/^[a-z~/.]{1,10}$/).map((k) => `example.com/${k}`),
+  fc.stringMatching(/^[a-z]{1,5}~[01]?[a-z]{0,3}$/),
+  fc.constantFrom('1', '42'), // integer-like keys, which JavaScript orders first
+);
+
+const podArb = fc
+  .record({
+    containers: fc.uniqueArray(containerArb, { minLength: 1, maxLength: 4, selector: (c) => c.name }),
+    schemes: fc.uniqueArray(
+      fc.record({
+        spelling: spellingArb,
+        scrape: fc.constantFrom('true', 'true', 'false'),
+        port: fc.option(fc.oneof(portArb, fc.constant(-1)), { nil: undefined }), // -1: a declared port
+        path: fc.option(fc.constantFrom('/metrics', '/stats', 'probe', '/a,b c'), { nil: undefined }),
+        scheme: fc.option(fc.constantFrom('http', 'https'), { nil: undefined }),
+        params: fc.uniqueArray(fc.tuple(fc.constantFrom('module', 'target', 'format'), fc.string({ maxLength: 6 })), { maxLength: 2, selector: (p) => p[0] }),
+      }),
+      { maxLength: 2, selector: (s) => s.spelling.name },
+    ),
+    others: fc.dictionary(otherKeyArb, fc.string({ maxLength: 8 }), { maxKeys: 4 }),
+    explicitTargets: fc.boolean(),
+    exclude: fc.option(fc.constantFrom('app', 'app, sidecar', ''), { nil: undefined }),
+    restartPolicy: fc.option(fc.constantFrom('Always', 'OnFailure', 'Never'), { nil: undefined }),
+    force: fc.boolean(),
+    order: fc.nat(),
+  })
+  .map((g): PodObject => {
+    const annotations: Record<string, string> = {};
+    const declared = g.containers.flatMap((c) => c.ports.map((p) => p.containerPort));
+    const entries: [string, string][] = [];
+    for (const s of g.schemes) {
+      const { name, prefix } = s.spelling;
+      const key = (k: string) => `${prefix}${k}`;
+      entries.push([key('scrape'), s.scrape]);
+      const portKey = name === 'grafana' ? 'metrics.portNumber' : 'port';
+      if (s.port !== undefined) entries.push([key(portKey), String(s.port === -1 ? (declared[0] ?? 8080) : s.port)]);
+      if (s.path !== undefined) entries.push([key(name === 'grafana' ? 'metrics.path' : 'path'), s.path]);
+      if (s.scheme !== undefined) entries.push([key(name === 'grafana' ? 'metrics.scheme' : 'scheme'), s.scheme]);
+      for (const [param, value] of s.params) entries.push([key(name === 'grafana' ? `metrics.param_${param}` : `param_${param}`), value]);
+    }
+    entries.push(...Object.entries(g.others));
+    // Interleave scheme and other keys so removed params sit between keys that stay.
+    const rotated = entries.length === 0 ? entries : [...entries.slice(g.order % entries.length), ...entries.slice(0, g.order % entries.length)];
+    for (const [k, v] of rotated) annotations[k] = v;
+    if (g.explicitTargets) {
+      annotations['promux.io/targets'] = g.containers.map((c, i) => `${c.name}:${c.ports[0]?.containerPort ?? 9100 + i}`).join(',');
+    }
+    if (g.exclude !== undefined) annotations['promux.io/exclude'] = g.exclude;
+    if (g.force) annotations['promux.io/inject'] = 'true';
+    const toContainer = (c: (typeof g.containers)[number]): Obj => ({
+      name: c.name,
+      image: `example/${c.name}:1`,
+      ...(c.nativeSidecar ? { restartPolicy: 'Always' } : {}),
+      ...(c.ports.length > 0 ? { ports: c.ports.map((p) => (p.name === undefined ? { containerPort: p.containerPort } : { name: p.name, containerPort: p.containerPort })) } : {}),
+    });
+    const [main, ...rest] = g.containers;
+    const sidecars = rest.filter((c) => c.nativeSidecar);
+    return {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'generated', annotations },
+      spec: {
+        ...(sidecars.length > 0 ? { initContainers: sidecars.map(toContainer) } : {}),
+        containers: [main!, ...rest.filter((c) => !c.nativeSidecar)].map((c) => {
+          const { restartPolicy: _ignored, ...container } = toContainer(c);
+          return container;
+        }),
+        ...(g.restartPolicy === undefined ? {} : { restartPolicy: g.restartPolicy }),
+      },
+    };
+  });
+
+const configArb = fc.constantFrom('never', 'always', 'auto').map((mode) => config((c) => (c.sidecar.nativeSidecar = mode as PromuxConfig['sidecar']['nativeSidecar'])));
+
+function declaredPorts(pod: PodObject, except: string): number[] {
+  const spec = pod.spec as Obj;
+  return [...((spec.containers as Obj[]) ?? []), ...((spec.initContainers as Obj[] | undefined) ?? [])]
+    .filter((c) => c.name !== except)
+    .flatMap((c) => ((c.ports as Obj[] | undefined) ?? []).map((p) => p.containerPort as number));
+}
+
+test('property: injection is consistent, idempotent and undone exactly by uninject', () => {
+  let injected = 0;
+  fc.assert(
+    fc.property(podArb, configArb, (input, cfg) => {
+      const before = JSON.stringify(input);
+      const result = injectPod(input, cfg);
+      assert.equal(JSON.stringify(input), before, 'input untouched');
+      if (result.decision === 'skip') {
+        assert.deepEqual(result.patch, []);
+        assert.deepEqual(result.pod, input);
+        return;
+      }
+      injected++;
+      const applied = jsonPatch.applyPatch(structuredClone(input), structuredClone(result.patch), true, false).newDocument;
+      assert.deepEqual(applied, result.pod, 'the patch applies');
+
+      const sidecar = sidecarOf(result.pod, cfg.sidecar.containerName);
+      const port = ((sidecar.ports as Obj[])[0]!.containerPort) as number;
+      assert.ok(!declaredPorts(result.pod, cfg.sidecar.containerName).includes(port), `port ${port} collides with a container`);
+      assert.ok(!result.targets.some((t) => t.port === port), `port ${port} collides with a target`);
+      const args = sidecar.args as string[];
+      assert.deepEqual(parseTargetMap(args[args.indexOf('--container_to_port_map') + 1]!), result.targets);
+      assert.deepEqual(psaRestrictedProblems({ containers: [sidecar] }), []);
+      assert.deepEqual(schemaProblems(result.pod), []);
+
+      const inputAnnotations = annotationsOf(input);
+      const status = JSON.parse(annotationsOf(result.pod)[STATUS_ANNOTATION]!) as { original: Obj };
+      for (const [key, value] of Object.entries(inputAnnotations)) {
+        if (!(key in status.original)) assert.equal(annotationsOf(result.pod)[key], value, `annotation ${key} survives`);
+      }
+
+      const again = injectPod(result.pod, cfg);
+      assert.equal(again.skipCode, 'already-injected');
+      assert.deepEqual(again.patch, []);
+      const restored = uninjectPod(result.pod, cfg);
+      assert.equal(JSON.stringify(restored.pod), before, 'uninject restores the pod exactly');
+    }),
+    { numRuns: 300 },
+  );
+  assert.ok(injected > 50, `only ${injected} of 300 generated pods were injected`);
+});
+
+test('property: kubectl patch --local applies the patch of a sample of generated pods', (t) => {
+  const injected = fc
+    .sample(fc.tuple(podArb, configArb), { numRuns: 200, seed: 7 })
+    .map(([pod, cfg]) => ({ pod, result: injectPod(pod, cfg) }))
+    .filter(({ result }) => result.decision === 'inject')
+    .slice(0, 8);
+  assert.equal(injected.length, 8);
+  for (const { pod, result } of injected) {
+    const patched = kubectlPatchLocal(t, pod, result.patch);
+    if (patched === undefined) return;
+    assert.deepEqual(patched, result.pod);
+  }
+});
+
+test('property: arbitrary JSON never makes the engine throw', () => {
+  const shaped = fc.record({
+    metadata: fc.oneof(fc.jsonValue(), fc.record({ annotations: fc.oneof(fc.jsonValue(), fc.dictionary(fc.string(), fc.jsonValue())) })),
+    spec: fc.oneof(fc.jsonValue(), fc.record({ containers: fc.oneof(fc.jsonValue(), fc.array(fc.jsonValue())) })),
+  });
+  fc.assert(
+    fc.property(fc.oneof(fc.jsonValue(), shaped), (input) => {
+      const result = injectPod(input, config());
+      assert.ok(result.decision === 'skip' || result.patch.length > 0);
+      const undone = uninjectPod(input, config());
+      assert.equal(typeof undone.reason, 'string');
+    }),
+    { numRuns: 300 },
+  );
+});

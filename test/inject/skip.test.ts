@@ -1,0 +1,150 @@
+// Every skip reason, and bad input: a skip with a sentence saying why, an empty patch, the pod given
+// back unchanged, and never a throw.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { injectPod } from '../../src/inject/index.ts';
+import { config, fixturePod, makePod, skip } from './support.ts';
+
+const scraped = { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080' };
+const twoContainers = [{ name: 'app', ports: [8080] }, 'proxy'];
+
+describe('skip reasons', () => {
+  test('opted out by label or annotation promux.io/inject "false"', () => {
+    const byLabel = makePod(scraped, twoContainers);
+    (byLabel.metadata as { labels: Record<string, string> }).labels = { 'promux.io/inject': 'false' };
+    const result = skip(byLabel);
+    assert.equal(result.skipCode, 'opted-out');
+    assert.equal(result.reason, 'opted out: label promux.io/inject is "false"');
+    const byAnnotation = skip(makePod({ ...scraped, 'promux.io/inject': 'false' }, twoContainers));
+    assert.equal(byAnnotation.skipCode, 'opted-out');
+    assert.equal(byAnnotation.reason, 'opted out: annotation promux.io/inject is "false"');
+  });
+
+  test('no scrape annotation in any configured scheme', () => {
+    const result = skip(makePod({ 'prometheus.io/port': '8080' }, twoContainers));
+    assert.equal(result.skipCode, 'no-scrape-annotation');
+    assert.equal(result.reason, 'no scrape annotation (prometheus.io/scrape or k8s.grafana.com/scrape): nothing scrapes this pod');
+    assert.equal(skip(makePod({}, twoContainers)).skipCode, 'no-scrape-annotation');
+    const bare = makePod({}, twoContainers);
+    delete (bare.metadata as { annotations?: unknown }).annotations;
+    assert.equal(skip(bare).skipCode, 'no-scrape-annotation');
+  });
+
+  test('scrape annotation other than "true"', () => {
+    const result = skip(makePod({ ...scraped, 'prometheus.io/scrape': 'false' }, twoContainers));
+    assert.equal(result.skipCode, 'scrape-false');
+    assert.equal(result.reason, 'prometheus.io/scrape is "false": the pod does not ask to be scraped');
+    const both = skip(makePod({ 'prometheus.io.scrape': 'no', 'k8s.grafana.com/scrape': 'false' }, twoContainers));
+    assert.equal(both.reason, 'prometheus.io.scrape is "no", k8s.grafana.com/scrape is "false": the pod does not ask to be scraped');
+  });
+
+  test('hostNetwork', () => {
+    const result = skip(makePod(scraped, twoContainers, { hostNetwork: true }));
+    assert.equal(result.skipCode, 'host-network');
+    assert.match(result.reason, /^uses hostNetwork: the sidecar would open its port on the node/);
+  });
+
+  test('already injected: the status annotation, or a container with the sidecar\'s name', () => {
+    const injected = injectPod(fixturePod('Deployment/gateway'), config());
+    const again = skip(injected.pod);
+    assert.equal(again.skipCode, 'already-injected');
+    assert.equal(again.reason, 'already injected (promux.io/status is set)');
+    const named = skip(makePod(scraped, [...twoContainers, 'promux']));
+    assert.equal(named.skipCode, 'already-injected');
+    assert.equal(named.reason, 'already has a container named "promux"');
+  });
+
+  test('fewer containers than minContainers, unless promux.io/inject is "true"', () => {
+    const result = skip(makePod(scraped, [{ name: 'app', ports: [8080] }]));
+    assert.equal(result.skipCode, 'too-few-containers');
+    assert.equal(result.reason, 'only 1 container runs (promux injects from 2); annotate promux.io/inject: "true" to inject anyway');
+    const three = config((c) => (c.minContainers = 3));
+    assert.equal(skip(makePod(scraped, twoContainers), three).reason,
+      'only 2 containers run (promux injects from 3); annotate promux.io/inject: "true" to inject anyway');
+    assert.equal(injectPod(makePod({ ...scraped, 'promux.io/inject': 'true' }, twoContainers), three).decision, 'inject');
+  });
+
+  test('no target: no metrics port, no port annotation, or only excluded containers', () => {
+    const none = skip(makePod({ 'prometheus.io/scrape': 'true' }, [{ name: 'app', ports: [['http', 8080]] }, 'proxy']));
+    assert.equal(none.skipCode, 'no-target');
+    assert.equal(none.reason, 'no target to scrape: no container outside the excluded ones has a port named metrics, ' +
+      'http-metrics or *-metrics, and no port annotation points at one');
+    const excluded = skip(makePod({ ...scraped, 'promux.io/exclude': 'app' }, twoContainers));
+    assert.equal(excluded.skipCode, 'no-target');
+    assert.match(excluded.warnings.join('\n'), /port 8080 of the excluded container "app"/);
+    const explicit = skip(makePod({ 'prometheus.io/scrape': 'true', 'promux.io/targets': 'istio-proxy:15020' }, ['app', 'istio-proxy']));
+    assert.equal(explicit.skipCode, 'no-target');
+    assert.match(explicit.reason, /^no target to scrape: every container in promux.io\/targets is excluded/);
+  });
+
+  test('the checks run in order: already injected before opt-out before hostNetwork before scrape', () => {
+    const everything = makePod({ 'promux.io/inject': 'false', 'promux.io/status': '{}' }, ['app'], { hostNetwork: true });
+    assert.equal(skip(everything).skipCode, 'already-injected');
+    const optedOutHost = makePod({ 'promux.io/inject': 'false' }, ['app'], { hostNetwork: true });
+    assert.equal(skip(optedOutHost).skipCode, 'opted-out');
+    assert.equal(skip(makePod({}, ['app'], { hostNetwork: true })).skipCode, 'host-network');
+  });
+});
+
+describe('bad input is an invalid-pod skip, never a throw', () => {
+  const cases: [string, unknown, string][] = [
+    ['null', null, 'not a valid Pod: expected an object, got null'],
+    ['a string', 'kind: Pod', 'not a valid Pod: expected an object, got string "kind: Pod"'],
+    ['a list', [], 'not a valid Pod: expected an object, got a list'],
+    ['another kind', { kind: 'Deployment', spec: {} }, 'not a valid Pod: expected kind Pod, got string "Deployment"'],
+    ['no spec', { kind: 'Pod', metadata: {} }, 'not a valid Pod: spec is missing'],
+    ['spec not a mapping', { spec: 'x' }, 'not a valid Pod: spec is string "x", not a mapping'],
+    ['no containers', { spec: {} }, 'not a valid Pod: spec.containers is missing or empty'],
+    ['containers not a list', { spec: { containers: {} } }, 'not a valid Pod: spec.containers is a mapping, not a list'],
+    ['a container not a mapping', { spec: { containers: [1] } }, 'not a valid Pod: spec.containers[0] is number 1, not a container'],
+    ['a container without a name', { spec: { containers: [{ image: 'x' }] } },
+      'not a valid Pod: spec.containers[0] has no name'],
+    ['a container name that is not a DNS label', { spec: { containers: [{ name: 'App_1' }] } },
+      'not a valid Pod: spec.containers[0].name is string "App_1", not a container name (DNS label)'],
+    ['duplicate container names', { spec: { containers: [{ name: 'a' }], initContainers: [{ name: 'a' }] } },
+      'not a valid Pod: two containers are named "a"'],
+    ['a port that is not a number', { spec: { containers: [{ name: 'a', ports: [{ containerPort: '80' }] }] } },
+      'not a valid Pod: spec.containers[0].ports[0].containerPort is string "80", not a port number'],
+    ['metadata not a mapping', { metadata: [], spec: { containers: [{ name: 'a' }] } }, 'not a valid Pod: metadata is a list, not a mapping'],
+    ['a non-string annotation', { metadata: { annotations: { 'prometheus.io/port': 8080 } }, spec: { containers: [{ name: 'a' }] } },
+      'not a valid Pod: metadata.annotations["prometheus.io/port"] is number 8080, not a string'],
+    ['a non-string label', { metadata: { labels: { app: true } }, spec: { containers: [{ name: 'a' }] } },
+      'not a valid Pod: metadata.labels["app"] is boolean true, not a string'],
+    ['hostNetwork not a boolean', { spec: { hostNetwork: 'true', containers: [{ name: 'a' }] } },
+      'not a valid Pod: spec.hostNetwork is string "true", not a boolean'],
+  ];
+  for (const [name, input, reason] of cases) {
+    test(name, () => {
+      const result = skip(input);
+      assert.equal(result.skipCode, 'invalid-pod');
+      assert.equal(result.reason, reason);
+    });
+  }
+
+  const annotated: [string, Record<string, string>, string][] = [
+    ['an invalid promux.io/targets', { 'promux.io/targets': 'app:http' },
+      'not a valid Pod: annotation promux.io/targets: "app:http": "http" is not a port number (1-65535)'],
+    ['promux.io/targets naming a missing container', { 'promux.io/targets': 'app:80,ghost:81' },
+      'not a valid Pod: annotation promux.io/targets names container "ghost", which is not a running container'],
+    ['a port annotation that is not a port', { 'prometheus.io/port': 'http' },
+      'not a valid Pod: annotation prometheus.io/port is "http", not a port number'],
+    ['a scheme annotation other than http or https', { 'prometheus.io/port': '80', 'prometheus.io/scheme': 'HTTPS' },
+      'not a valid Pod: annotation prometheus.io/scheme is "HTTPS", not http or https'],
+    ['two spellings of one key that disagree', { 'prometheus.io/port': '80', 'prometheus-io/port': '81' },
+      'not a valid Pod: annotations prometheus.io/port ("80") and prometheus-io/port ("81") are the same key to Prometheus but disagree'],
+  ];
+  for (const [name, annotations, reason] of annotated) {
+    test(name, () => {
+      const result = skip(makePod({ 'prometheus.io/scrape': 'true', ...annotations }, ['app', 'proxy']));
+      assert.equal(result.skipCode, 'invalid-pod');
+      assert.equal(result.reason, reason);
+    });
+  }
+
+  test('an object that is not plain JSON data', () => {
+    const result = injectPod({ spec: { containers: [{ name: 'a', probe: () => 1 }] } }, config());
+    assert.equal(result.skipCode, 'invalid-pod');
+    assert.equal(result.reason, 'not a valid Pod: the object is not plain JSON data');
+    assert.deepEqual(result.pod, {});
+  });
+});

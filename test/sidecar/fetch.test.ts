@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import type { Target } from '../../src/inject/target-map.ts';
+import { fetchTarget, TARGET_ACCEPT } from '../../src/sidecar/fetch.ts';
+import { requireTool } from '../helpers/tools.ts';
+import { closedPort, OM_TYPE, startServer, staticBody, TEXT_TYPE, type Handler } from './helpers.ts';
+
+const BODY = '# TYPE up gauge\nup 1\n';
+const limits = { timeoutMs: 2000, maxBytes: 1024 * 1024 };
+
+function target(port: number, path = '/metrics'): Target {
+  return { container: 'app', port, path, scheme: 'http' };
+}
+
+async function fetchFrom(t: import('node:test').TestContext, handler: Handler, options = limits) {
+  const server = await startServer(handler);
+  t.after(() => server.close());
+  return fetchTarget(target(server.port), options);
+}
+
+test('fetches the body and content type, asking like Prometheus does', async (t) => {
+  let headers: Record<string, unknown> = {};
+  const result = await fetchFrom(t, (req, res) => {
+    headers = req.headers;
+    res.writeHead(200, { 'content-type': OM_TYPE }).end(BODY);
+  });
+  assert.equal(result.error, undefined);
+  assert.equal(result.body?.toString(), BODY);
+  assert.equal(result.contentType, OM_TYPE);
+  assert.equal(result.container, 'app');
+  assert.ok(result.durationSeconds >= 0);
+  assert.equal(headers.accept, TARGET_ACCEPT);
+  assert.equal(headers['accept-encoding'], 'gzip');
+  assert.equal(headers['x-prometheus-scrape-timeout-seconds'], '2');
+});
+
+test('gunzips a gzip body', async (t) => {
+  const result = await fetchFrom(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': TEXT_TYPE, 'content-encoding': 'gzip' }).end(gzipSync(BODY));
+  });
+  assert.equal(result.body?.toString(), BODY);
+});
+
+test('the size cap applies to the gunzipped body: a small gzip that inflates past it is an error', async (t) => {
+  const bomb = gzipSync(Buffer.alloc(4 * 1024 * 1024, 'a'));
+  assert.ok(bomb.length < limits.maxBytes);
+  const result = await fetchFrom(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': TEXT_TYPE, 'content-encoding': 'gzip' }).end(bomb);
+  });
+  assert.equal(result.body, undefined);
+  assert.equal(result.error, `body larger than ${limits.maxBytes} bytes`);
+});
+
+test('a declared Content-Length over the cap fails before reading', async (t) => {
+  const result = await fetchFrom(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': TEXT_TYPE, 'content-length': String(limits.maxBytes + 1) });
+    res.write('x');
+  });
+  assert.match(result.error ?? '', /^body larger than 1048576 bytes \(Content-Length 1048577\)$/);
+});
+
+test('a streamed body over the cap is cut off at the cap', async (t) => {
+  let sent = 0;
+  const result = await fetchFrom(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': TEXT_TYPE });
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const pump = (): void => {
+      while (sent < 100 * 1024 * 1024 && !res.destroyed) {
+        sent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  });
+  assert.equal(result.error, `body larger than ${limits.maxBytes} bytes`);
+  assert.ok(sent < 100 * 1024 * 1024, `the target was stopped, not read to the end (${sent} bytes sent)`);
+});
+
+test('HTTP errors, bad encodings, refused connections and bad paths are errors, not exceptions', async (t) => {
+  assert.equal((await fetchFrom(t, (_req, res) => res.writeHead(503).end('busy'))).error, 'HTTP 503');
+  const brotli = await fetchFrom(t, (_req, res) => res.writeHead(200, { 'content-encoding': 'br' }).end('x'));
+  assert.equal(brotli.error, 'unsupported Content-Encoding "br"');
+  const badGzip = await fetchFrom(t, (_req, res) => res.writeHead(200, { 'content-encoding': 'gzip' }).end('not gzip'));
+  assert.match(badGzip.error ?? '', /^invalid gzip body: /);
+  assert.equal((await fetchTarget(target(await closedPort()), limits)).error, 'connection refused');
+  const server = await startServer(staticBody(BODY));
+  t.after(() => server.close());
+  assert.match((await fetchTarget(target(server.port, '/a b'), limits)).error ?? '', /unescaped characters/);
+});
+
+test('a target that hangs times out after the limit', async (t) => {
+  const result = await fetchFrom(t, () => {}, { timeoutMs: 300, maxBytes: limits.maxBytes });
+  assert.equal(result.error, 'timeout after 0.3s');
+  assert.ok(result.durationSeconds >= 0.29);
+});
+
+test('a connection closed mid-body, or before any response, is an error', async (t) => {
+  const midBody = await fetchFrom(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': TEXT_TYPE, 'content-length': '100000' });
+    res.write(BODY, () => res.socket?.destroy());
+  });
+  assert.equal(midBody.error, 'connection closed mid-body');
+  const noResponse = await fetchFrom(t, (req) => req.socket.destroy());
+  assert.equal(noResponse.error, 'connection closed without a response');
+});
+
+test('https targets are fetched without certificate verification (localhost)', async (t) => {
+  const openssl = requireTool(t, 'openssl');
+  if (openssl === undefined) return;
+  const dir = mkdtempSync(join(tmpdir(), 'promux-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const made = spawnSync(openssl, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost']);
+  assert.equal(made.status, 0, made.stderr?.toString());
+  const server = https.createServer(
+    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+    (_req, res) => res.writeHead(200, { 'content-type': TEXT_TYPE }).end(BODY),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const result = await fetchTarget({ container: 'tls', port, path: '/metrics', scheme: 'https' }, limits);
+  assert.equal(result.error, undefined);
+  assert.equal(result.body?.toString(), BODY);
+});
