@@ -56,10 +56,14 @@ function main(): void {
   gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
   const times: number[] = [];
+  const cpuTimes: number[] = [];
   let peakHeap = 0;
   for (let i = 0; i < iterations; i++) {
     const start = performance.now();
+    const cpu = process.cpuUsage();
     mergeTargets(targets, options, drops);
+    const used = process.cpuUsage(cpu);
+    cpuTimes.push((used.user + used.system) / 1000);
     times.push(performance.now() - start);
     peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
   }
@@ -73,6 +77,7 @@ function main(): void {
   const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
   console.log(`input: ${targets.length} targets, ${mb(input)} MiB, ${served} samples served; output ${mb(merged.body.length)} MiB`);
   console.log(`merge: p50 ${pct(times, 0.5).toFixed(2)} ms, p99 ${pct(times, 0.99).toFixed(2)} ms over ${iterations} runs`);
+  console.log(`merge CPU time: p50 ${pct(cpuTimes, 0.5).toFixed(2)} ms, min ${pct(cpuTimes, 0).toFixed(2)} ms`);
   console.log(`Buffer.concat of the bodies: p50 ${pct(concatTimes, 0.5).toFixed(2)} ms`);
   console.log(`heap: ${mb(heapBefore)} MiB after gc, peak ${mb(peakHeap)} MiB during merges; RSS ${mb(process.memoryUsage().rss)} MiB`);
 }

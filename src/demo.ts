@@ -188,6 +188,8 @@ interface Child {
   name: string;
   process: ChildProcess;
   lines: string[];
+  /** Resolves when the process has exited, whatever the reason. */
+  exited: Promise<void>;
   waitFor<T>(match: (line: Obj) => T | undefined): Promise<T>;
   stop(): Promise<void>;
 }
@@ -195,7 +197,9 @@ interface Child {
 /** Runs this same promux binary in another mode; its JSON log lines are kept for waitFor and errors. */
 function startPromux(name: string, args: string[]): Child {
   const entry = process.argv[1]!;
-  const child = spawn(process.execPath, [...process.execArgv, entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The demo's own Node flags, minus a debugger port that the children could not share.
+  const nodeFlags = process.execArgv.filter((flag) => !flag.startsWith('--inspect'));
+  const child = spawn(process.execPath, [...nodeFlags, entry, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const listeners = new Set<(line: string) => void>();
   for (const stream of [child.stdout!, child.stderr!]) {
@@ -209,6 +213,7 @@ function startPromux(name: string, args: string[]): Child {
     name,
     process: child,
     lines,
+    exited,
     waitFor<T>(match: (line: Obj) => T | undefined): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         const check = (line: string): boolean => {
@@ -375,7 +380,12 @@ async function run(podFile: string, sidecarPort: number, print: (text: string) =
     print(`  curl --cacert ${caFile} ${webhookUrl}/metrics    # the webhook's own metrics`);
     print(`  curl --cacert ${caFile} -H 'content-type: application/json' --data @${join(dir, 'review.json')} ${webhookUrl}/mutate`);
     print('Press Ctrl-C to stop.');
-    await interrupted;
+    // Ctrl-C in a terminal also reaches the children, which then exit 0 on their own.
+    const ended = await Promise.race([interrupted.then(() => undefined), ...children.map((c) => c.exited.then(() => c))]);
+    if (ended !== undefined && ended.process.exitCode !== 0) {
+      const why = ended.process.exitCode ?? ended.process.signalCode;
+      throw new DemoError(`promux ${ended.name} stopped (${why}):\n${ended.lines.map((l) => `  ${l}`).join('\n')}`);
+    }
     print('\nStopping.');
   } finally {
     await Promise.all(children.map((c) => c.stop()));

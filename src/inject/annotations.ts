@@ -55,7 +55,10 @@ function lookup(annotations: Record<string, string>, configuredKey: string): Sch
 }
 
 /** The schemes whose scrape annotation the pod carries, in configuration order. */
-export function readSchemes(annotations: Record<string, string>, schemes: readonly AnnotationScheme[]): SchemeAnnotations[] {
+export function readSchemes(
+  annotations: Record<string, string>,
+  schemes: readonly AnnotationScheme[],
+): SchemeAnnotations[] {
   const found: SchemeAnnotations[] = [];
   for (const scheme of schemes) {
     const full = (key: string): string => `${scheme.prefix}/${key}`;

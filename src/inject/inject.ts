@@ -41,10 +41,12 @@ function checkEligible(view: PodView, config: PromuxConfig): void {
   if (view.allContainerNames.has(config.sidecar.containerName)) {
     throw new Skip('already-injected', `already has a container named "${config.sidecar.containerName}"`);
   }
-  if (view.labels[INJECT_KEY] === 'false') throw new Skip('opted-out', `opted out: label ${INJECT_KEY} is "false"`);
-  if (view.annotations[INJECT_KEY] === 'false') throw new Skip('opted-out', `opted out: annotation ${INJECT_KEY} is "false"`);
+  for (const [where, values] of [['label', view.labels], ['annotation', view.annotations]] as const) {
+    if (values[INJECT_KEY] === 'false') throw new Skip('opted-out', `opted out: ${where} ${INJECT_KEY} is "false"`);
+  }
   if (view.hostNetwork) {
-    throw new Skip('host-network', 'uses hostNetwork: the sidecar would open its port on the node and could clash there');
+    throw new Skip('host-network',
+      'uses hostNetwork: the sidecar would open its port on the node and could clash there');
   }
 }
 
@@ -53,7 +55,8 @@ function activeSchemes(view: PodView, config: PromuxConfig): SchemeAnnotations[]
   const found = readSchemes(view.annotations, config.schemes);
   if (found.length === 0) {
     const keys = config.schemes.map((s) => `${s.prefix}/${s.keys.scrape}`).join(' or ');
-    throw new Skip('no-scrape-annotation', `no scrape annotation (${keys || 'no schemes configured'}): nothing scrapes this pod`);
+    const why = `no scrape annotation (${keys || 'no schemes configured'}): nothing scrapes this pod`;
+    throw new Skip('no-scrape-annotation', why);
   }
   const active = found.filter((s) => s.scrape === 'true');
   if (active.length === 0) {
@@ -79,12 +82,18 @@ interface Rewrite {
  * - param_* are removed (the sidecar passes them on to its target instead).
  * Added keys use the pod's own spelling of the scheme's prefix (from its scrape key).
  */
-function rewriteAnnotations(annotations: Record<string, string>, active: SchemeAnnotations[], port: number, config: PromuxConfig): Rewrite {
+function rewriteAnnotations(
+  annotations: Record<string, string>,
+  active: SchemeAnnotations[],
+  port: number,
+  config: PromuxConfig,
+): Rewrite {
   const out = { ...annotations };
   const original: Record<string, string | null> = {};
   const removedAt: Record<string, number> = {};
   const keyOrder = Object.keys(annotations);
-  const set = (s: SchemeAnnotations, role: 'port' | 'portName' | 'container' | 'path' | 'scheme', value: string, addWhenAbsent: boolean): void => {
+  type Role = 'port' | 'portName' | 'container' | 'path' | 'scheme';
+  const set = (s: SchemeAnnotations, role: Role, value: string, addWhenAbsent: boolean): void => {
     const configured = s.scheme.keys[role];
     if (configured === '') return;
     const present = s.values[role];
@@ -149,7 +158,7 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
   const { targets } = derivation;
   if (targets.length === 0) {
     const why = derivation.explicit
-      ? `every container in promux.io/targets is excluded (${[...excluded].join(', ')})`
+      ? 'every container in promux.io/targets is excluded'
       : 'no container outside the excluded ones has a port named metrics, http-metrics or *-metrics, ' +
         'and no port annotation points at one';
     throw new Skip('no-target', `no target to scrape: ${why}`, warnings);
@@ -165,7 +174,8 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
   if (!native && view.restartPolicy !== 'Always') {
     warnings.push(
       `restartPolicy is ${view.restartPolicy}: the sidecar keeps running after the other containers ` +
-        'finish, so a Job never completes; sidecar.nativeSidecar "auto" runs it as a native sidecar',
+        'finish, so the pod (and a Job running it) never completes; ' +
+        'sidecar.nativeSidecar "auto" runs it as a native sidecar',
     );
   }
   if (native && active.some((s) => s.scheme.name === GRAFANA)) {
@@ -217,7 +227,9 @@ function copyOrEmpty(pod: PodObject): PodObject {
  * and the RFC 6902 patch to it. Pure; never throws: unusable input is an invalid-pod skip.
  */
 export function injectPod(pod: unknown, config: PromuxConfig): InjectResult {
-  if (!isObject(pod)) return skipResult('invalid-pod', `not a valid Pod: expected an object, got ${describeValue(pod)}`, {});
+  if (!isObject(pod)) {
+    return skipResult('invalid-pod', `not a valid Pod: expected an object, got ${describeValue(pod)}`, {});
+  }
   try {
     return decide(pod, config);
   } catch (err) {

@@ -72,7 +72,9 @@ function readPorts(container: Record<string, unknown>, at: string): PortView[] {
     if (!Number.isInteger(containerPort) || (containerPort as number) < 1 || (containerPort as number) > 65535) {
       throw new PodError(`${at}.ports[${i}].containerPort is ${describeValue(containerPort)}, not a port number`);
     }
-    if (name !== undefined && typeof name !== 'string') throw new PodError(`${at}.ports[${i}].name is ${describeValue(name)}`);
+    if (name !== undefined && typeof name !== 'string') {
+      throw new PodError(`${at}.ports[${i}].name is ${describeValue(name)}, not a string`);
+    }
     return { name, containerPort: containerPort as number };
   });
 }
@@ -80,13 +82,16 @@ function readPorts(container: Record<string, unknown>, at: string): PortView[] {
 /** The pod's decision-relevant parts; throws PodError naming the field that is unusable. */
 export function readPod(pod: unknown): PodView {
   if (!isObject(pod)) throw new PodError(`expected a Pod object, got ${describeValue(pod)}`);
-  if (pod.kind !== undefined && pod.kind !== 'Pod') throw new PodError(`expected kind Pod, got ${describeValue(pod.kind)}`);
+  if (pod.kind !== undefined && pod.kind !== 'Pod') {
+    throw new PodError(`expected kind Pod, got ${describeValue(pod.kind)}`);
+  }
   const metadata = pod.metadata ?? {};
   if (!isObject(metadata)) throw new PodError(`metadata is ${describeValue(metadata)}, not a mapping`);
   const annotations = stringMap(metadata.annotations, 'metadata.annotations');
   const labels = stringMap(metadata.labels, 'metadata.labels');
   const spec = pod.spec;
-  if (!isObject(spec)) throw new PodError(spec === undefined ? 'spec is missing' : `spec is ${describeValue(spec)}, not a mapping`);
+  if (spec === undefined) throw new PodError('spec is missing');
+  if (!isObject(spec)) throw new PodError(`spec is ${describeValue(spec)}, not a mapping`);
   const containers = containerList(spec.containers, 'spec.containers');
   if (containers.length === 0) throw new PodError('spec.containers is missing or empty');
   const initContainers = containerList(spec.initContainers, 'spec.initContainers');
@@ -119,7 +124,9 @@ export function readPod(pod: unknown): PodView {
     throw new PodError(`spec.hostNetwork is ${describeValue(spec.hostNetwork)}, not a boolean`);
   }
   const restartPolicy = spec.restartPolicy ?? 'Always';
-  if (typeof restartPolicy !== 'string') throw new PodError(`spec.restartPolicy is ${describeValue(restartPolicy)}`);
+  if (typeof restartPolicy !== 'string') {
+    throw new PodError(`spec.restartPolicy is ${describeValue(restartPolicy)}, not a string`);
+  }
   return {
     annotations,
     labels,

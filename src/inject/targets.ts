@@ -23,12 +23,21 @@ interface ScrapeOptions {
   query: string;
 }
 
-export function isMetricsPortName(name: string | undefined): boolean {
+function isMetricsPortName(name: string | undefined): boolean {
   return name !== undefined && (name === 'metrics' || name === 'http-metrics' || name.endsWith('-metrics'));
 }
 
 function first(key: SchemeKey): string {
   return key.keys[0]!;
+}
+
+/** encodeURIComponent, which throws on lone UTF-16 surrogates: a PodError naming the annotation. */
+function encode(text: string, key: string): string {
+  try {
+    return encodeURIComponent(text);
+  } catch {
+    throw new PodError(`annotation ${key} is not valid Unicode text`);
+  }
 }
 
 function scrapeOptions(s: SchemeAnnotations): ScrapeOptions {
@@ -40,9 +49,9 @@ function scrapeOptions(s: SchemeAnnotations): ScrapeOptions {
   if (path !== undefined && path.value.trim() !== '') {
     // Prometheus adds the leading slash itself; commas and blanks would break the sidecar's target map.
     const withSlash = path.value.startsWith('/') ? path.value : `/${path.value}`;
-    normalizedPath = withSlash.replace(/[,\s]/g, (c) => encodeURIComponent(c));
+    normalizedPath = withSlash.replace(/[,\s]/g, (c) => encode(c, first(path)));
   }
-  const query = s.params.map((p) => `${encodeURIComponent(p.name)}=${encodeURIComponent(p.value)}`).join('&');
+  const query = s.params.map((p) => `${encode(p.name, p.key)}=${encode(p.value, p.key)}`).join('&');
   return { path: normalizedPath, scheme: scheme?.value as Target['scheme'] | undefined, query };
 }
 
@@ -69,7 +78,9 @@ function defaultContainer(view: PodView, warnings: string[]): ContainerView {
   if (named !== undefined) {
     const found = view.running.find((c) => c.name === named);
     if (found !== undefined) return found;
-    warnings.push(`${DEFAULT_CONTAINER_ANNOTATION} names "${named}", which is not a running container; using the first container`);
+    warnings.push(
+      `${DEFAULT_CONTAINER_ANNOTATION} names "${named}", which is not a running container; using the first container`,
+    );
   }
   return view.running[0]!;
 }
@@ -88,13 +99,16 @@ function resolveEndpoint(view: PodView, s: SchemeAnnotations, warnings: string[]
   if (container !== undefined) {
     owner = view.running.find((c) => c.name === container.value);
     if (owner === undefined) {
-      warnings.push(`annotation ${first(container)} names "${container.value}", which is not a running container; ignored`);
+      warnings.push(
+        `annotation ${first(container)} names "${container.value}", which is not a running container; ignored`,
+      );
       return undefined;
     }
   }
   if (port !== undefined) {
     const number = parsePort(port);
-    owner ??= view.running.find((c) => c.ports.some((p) => p.containerPort === number)) ?? defaultContainer(view, warnings);
+    owner ??= view.running.find((c) => c.ports.some((p) => p.containerPort === number));
+    owner ??= defaultContainer(view, warnings);
     return { from: first(port), container: owner, port: number };
   }
   if (portName !== undefined) {
@@ -102,12 +116,19 @@ function resolveEndpoint(view: PodView, s: SchemeAnnotations, warnings: string[]
       const declared = c.ports.find((p) => p.name === portName.value);
       if (declared !== undefined) return { from: first(portName), container: c, port: declared.containerPort };
     }
-    warnings.push(`annotation ${first(portName)} names port "${portName.value}", which no running container declares; ignored`);
+    warnings.push(
+      `annotation ${first(portName)} names port "${portName.value}", which no running container declares; ignored`,
+    );
   }
   return undefined;
 }
 
-function explicitTargets(view: PodView, text: string, active: SchemeAnnotations[], excluded: Set<string>): Derivation {
+function explicitTargets(
+  view: PodView,
+  text: string,
+  active: SchemeAnnotations[],
+  excluded: Set<string>,
+): Derivation {
   let listed: Target[];
   try {
     listed = parseTargetMap(text);
@@ -118,7 +139,9 @@ function explicitTargets(view: PodView, text: string, active: SchemeAnnotations[
   const warnings: string[] = [];
   for (const t of listed) {
     if (!view.running.some((c) => c.name === t.container)) {
-      throw new PodError(`annotation ${TARGETS_ANNOTATION} names container "${t.container}", which is not a running container`);
+      throw new PodError(
+        `annotation ${TARGETS_ANNOTATION} names container "${t.container}", which is not a running container`,
+      );
     }
     if (excluded.has(t.container)) {
       warnings.push(`${TARGETS_ANNOTATION} names the excluded container "${t.container}"; it is not scraped`);
@@ -168,7 +191,9 @@ export function deriveTargets(view: PodView, active: SchemeAnnotations[], exclud
     }
     const name = endpoint.container.name;
     if (excluded.has(name)) {
-      warnings.push(`annotation ${endpoint.from} points at port ${endpoint.port} of the excluded container "${name}"; not scraped`);
+      warnings.push(
+        `annotation ${endpoint.from} points at port ${endpoint.port} of the excluded container "${name}"; not scraped`,
+      );
       continue;
     }
     const existing = byContainer.get(name);

@@ -19,11 +19,11 @@ export function parseStatus(text: string): PromuxStatus {
   const bad = (what: string): PodError => new PodError(`${STATUS_ANNOTATION}: ${what}`);
   if (!isObject(value)) throw bad('not a JSON object');
   if (typeof value.sidecar !== 'string' || value.sidecar === '') throw bad('"sidecar" is not a container name');
+  const isPosition = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
   if (!isObject(value.original) || !Object.values(value.original).every((v) => v === null || typeof v === 'string')) {
     throw bad('"original" is not a mapping of annotations to strings or null');
   }
-  if (value.removedAt !== undefined &&
-    (!isObject(value.removedAt) || !Object.values(value.removedAt).every((v) => Number.isInteger(v) && (v as number) >= 0))) {
+  if (value.removedAt !== undefined && !(isObject(value.removedAt) && Object.values(value.removedAt).every(isPosition))) {
     throw bad('"removedAt" is not a mapping of annotations to positions');
   }
   return value as unknown as PromuxStatus;
@@ -71,7 +71,8 @@ function restore(input: PodObject): UninjectResult {
     const result = withoutContainer(spec[field], status.sidecar);
     if (result === undefined || !result.found) continue;
     removedSidecar = true;
-    if (field === 'initContainers' && result.list.length === 0 && status.createdInitContainers === true) delete spec.initContainers;
+    const emptied = field === 'initContainers' && result.list.length === 0;
+    if (emptied && status.createdInitContainers === true) delete spec.initContainers;
     else spec[field] = result.list;
   }
   (metadata as Record<string, unknown>).annotations = restoreAnnotations(annotations as Record<string, string>, status);

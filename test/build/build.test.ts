@@ -1,10 +1,12 @@
 // What the Dockerfile packages: dist/ from `npm run build`, run from a folder with no node_modules.
 import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { generateBundle } from '../../src/webhook/tls/certs.ts';
 import { REPO_ROOT } from '../helpers/tools.ts';
@@ -16,7 +18,7 @@ before(() => {
 });
 after(() => bundle?.remove());
 
-const MODES = ['webhook', 'sidecar', 'inject', 'uninject'];
+const MODES = ['webhook', 'sidecar', 'inject', 'uninject', 'demo'];
 
 test('the bundle runs each mode from a folder with no node_modules: --help', () => {
   const top = runBundle(bundle, ['--help']);
@@ -81,6 +83,26 @@ test('the webhook from the bundle starts on a TLS file pair and answers /healthz
   const health = await httpsGet(`https://127.0.0.1:${port}/healthz`, certs.ca.cert, 'localhost');
   assert.equal(health.status, 200, health.body);
   assert.equal(await webhook.stop(), 0, webhook.output());
+});
+
+test('the demo from the bundle finds its example pod, gets ready and stops on SIGINT', async (t) => {
+  const demo = spawn(process.execPath, [bundle.entry, 'demo'], { cwd: bundle.root, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
+  t.after(() => {
+    if (demo.exitCode === null) demo.kill('SIGKILL');
+  });
+  const lines: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: demo.stdout }).on('line', (line) => {
+      lines.push(line);
+      if (line === 'Press Ctrl-C to stop.') resolve();
+    });
+    void exited.then((code) => reject(new Error(`demo exited (${code}) before it was ready:\n${lines.join('\n')}`)));
+  });
+  assert.ok(lines.some((l) => l.includes(join(bundle.root, 'dist', 'examples', 'two-container-pod.yaml'))), lines.join('\n'));
+  assert.ok(lines.some((l) => /^ {5}http_requests_total\{container="worker",code="200"\} \d+$/.test(l)), lines.join('\n'));
+  demo.kill('SIGINT');
+  assert.equal(await exited, 0);
 });
 
 test('mode isolation: the sidecar loads no express, node-forge, yaml or @kubernetes/client-node code', () => {

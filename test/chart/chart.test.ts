@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parse } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 import { defaultConfig } from '../../src/config/defaults.ts';
 import { configFrom } from '../../src/config/load.ts';
+import { injectPod } from '../../src/inject/index.ts';
 import { parseWebhookArgs } from '../../src/webhook/options.ts';
 import { schemaProblems } from '../helpers/k8s.ts';
 import { psaRestrictedProblems } from '../helpers/psa.ts';
@@ -347,6 +348,26 @@ test('sidecar values reach the injector config; the sidecar image follows the ch
   assert.equal(ownConfig.minContainers, 3);
   assert.deepEqual(ownConfig.schemes, [{ name: 'custom', prefix: 'metrics.example.com', keys: { scrape: 'scrape', port: 'port', path: 'path', scheme: 'scheme', paramPrefix: 'param_', portName: '', container: '' } }]);
   assert.equal(deploymentContainer(own).image, 'ghcr.io/promux/promux:9.9.9');
+});
+
+test('a pod injected with the chart\'s config gets a restricted, schema-valid sidecar running the chart\'s image', (t) => {
+  const example = parseDocument(readFileSync(join(REPO_ROOT, 'examples', 'two-container-pod.yaml'), 'utf8')).toJS() as object;
+  for (const nativeSidecar of ['never', 'always']) {
+    const objects = render(t, { sidecar: { nativeSidecar } });
+    if (objects === undefined) return;
+    const config = configFrom(injectorConfig(objects), 'chart ConfigMap');
+    const result = injectPod(structuredClone(example), config);
+    assert.equal(result.decision, 'inject', result.reason);
+    assert.deepEqual(schemaProblems(result.pod), [], nativeSidecar);
+    const spec = (result.pod as { spec: { containers: { name: string; image: string }[]; initContainers?: { name: string; image: string }[] } }).spec;
+    const list = nativeSidecar === 'always' ? spec.initContainers ?? [] : spec.containers;
+    const sidecar = list.find((c) => c.name === 'promux');
+    assert.ok(sidecar !== undefined, nativeSidecar);
+    assert.equal(sidecar.image, deploymentContainer(objects).image);
+    // Only the sidecar is promux's: the example's own containers are the user's business.
+    const only = nativeSidecar === 'always' ? { initContainers: [sidecar], containers: [] } : { containers: [sidecar] };
+    assert.deepEqual(psaRestrictedProblems(only), [], nativeSidecar);
+  }
 });
 
 test('values.schema.json rejects unknown keys and invalid values, naming the key', (t) => {

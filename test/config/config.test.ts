@@ -50,6 +50,49 @@ describe('defaults', () => {
     assert.equal(b.schemes[0]!.keys.port, 'port');
   });
 
+  test('a file spelling out every key with its default value gives the defaults', () => {
+    assert.deepEqual(loadConfig(file(`
+sidecar:
+  image: ghcr.io/promux/promux:${VERSION}
+  imagePullPolicy: IfNotPresent
+  containerName: promux
+  port: 13434
+  portName: promux-metrics
+  containerLabel: container
+  scrapeTimeout: 10s
+  scrapeInterval: "0"
+  maxTargetBytes: 32MiB
+  resources:
+    requests: { cpu: 10m, memory: 48Mi }
+    limits: { memory: 128Mi }
+  nativeSidecar: never
+excludeContainers:
+  - vault-agent
+  - vault-agent-init
+  - istio-proxy
+  - istio-init
+  - istio-validation
+  - linkerd-proxy
+  - linkerd-init
+  - linkerd-network-validator
+minContainers: 2
+schemes:
+  - name: prometheus
+    prefix: prometheus.io
+    keys: { scrape: scrape, port: port, path: path, scheme: scheme, paramPrefix: param_ }
+  - name: grafana
+    prefix: k8s.grafana.com
+    keys:
+      scrape: scrape
+      port: metrics.portNumber
+      path: metrics.path
+      scheme: metrics.scheme
+      paramPrefix: metrics.param_
+      portName: metrics.portName
+      container: metrics.container
+`)), defaultConfig());
+  });
+
   test('no file, an empty file and a file of comments give the defaults', () => {
     assert.deepEqual(loadConfig(), defaultConfig());
     assert.deepEqual(loadConfig(file('')), defaultConfig());
@@ -100,7 +143,12 @@ schemes:
     const c = loadConfig(file('excludeContainers: []\nsidecar: { port: 9999 }\n'));
     const pod = {
       metadata: { annotations: { 'prometheus.io/scrape': 'true' } },
-      spec: { containers: [{ name: 'app', ports: [{ name: 'metrics', containerPort: 9100 }] }, { name: 'vault-agent', ports: [{ name: 'metrics', containerPort: 9101 }] }] },
+      spec: {
+        containers: [
+          { name: 'app', ports: [{ name: 'metrics', containerPort: 9100 }] },
+          { name: 'vault-agent', ports: [{ name: 'metrics', containerPort: 9101 }] },
+        ],
+      },
     };
     const result = injectPod(pod, c);
     assert.deepEqual(result.targets.map((t) => t.container), ['app', 'vault-agent']);
@@ -148,7 +196,8 @@ describe('errors name the file and the key', () => {
   });
 
   test('an incomplete scheme names the missing keys', () => {
-    fails('schemes:\n  - name: x\n    keys: { scrape: s }\n', 'schemes[0].prefix: missing', 'schemes[0].keys.port: missing', 'schemes[0].keys.paramPrefix: missing');
+    fails('schemes:\n  - name: x\n    keys: { scrape: s }\n',
+      'schemes[0].prefix: missing', 'schemes[0].keys.port: missing', 'schemes[0].keys.paramPrefix: missing');
   });
 
   test('YAML that does not parse, and duplicate keys', () => {

@@ -10,7 +10,8 @@ import { movePorts, podOf, readManifest } from './pods.ts';
 const M = '__meta_kubernetes_';
 
 test('the vault-agent pod: a target per declared port, a port-less one per container without ports, init marked', () => {
-  const pod = asRunningPod(readManifest(join(SHARED_FIXTURES, 'manifests', 'vault-agent-pod.yaml')), { podIP: '10.1.2.3' });
+  const manifest = readManifest(join(SHARED_FIXTURES, 'manifests', 'vault-agent-pod.yaml'));
+  const pod = asRunningPod(manifest, { podIP: '10.1.2.3' });
   const groups = podTargetGroups(pod);
   assert.deepEqual(
     groups.map((g) => [
@@ -60,7 +61,9 @@ test('no target while the pod has no IP; a native sidecar counts as an init cont
     metadata: { name: 'p', namespace: 'n' },
     spec: {
       containers: [{ name: 'app', ports: [{ containerPort: 80 }] }],
-      initContainers: [{ name: 'proxy', restartPolicy: 'Always', ports: [{ name: 'metrics', containerPort: 15090 }] }],
+      initContainers: [
+        { name: 'proxy', restartPolicy: 'Always', ports: [{ name: 'metrics', containerPort: 15090 }] },
+      ],
     },
   };
   assert.deepEqual(podTargetGroups(pod), []);
@@ -79,9 +82,10 @@ test('label names are sanitized the way Prometheus does', () => {
 const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/);
 const container = fc.record({
   name,
-  ports: fc.array(fc.record({ containerPort: fc.integer({ min: 1, max: 65535 }), name: fc.option(name, { nil: undefined }) }), {
-    maxLength: 3,
-  }),
+  ports: fc.array(
+    fc.record({ containerPort: fc.integer({ min: 1, max: 65535 }), name: fc.option(name, { nil: undefined }) }),
+    { maxLength: 3 },
+  ),
 });
 const key = fc.stringMatching(/^[a-z0-9]([a-z0-9./-]{0,20}[a-z0-9])?$/);
 

@@ -85,5 +85,6 @@ export async function waitForHttp(url: string, timeoutMs: number, child?: Child)
     }
     await sleep(100);
   }
-  throw new Error(`${url} not ready within ${timeoutMs} ms (${last})${child === undefined ? '' : `\n${child.output()}`}`);
+  const output = child === undefined ? '' : `\n${child.output()}`;
+  throw new Error(`${url} not ready within ${timeoutMs} ms (${last})${output}`);
 }

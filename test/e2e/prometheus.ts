@@ -116,7 +116,9 @@ export async function waitForScrapes(
       .filter(([job, n]) => (upCount.get(jobs.get(job)?.jobLabel ?? job) ?? 0) < n)
       .map(([job]) => job);
     if (undiscovered.length === 0 && unscraped.length === 0 && unstored.length === 0) return targets;
-    pending = `undiscovered jobs: ${undiscovered.join(', ')}; unscraped: ${unscraped.join(', ')}; up not stored: ${unstored.join(', ')}`;
+    pending =
+      `undiscovered jobs: ${undiscovered.join(', ')}; unscraped: ${unscraped.join(', ')}; ` +
+      `up not stored: ${unstored.join(', ')}`;
     await sleep(250);
   }
   throw new Error(`Prometheus did not scrape everything within ${timeoutMs} ms (${pending})\n${prometheus.output()}`);

@@ -73,7 +73,8 @@ export async function startSidecar(container: Json, portName: string): Promise<R
   const child = startChild(`promux ${args.join(' ')}`, process.execPath, [PROMUX, ...args], env);
   const sidecarPort = Number(port.containerPort);
   try {
-    await waitForHttp(`http://127.0.0.1:${sidecarPort}${typeof probe === 'string' ? probe : '/metrics'}`, 20_000, child);
+    const path = typeof probe === 'string' ? probe : '/metrics';
+    await waitForHttp(`http://127.0.0.1:${sidecarPort}${path}`, 20_000, child);
   } catch (err) {
     await child.stop();
     throw err;

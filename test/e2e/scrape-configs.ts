@@ -9,7 +9,8 @@ export interface RelabelRule {
   regex?: string;
   target_label?: string;
   replacement?: string;
-  action?: 'replace' | 'keep' | 'drop' | 'keepequal' | 'dropequal' | 'labelmap' | 'labeldrop' | 'labelkeep' | 'hashmod';
+  action?:
+    | 'replace' | 'keep' | 'drop' | 'keepequal' | 'dropequal' | 'labelmap' | 'labeldrop' | 'labelkeep' | 'hashmod';
 }
 
 export interface ScrapeConfiguration {
@@ -42,8 +43,18 @@ export const COMMUNITY_CHART: ScrapeConfiguration = {
   relabel: [
     { source_labels: [`${POD}annotation_prometheus_io_scrape`], action: 'keep', regex: 'true' },
     { source_labels: [`${POD}annotation_prometheus_io_scrape_slow`], action: 'drop', regex: 'true' },
-    { source_labels: [`${POD}annotation_prometheus_io_scheme`], action: 'replace', regex: '(https?)', target_label: '__scheme__' },
-    { source_labels: [`${POD}annotation_prometheus_io_path`], action: 'replace', target_label: '__metrics_path__', regex: '(.+)' },
+    {
+      source_labels: [`${POD}annotation_prometheus_io_scheme`],
+      action: 'replace',
+      regex: '(https?)',
+      target_label: '__scheme__',
+    },
+    {
+      source_labels: [`${POD}annotation_prometheus_io_path`],
+      action: 'replace',
+      target_label: '__metrics_path__',
+      regex: '(.+)',
+    },
     {
       source_labels: [`${POD}annotation_prometheus_io_port`, `${POD}ip`],
       action: 'replace',
@@ -67,7 +78,11 @@ export const COMMUNITY_CHART: ScrapeConfiguration = {
   ],
 };
 
-const CONTAINER_LABEL: RelabelRule = { source_labels: [`${POD}container_name`], action: 'replace', target_label: 'container' };
+const CONTAINER_LABEL: RelabelRule = {
+  source_labels: [`${POD}container_name`],
+  action: 'replace',
+  target_label: 'container',
+};
 
 /**
  * (2) The chart's job with a `container` target label: the OpenFaaS experiment, and what Grafana
@@ -94,6 +109,20 @@ export const CHART_WITH_CONTAINER_ONE_PORT: ScrapeConfiguration = {
     { source_labels: [`${POD}container_port_number`], action: 'keepequal', target_label: '__tmp_port' },
     ...COMMUNITY_CHART.relabel.slice(2),
     CONTAINER_LABEL,
+  ],
+};
+
+/**
+ * (1) for clusters that also run the recommended job: the chart's job leaves promux-injected pods
+ * (those with the `promux.io/status` annotation) to it, so no pod is scraped by both jobs.
+ */
+export const CHART_WITHOUT_INJECTED: ScrapeConfiguration = {
+  name: 'chart-uninjected',
+  source: '(1) plus a drop of pods with the promux.io/status annotation',
+  honorLabels: true,
+  relabel: [
+    { source_labels: [`${POD}annotationpresent_promux_io_status`], action: 'drop', regex: 'true' },
+    ...COMMUNITY_CHART.relabel,
   ],
 };
 
@@ -152,9 +181,19 @@ export function grafanaAutodiscovery(options: GrafanaOptions): ScrapeConfigurati
       },
       { source_labels: [a('metrics.scheme')], regex: '(.+)', target_label: '__scheme__' },
       { source_labels: [a('metrics.scrapeInterval')], regex: '(.+)', target_label: '__scrape_interval__' },
-      { source_labels: ['__scrape_interval__'], regex: '', replacement: options.scrapeInterval, target_label: '__scrape_interval__' },
+      {
+        source_labels: ['__scrape_interval__'],
+        regex: '',
+        replacement: options.scrapeInterval,
+        target_label: '__scrape_interval__',
+      },
       { source_labels: [a('metrics.scrapeTimeout')], regex: '(.+)', target_label: '__scrape_timeout__' },
-      { source_labels: ['__scrape_timeout__'], regex: '', replacement: options.scrapeTimeout, target_label: '__scrape_timeout__' },
+      {
+        source_labels: ['__scrape_timeout__'],
+        regex: '',
+        replacement: options.scrapeTimeout,
+        target_label: '__scrape_timeout__',
+      },
     ],
   };
 }
@@ -184,18 +223,16 @@ export interface PodMonitorOptions {
   /** podMetricsEndpoints[].port: the container port name to scrape. */
   port: string;
   honorLabels: boolean;
-  /** spec.selector.matchExpressions: [{ key, operator: Exists }]. */
-  selectorLabelExists: string;
 }
 
 /**
- * A Prometheus Operator PodMonitor with one endpoint selected by port name, as the operator turns
- * it into relabel_configs (pkg/prometheus/promcfg.go, generatePodMonitorConfig; Alloy's
- * prometheus.operator.podmonitors copies it): keep running pods of the selector on that port, then
- * namespace, container and pod target labels, job "<namespace>/<name>" and endpoint "<port>".
+ * A Prometheus Operator PodMonitor with an empty selector (every pod) and one endpoint selected by
+ * port name, as the operator turns it into relabel_configs (pkg/prometheus/promcfg.go,
+ * generatePodMonitorConfig; Alloy's prometheus.operator.podmonitors copies it): drop finished
+ * pods, keep the port, then namespace, container and pod target labels, job "<namespace>/<name>"
+ * and endpoint "<port>".
  */
 export function prometheusOperatorPodMonitor(options: PodMonitorOptions): ScrapeConfiguration {
-  const label = options.selectorLabelExists.replace(/[^a-zA-Z0-9_]/g, '_');
   return {
     name: options.honorLabels ? 'podmonitor-honor' : 'podmonitor',
     source: 'prometheus-operator generatePodMonitorConfig, endpoint selected by port name',
@@ -204,7 +241,6 @@ export function prometheusOperatorPodMonitor(options: PodMonitorOptions): Scrape
     relabel: [
       { source_labels: ['job'], target_label: '__tmp_prometheus_job_name' },
       { source_labels: [`${POD}phase`], action: 'drop', regex: '(Failed|Succeeded)' },
-      { source_labels: [`${POD}labelpresent_${label}`], action: 'keep', regex: 'true' },
       { source_labels: [`${POD}container_port_name`], action: 'keep', regex: options.port },
       { source_labels: ['__meta_kubernetes_namespace'], target_label: 'namespace' },
       { source_labels: [`${POD}container_name`], target_label: 'container' },

@@ -46,7 +46,10 @@ test('schemaProblems: unknown fields are found in nested maps and list items', (
     metadata: { name: 'web' },
     spec: {
       selector: { matchLabels: { app: 'web' } },
-      template: { metadata: { labels: { app: 'web' } }, spec: { ...pod({ resources: { limits: { memory: '1Gi' }, limitz: {} } }).spec as object, hostNetwrk: true } },
+      template: {
+        metadata: { labels: { app: 'web' } },
+        spec: { ...pod({ resources: { limits: { memory: '1Gi' }, limitz: {} } }).spec as object, hostNetwrk: true },
+      },
     },
   };
   assert.deepEqual(schemaProblems({ apiVersion: 'v1', kind: 'List', items: [deployment] }).sort(), [
@@ -73,7 +76,8 @@ test('kubectlPatchLocal applies an RFC 6902 patch with the real kubectl', (t) =>
     { op: 'replace', path: '/spec/containers/0/image', value: 'nginx:1.28' },
   ]);
   if (patched === undefined) return;
-  const expected = structuredClone(original) as { metadata: { annotations: Record<string, string> }; spec: { containers: { image: string }[] } };
+  type Shape = { metadata: { annotations: Record<string, string> }; spec: { containers: { image: string }[] } };
+  const expected = structuredClone(original) as Shape;
   expected.metadata.annotations['example.com/a~b'] = 'x';
   expected.spec.containers[0]!.image = 'nginx:1.28';
   assert.deepEqual(patched, expected);

@@ -184,7 +184,12 @@ describe('scrape schemes', () => {
 
   test('a scheme whose scrape annotation is "false" is left alone while another scheme scrapes', (t) => {
     const input = makePod(
-      { 'prometheus.io/scrape': 'false', 'prometheus.io/port': '8080', 'k8s.grafana.com/scrape': 'true', 'k8s.grafana.com/metrics.portNumber': '8080' },
+      {
+        'prometheus.io/scrape': 'false',
+        'prometheus.io/port': '8080',
+        'k8s.grafana.com/scrape': 'true',
+        'k8s.grafana.com/metrics.portNumber': '8080',
+      },
       [{ name: 'app', ports: [8080] }, 'proxy'],
     );
     const annotations = annotationsOf(inject(t, input).pod);
@@ -283,7 +288,9 @@ describe('target derivation', () => {
 
   test('native-sidecar init containers count as running containers and can be targets', (t) => {
     const input = makePod({ 'prometheus.io/scrape': 'true' }, [{ name: 'app', ports: [['metrics', 9000]] }], {
-      initContainers: [{ name: 'proxy', image: 'example/proxy:1', restartPolicy: 'Always', ports: [{ name: 'proxy-metrics', containerPort: 9001 }] }],
+      initContainers: [
+        { name: 'proxy', image: 'example/proxy:1', restartPolicy: 'Always', ports: [{ name: 'proxy-metrics', containerPort: 9001 }] },
+      ],
     });
     assert.equal(flagOf(inject(t, input).pod, '--container_to_port_map'), 'app:9000,proxy:9001');
   });
@@ -342,7 +349,10 @@ describe('the sidecar container', () => {
       c.sidecar.portName = 'mux';
       c.sidecar.resources = { requests: { cpu: '5m' }, limits: {} };
     });
-    const input = makePod({ 'k8s.grafana.com/scrape': 'true', 'k8s.grafana.com/metrics.portNumber': '8080' }, [{ name: 'app', ports: [8080] }, 'proxy']);
+    const input = makePod(
+      { 'k8s.grafana.com/scrape': 'true', 'k8s.grafana.com/metrics.portNumber': '8080' },
+      [{ name: 'app', ports: [8080] }, 'proxy'],
+    );
     const result = inject(t, input, cfg);
     const sidecar = sidecarOf(result.pod, 'metrics-mux');
     assert.deepEqual(sidecar.resources, { requests: { cpu: '5m' } });
@@ -354,12 +364,18 @@ describe('the sidecar container', () => {
   });
 
   test('promux.io/inject "true" injects a single-container pod', (t) => {
-    const input = makePod({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080', 'promux.io/inject': 'true' }, [{ name: 'app', ports: [8080] }]);
+    const input = makePod(
+      { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080', 'promux.io/inject': 'true' },
+      [{ name: 'app', ports: [8080] }],
+    );
     assert.equal(flagOf(inject(t, input).pod, '--container_to_port_map'), 'app:8080');
   });
 
   test('an unknown promux.io/inject value warns', (t) => {
-    const input = makePod({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080', 'promux.io/inject': 'yes' }, [{ name: 'app', ports: [8080] }, 'b']);
+    const input = makePod(
+      { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080', 'promux.io/inject': 'yes' },
+      [{ name: 'app', ports: [8080] }, 'b'],
+    );
     assert.match(inject(t, input).warnings.join('\n'), /promux.io\/inject is "yes"/);
   });
 });

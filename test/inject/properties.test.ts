@@ -53,7 +53,10 @@ const podArb = fc
         port: fc.option(fc.oneof(portArb, fc.constant(-1)), { nil: undefined }), // -1: a declared port
         path: fc.option(fc.constantFrom('/metrics', '/stats', 'probe', '/a,b c'), { nil: undefined }),
         scheme: fc.option(fc.constantFrom('http', 'https'), { nil: undefined }),
-        params: fc.uniqueArray(fc.tuple(fc.constantFrom('module', 'target', 'format'), fc.string({ maxLength: 6 })), { maxLength: 2, selector: (p) => p[0] }),
+        params: fc.uniqueArray(
+          fc.tuple(fc.constantFrom('module', 'target', 'format'), fc.string({ maxLength: 6 })),
+          { maxLength: 2, selector: (p) => p[0] },
+        ),
       }),
       { maxLength: 2, selector: (s) => s.spelling.name },
     ),
@@ -76,14 +79,18 @@ const podArb = fc
       if (s.port !== undefined) entries.push([key(portKey), String(s.port === -1 ? (declared[0] ?? 8080) : s.port)]);
       if (s.path !== undefined) entries.push([key(name === 'grafana' ? 'metrics.path' : 'path'), s.path]);
       if (s.scheme !== undefined) entries.push([key(name === 'grafana' ? 'metrics.scheme' : 'scheme'), s.scheme]);
-      for (const [param, value] of s.params) entries.push([key(name === 'grafana' ? `metrics.param_${param}` : `param_${param}`), value]);
+      for (const [param, value] of s.params) {
+        entries.push([key(name === 'grafana' ? `metrics.param_${param}` : `param_${param}`), value]);
+      }
     }
     entries.push(...Object.entries(g.others));
     // Interleave scheme and other keys so removed params sit between keys that stay.
-    const rotated = entries.length === 0 ? entries : [...entries.slice(g.order % entries.length), ...entries.slice(0, g.order % entries.length)];
+    const cut = entries.length === 0 ? 0 : g.order % entries.length;
+    const rotated = [...entries.slice(cut), ...entries.slice(0, cut)];
     for (const [k, v] of rotated) annotations[k] = v;
     if (g.explicitTargets) {
-      annotations['promux.io/targets'] = g.containers.map((c, i) => `${c.name}:${c.ports[0]?.containerPort ?? 9100 + i}`).join(',');
+      const map = g.containers.map((c, i) => `${c.name}:${c.ports[0]?.containerPort ?? 9100 + i}`);
+      annotations['promux.io/targets'] = map.join(',');
     }
     if (g.exclude !== undefined) annotations['promux.io/exclude'] = g.exclude;
     if (g.force) annotations['promux.io/inject'] = 'true';
@@ -91,7 +98,9 @@ const podArb = fc
       name: c.name,
       image: `example/${c.name}:1`,
       ...(c.nativeSidecar ? { restartPolicy: 'Always' } : {}),
-      ...(c.ports.length > 0 ? { ports: c.ports.map((p) => (p.name === undefined ? { containerPort: p.containerPort } : { name: p.name, containerPort: p.containerPort })) } : {}),
+      ...(c.ports.length > 0
+        ? { ports: c.ports.map((p) => (p.name === undefined ? { containerPort: p.containerPort } : { name: p.name, containerPort: p.containerPort })) }
+        : {}),
     });
     const [main, ...rest] = g.containers;
     const sidecars = rest.filter((c) => c.nativeSidecar);
@@ -110,7 +119,9 @@ const podArb = fc
     };
   });
 
-const configArb = fc.constantFrom('never', 'always', 'auto').map((mode) => config((c) => (c.sidecar.nativeSidecar = mode as PromuxConfig['sidecar']['nativeSidecar'])));
+const configArb = fc
+  .constantFrom<PromuxConfig['sidecar']['nativeSidecar'][]>('never', 'always', 'auto')
+  .map((mode) => config((c) => (c.sidecar.nativeSidecar = mode)));
 
 function declaredPorts(pod: PodObject, except: string): number[] {
   const spec = pod.spec as Obj;
@@ -175,9 +186,41 @@ test('property: kubectl patch --local applies the patch of a sample of generated
   }
 });
 
+/** Every [parent, key] inside a JSON value, to replace one of them. */
+function slots(value: unknown, out: [Obj | unknown[], string | number][] = []): [Obj | unknown[], string | number][] {
+  if (typeof value !== 'object' || value === null) return out;
+  for (const [k, v] of Object.entries(value)) {
+    out.push([value as Obj, Array.isArray(value) ? Number(k) : k]);
+    slots(v, out);
+  }
+  return out;
+}
+
+test('property: a valid pod with any one value replaced by arbitrary JSON never makes the engine throw', () => {
+  fc.assert(
+    fc.property(podArb, fc.jsonValue(), fc.nat(), configArb, (pod, replacement, pick, cfg) => {
+      const all = slots(pod);
+      const [parent, key] = all[pick % all.length]!;
+      (parent as Record<string | number, unknown>)[key] = replacement;
+      const result = injectPod(pod, cfg);
+      if (result.decision === 'inject') {
+        const applied = jsonPatch.applyPatch(structuredClone(pod), structuredClone(result.patch), true, false).newDocument;
+        assert.deepEqual(applied, result.pod);
+        assert.equal(JSON.stringify(uninjectPod(result.pod, cfg).pod), JSON.stringify(pod));
+      } else {
+        assert.deepEqual(result.patch, []);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
 test('property: arbitrary JSON never makes the engine throw', () => {
   const shaped = fc.record({
-    metadata: fc.oneof(fc.jsonValue(), fc.record({ annotations: fc.oneof(fc.jsonValue(), fc.dictionary(fc.string(), fc.jsonValue())) })),
+    metadata: fc.oneof(
+      fc.jsonValue(),
+      fc.record({ annotations: fc.oneof(fc.jsonValue(), fc.dictionary(fc.string(), fc.jsonValue())) }),
+    ),
     spec: fc.oneof(fc.jsonValue(), fc.record({ containers: fc.oneof(fc.jsonValue(), fc.array(fc.jsonValue())) })),
   });
   fc.assert(

@@ -130,6 +130,8 @@ describe('bad input is an invalid-pod skip, never a throw', () => {
       'not a valid Pod: annotation prometheus.io/port is "http", not a port number'],
     ['a scheme annotation other than http or https', { 'prometheus.io/port': '80', 'prometheus.io/scheme': 'HTTPS' },
       'not a valid Pod: annotation prometheus.io/scheme is "HTTPS", not http or https'],
+    ['a param_* annotation that is not valid Unicode', { 'prometheus.io/port': '80', 'prometheus.io/param_q': 'a\uD800' },
+      'not a valid Pod: annotation prometheus.io/param_q is not valid Unicode text'],
     ['two spellings of one key that disagree', { 'prometheus.io/port': '80', 'prometheus-io/port': '81' },
       'not a valid Pod: annotations prometheus.io/port ("80") and prometheus-io/port ("81") are the same key to Prometheus but disagree'],
   ];

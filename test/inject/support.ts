@@ -40,7 +40,8 @@ export function fixturePods(): Map<string, PodObject> {
     const key = `${String(doc.kind)}/${String(metadata.name)}`;
     if (doc.kind === 'Pod') pods.set(key, doc);
     const template = templateOf(doc);
-    if (template !== undefined) pods.set(key, podFromTemplate(String(metadata.name), metadata.namespace as string | undefined, template));
+    if (template === undefined) return;
+    pods.set(key, podFromTemplate(String(metadata.name), metadata.namespace as string | undefined, template));
   };
   for (const file of ['vault-agent-pod.yaml', 'openfaas-gateway.yaml', 'workloads.yaml']) {
     const text = readFileSync(join(SHARED_FIXTURES, 'manifests', file), 'utf8');
@@ -62,7 +63,11 @@ export interface ContainerSpec {
 }
 
 /** A Pod with the given annotations and containers (image "example/<name>:1"). */
-export function makePod(annotations: Record<string, string>, containers: (ContainerSpec | string)[], spec: Obj = {}): PodObject {
+export function makePod(
+  annotations: Record<string, string>,
+  containers: (ContainerSpec | string)[],
+  spec: Obj = {},
+): PodObject {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -72,7 +77,8 @@ export function makePod(annotations: Record<string, string>, containers: (Contai
         const { name, ports } = typeof c === 'string' ? { name: c, ports: undefined } : c;
         const container: Obj = { name, image: `example/${name}:1` };
         if (ports !== undefined) {
-          container.ports = ports.map((p) => (typeof p === 'number' ? { containerPort: p } : { name: p[0], containerPort: p[1] }));
+          container.ports = ports.map((p) =>
+            typeof p === 'number' ? { containerPort: p } : { name: p[0], containerPort: p[1] });
         }
         return container;
       }),
@@ -139,7 +145,8 @@ export function checkInjection(t: TestContext | undefined, input: PodObject, res
   const restored = uninjectPod(result.pod, cfg);
   assert.equal(restored.changed, true, restored.reason);
   assert.equal(JSON.stringify(restored.pod), JSON.stringify(input), 'uninject restores the pod exactly');
-  const unpatched = jsonPatch.applyPatch(structuredClone(result.pod), structuredClone(restored.patch), true, false).newDocument;
+  const unpatched = jsonPatch.applyPatch(structuredClone(result.pod), structuredClone(restored.patch), true, false)
+    .newDocument;
   assert.deepEqual(unpatched, restored.pod, 'the uninject patch applies');
 }
 

@@ -50,7 +50,7 @@ const noPatch = (json: ReviewResponse, review: Obj): void => {
 const CASES: Case[] = [
   { name: 'invalid JSON', body: '{"kind": "AdmissionReview", ', status: 400, error: /not JSON/ },
   { name: 'a JSON array', body: '[]', status: 400, error: /expected an AdmissionReview object/ },
-  { name: 'an empty body', body: '', status: 400, error: /expected kind AdmissionReview, got none/ },
+  { name: 'an empty body', body: '', status: 400, error: /expected an AdmissionReview object/ },
   {
     name: 'apiVersion admission.k8s.io/v1beta1',
     body: JSON.stringify({ ...valid(), apiVersion: 'admission.k8s.io/v1beta1' }),

@@ -68,13 +68,13 @@ test('fixture pods: reviews answered over HTTPS, patches applied by kubectl, res
 
 test('a pod the engine skips is allowed without a patch; a skip the user should know about is a warning', async (t) => {
   const server = await webhook(t);
-  const [{ pod }] = fixturePods('shop');
-  const quiet = structuredClone(pod!);
+  const { pod } = fixturePods('shop')[0]!;
+  const quiet = structuredClone(pod);
   ((quiet.metadata as Obj).annotations as Obj)['promux.io/inject'] = 'false';
   const { json: skipped } = await postReview(server.port, CA, createReview(quiet));
   assert.deepEqual(Object.keys(skipped.response).sort(), ['allowed', 'uid']);
 
-  const hostNetwork = structuredClone(pod!);
+  const hostNetwork = structuredClone(pod);
   (hostNetwork.spec as Obj).hostNetwork = true;
   const { json: warned } = await postReview(server.port, CA, createReview(hostNetwork));
   assert.equal(warned.response.allowed, true);
@@ -90,9 +90,9 @@ test('a pod the engine skips is allowed without a patch; a skip the user should 
 
 test('a dry-run review gets the same answer', async (t) => {
   const server = await webhook(t);
-  const [{ pod }] = fixturePods('shop');
-  const { json: real } = await postReview(server.port, CA, createReview(pod!));
-  const { json: dry } = await postReview(server.port, CA, createReview(pod!, { dryRun: true }));
+  const { pod } = fixturePods('shop')[0]!;
+  const { json: real } = await postReview(server.port, CA, createReview(pod));
+  const { json: dry } = await postReview(server.port, CA, createReview(pod, { dryRun: true }));
   assert.equal(dry.response.patch, real.response.patch);
   assert.ok(server.lines.some((l) => l.dryRun === true && l.result === 'injected'));
 });
@@ -101,8 +101,8 @@ test('an engine that throws: the pod is allowed without a patch, and the error i
   const server = await webhook(t, () => {
     throw new TypeError('engine bug');
   });
-  const [{ pod }] = fixturePods('shop');
-  const review = createReview(pod!);
+  const { pod } = fixturePods('shop')[0]!;
+  const review = createReview(pod);
   const { answer, json } = await postReview(server.port, CA, review);
   assert.equal(answer.status, 200);
   assert.deepEqual(json.response, { uid: (review.request as Obj).uid, allowed: true });
@@ -158,8 +158,8 @@ test('TLS 1.1 is refused; TLS 1.2 and 1.3 are served', async (t) => {
 
 test('close() lets an in-flight review finish, then refuses new connections', async (t) => {
   const server = await webhook(t);
-  const [{ pod }] = fixturePods('shop');
-  const body = JSON.stringify(createReview(pod!));
+  const { pod } = fixturePods('shop')[0]!;
+  const body = JSON.stringify(createReview(pod));
   const { request } = await import('node:https');
   let closing: Promise<void> | undefined;
   const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {

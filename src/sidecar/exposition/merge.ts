@@ -324,7 +324,7 @@ function rewriteLabels(body: Buffer, start: number, end: number, label: string):
   let text = '';
   for (const [name, value] of labels) {
     // An escape other than \\ \" \n reads as a backslash and the character in Prometheus: write it so.
-    const fixed = value.replace(/\\([^\\"n])/g, '\\\\$1');
+    const fixed = value.replace(/\\(.)/gs, (escape, c: string) => (c === '\\' || c === '"' || c === 'n' ? escape : `\\${escape}`));
     text += `,${name === label ? exported : name}="${fixed}"`;
   }
   return text;

@@ -10,15 +10,28 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'node:test';
 import { REPO_ROOT, SHARED_FIXTURES, requireTool } from '../helpers/tools.ts';
-import { MARKER, startNodeExporter, startPromClientExporter, startPythonExporter, type Exporter } from './exporters.ts';
+import {
+  MARKER,
+  startNodeExporter,
+  startPromClientExporter,
+  startPythonExporter,
+  type Exporter,
+} from './exporters.ts';
 import { asRunningPod, podTargetGroups } from './pod-sd.ts';
 import { movePorts, podOf, readManifest } from './pods.ts';
 import { freePort } from './processes.ts';
-import { prometheusDir, startPrometheus, waitForScrapes, type JobProgress, type PrometheusServer } from './prometheus.ts';
-import { injectWithCli, sidecarContainer, startSidecar, type RunningSidecar } from './promux.ts';
+import {
+  prometheusDir,
+  startPrometheus,
+  waitForScrapes,
+  type JobProgress,
+  type PrometheusServer,
+} from './prometheus.ts';
+import { injectWithCli, sidecarContainer, startSidecar } from './promux.ts';
 import {
   CHART_WITH_CONTAINER,
   CHART_WITH_CONTAINER_ONE_PORT,
+  CHART_WITHOUT_INJECTED,
   COMMUNITY_CHART,
   grafanaAutodiscovery,
   prometheusConfig,
@@ -30,13 +43,20 @@ import {
 
 type Json = Record<string, unknown>;
 
-const INTERVAL = '1s';
+// Short, so the test is quick; 2 s leaves the sidecar's fan-out room on a busy 2-core CI machine.
+const INTERVAL = '2s';
 const SIDECAR = 'promux';
 const SIDECAR_PORT_NAME = 'promux-metrics';
 
 const GRAFANA = grafanaAutodiscovery({ scrapeInterval: INTERVAL, scrapeTimeout: INTERVAL });
 const RECOMMENDED = promuxRecommended(SIDECAR_PORT_NAME);
-const PROMETHEUS_SCHEME_CONFIGS = [COMMUNITY_CHART, CHART_WITH_CONTAINER, CHART_WITH_CONTAINER_ONE_PORT, RECOMMENDED];
+const PROMETHEUS_SCHEME_CONFIGS = [
+  COMMUNITY_CHART,
+  CHART_WITH_CONTAINER,
+  CHART_WITH_CONTAINER_ONE_PORT,
+  RECOMMENDED,
+  CHART_WITHOUT_INJECTED,
+];
 
 /** A PodMonitor for the pod's sidecar port, with and without honorLabels (its job label names the pod case). */
 function podMonitors(podCase: string): ScrapeConfiguration[] {
@@ -46,7 +66,6 @@ function podMonitors(podCase: string): ScrapeConfiguration[] {
       name: `promux-${podCase}-${honorLabels ? 'honor' : 'plain'}`,
       port: SIDECAR_PORT_NAME,
       honorLabels,
-      selectorLabelExists: 'app',
     }),
   );
 }
@@ -68,12 +87,17 @@ interface PodCase {
   pod: Json;
   /** Extra promux configuration for the injection (the sidecar port is always set). */
   promuxConfig?: Json;
+  /** A warning `promux inject` must print for this pod. */
+  warning?: RegExp;
   /** The containers that serve metrics, each played by an exporter of the same name. */
   exporters: string[];
   configurations: ScrapeConfiguration[];
   /** Before injection, per configuration name: the problem as it shows (no before-job without an entry). */
   before: Record<string, Expected>;
-  /** After injection, per configuration name; default: one target and each exporter's series once, as its own container. */
+  /**
+   * After injection, per configuration name; by default one target, and each exporter's series
+   * once, labelled as its own container.
+   */
   after?: Record<string, Expected>;
 }
 
@@ -106,15 +130,13 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
     cleanups.push(() => e.close());
     return e;
   };
-  /** A port nothing listens on, for a declared port that is never meant to be scraped. */
-  const unused = () => freePort();
-
+  // A declared port that is not a metrics port gets a free port nothing listens on.
   // The OpenFaaS gateway: the gateway serves metrics on 8082 (undeclared), faas-netes on 8081.
   const gateway = await exporter(startPromClientExporter('gateway'));
   const faasNetes = await exporter(startPromClientExporter('faas-netes'));
   const openfaasPod = movePorts(
     podOf(readManifest(join(SHARED_FIXTURES, 'manifests', 'openfaas-gateway.yaml'))),
-    new Map([[8080, await unused()], [8081, faasNetes.port], [8082, gateway.port]]),
+    new Map([[8080, await freePort()], [8081, faasNetes.port], [8082, gateway.port]]),
   );
 
   // examples/: three containers with metrics; the relay declares no port and serves /prometheus.
@@ -123,13 +145,16 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
   const relay = await exporter(startNodeExporter(nodeExporterBinary, 'event-relay', '/prometheus'));
   const checkoutPod = movePorts(
     podOf(readManifest(join(REPO_ROOT, 'examples', 'three-container-deployment.yaml'))),
-    new Map([[8080, await unused()], [9090, api.port], [9091, payments.port], [9102, relay.port]]),
+    new Map([[8080, await freePort()], [9090, api.port], [9091, payments.port], [9102, relay.port]]),
   );
 
   // The vault-agent pod, scraped through Grafana annotation autodiscovery. Its 30s interval
-  // annotation becomes 1s so the test need not wait 30 s; intervals do not decide targets.
+  // annotation becomes the test's, so the test need not wait 30 s; intervals do not decide targets.
   const myService = await exporter(startPromClientExporter('my-service'));
-  const vaultPod = movePorts(readManifest(join(SHARED_FIXTURES, 'manifests', 'vault-agent-pod.yaml')), new Map([[3500, myService.port]]));
+  const vaultPod = movePorts(
+    readManifest(join(SHARED_FIXTURES, 'manifests', 'vault-agent-pod.yaml')),
+    new Map([[3500, myService.port]]),
+  );
   ((vaultPod.metadata as Json).annotations as Json)['k8s.grafana.com/metrics.scrapeInterval'] = INTERVAL;
 
   const openfaas = ['gateway', 'faas-netes'];
@@ -145,6 +170,7 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
         // Both container ports become podIP:8082 with equal labels: Prometheus keeps one target,
         // the gateway's. faas-netes (8081) is never scraped.
         chart: { targets: 1, series: { gateway: [''], 'faas-netes': [] } },
+        'chart-uninjected': { targets: 1, series: { gateway: [''], 'faas-netes': [] } },
         // With a container label the two targets differ: 8082 is scraped twice, once as each container.
         'chart-container': { targets: 2, series: { gateway: ['faas-netes', 'gateway'], 'faas-netes': [] } },
         // No container declares 8082, so nothing is left.
@@ -155,6 +181,8 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
         // Every container's target is now the sidecar's address with a different container label.
         'chart-container': { targets: 3, series: eachOnce(openfaas) },
         podmonitor: { targets: 1, series: eachOnceExported(openfaas) },
+        // Left to the recommended job.
+        'chart-uninjected': { targets: 0, series: none(openfaas) },
       },
     },
     {
@@ -164,13 +192,18 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
       configurations: [...PROMETHEUS_SCHEME_CONFIGS, ...podMonitors('checkout')],
       before: {
         chart: { targets: 1, series: { api: [''], payments: [], 'event-relay': [] } },
-        'chart-container': { targets: 3, series: { api: ['api', 'event-relay', 'payments'], payments: [], 'event-relay': [] } },
+        'chart-uninjected': { targets: 1, series: { api: [''], payments: [], 'event-relay': [] } },
+        'chart-container': {
+          targets: 3,
+          series: { api: ['api', 'event-relay', 'payments'], payments: [], 'event-relay': [] },
+        },
         'chart-container-port': { targets: 1, series: { api: ['api'], payments: [], 'event-relay': [] } },
         promux: { targets: 0, series: none(checkout) },
       },
       after: {
         'chart-container': { targets: 4, series: eachOnce(checkout) },
         podmonitor: { targets: 1, series: eachOnceExported(checkout) },
+        'chart-uninjected': { targets: 0, series: none(checkout) },
       },
     },
     {
@@ -193,6 +226,7 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
       key: 'vault-agent-native',
       pod: vaultPod,
       promuxConfig: { sidecar: { nativeSidecar: 'always' } },
+      warning: /warning: .*Grafana .*will not scrape this pod/,
       exporters: vault,
       configurations: [GRAFANA, RECOMMENDED, ...podMonitors('vault-agent-native')],
       before: {},
@@ -205,16 +239,15 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
 
   // Inject each pod with the real CLI, and run its sidecar on a port of its own (all pods share 127.0.0.1).
   const injected = new Map<string, Json>();
-  const sidecars = new Map<string, RunningSidecar>();
   for (const c of cases) {
     const port = await freePort();
     const config = { ...c.promuxConfig, sidecar: { ...(c.promuxConfig?.sidecar as Json | undefined), port } };
     const result = await injectWithCli(c.pod, config);
-    assert.match(result.report, /injected/, `promux inject did not inject ${c.key}: ${result.report}`);
+    assert.match(result.report, /: injected/, `promux inject did not inject ${c.key}: ${result.report}`);
+    if (c.warning !== undefined) assert.match(result.report, c.warning);
     injected.set(c.key, result.pod);
     const sidecar = await startSidecar(sidecarContainer(result.pod, SIDECAR), SIDECAR_PORT_NAME);
     cleanups.push(() => sidecar.child.stop());
-    sidecars.set(c.key, sidecar);
   }
 
   const dir = prometheusDir();
@@ -253,13 +286,15 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
       const active = targets.activeTargets.filter((target) => target.scrapePool === job.jobName);
       const down = active.filter((target) => target.health !== 'up');
       assert.deepEqual(down.map((d) => `${d.scrapeUrl}: ${d.lastError}`), [], 'every target is up');
-      assert.equal(active.length, expected.targets, `targets: ${active.map((a) => JSON.stringify(a.labels)).join('\n')}`);
+      const listed = active.map((a) => JSON.stringify(a.labels)).join('\n');
+      assert.equal(active.length, expected.targets, `targets:\n${listed}`);
 
       const jobLabel = progress.get(job.jobName)!.jobLabel;
       const samples = await prometheus.query(`${MARKER}{job="${jobLabel}"}`);
       const series: Record<string, string[]> = none(Object.keys(expected.series));
       for (const s of samples) {
-        const exported = s.metric.exported_container === undefined ? '' : ` (exported_container=${s.metric.exported_container})`;
+        const exportedContainer = s.metric.exported_container;
+        const exported = exportedContainer === undefined ? '' : ` (exported_container=${exportedContainer})`;
         (series[s.metric.exporter ?? '?'] ??= []).push(`${s.metric.container ?? ''}${exported}`);
       }
       for (const list of Object.values(series)) list.sort();
@@ -277,6 +312,11 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
     if (/^prometheus_target_scrapes_sample_(out_of_order|duplicate_timestamp)_total /.test(line)) t.diagnostic(line);
   }
 
+  await new Promise((r) => setTimeout(r, 12000));
+  for (const j of ['chart/openfaas-gateway/after', 'chart-container/openfaas-gateway/after', 'chart-container/checkout/after', 'chart/checkout/after']) {
+    const r = await prometheus.query(`count_over_time(${MARKER}{job="${j}"}[10s])`);
+    t.diagnostic(`SAMPLES ${j} ${JSON.stringify(r.map((x) => [x.metric.exporter, x.value[1]]))}`);
+  }
   // After injection every mapped container is a promux target that answered, labelled as itself.
   for (const c of cases) {
     await t.test(`${c.key}: the sidecar scraped every mapped container`, async () => {

@@ -1,0 +1,238 @@
+// Benchmark of `promux sidecar` (run on demand: `npm run bench -- sidecar`; never part of npm test).
+// Three local targets of ~16.8k series each, served from memory; the sidecar runs as the image runs
+// it (the esbuild bundle from scripts/build.js) with candidate Node heap flags, side by side with a
+// plain concatenating proxy over the same targets (the floor). Measures per-scrape latency p50/p99,
+// CPU per scrape and peak RSS of the child from /proc, and its CPU while nobody scrapes. Writes the
+// "Sidecar" section of BENCHMARKS.md.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { generateExposition } from './sidecar/generate.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const SERIES_PER_TARGET = 16_800;
+const WARMUP = 20;
+const SCRAPES = 200;
+const IDLE_SECONDS = 10;
+const CLOCK_TICK_MS = 10; // USER_HZ = 100 on Linux
+const PROMETHEUS_HEADERS = {
+  accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
+    'text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+  'x-prometheus-scrape-timeout-seconds': '10',
+};
+/** Node flags tried for the sidecar; the first is Node's defaults. */
+const NODE_FLAG_CANDIDATES = [
+  [],
+  ['--max-semi-space-size=2', '--max-old-space-size=64'],
+  ['--max-semi-space-size=1', '--max-old-space-size=48'],
+  ['--max-semi-space-size=1', '--max-old-space-size=32', '--single-threaded-gc'],
+];
+
+interface Started {
+  child: ChildProcess;
+  port: number;
+}
+
+/** Spawns a server child that logs {"msg":"listening","address":"host:port"} on stderr. */
+async function startChild(args: string[]): Promise<Started> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  let stderr = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      const m = /"msg":"listening","address":"[^"]*:(\d+)"/.exec(stderr);
+      if (m !== null) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`)));
+  });
+  return { child, port };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function procStatus(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) * 1024;
+}
+
+/** utime + stime of the process, in milliseconds. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+function scrape(port: number, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', headers, agent }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`HTTP ${res.statusCode}`))));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+interface Run {
+  p50: number;
+  p99: number;
+  cpuPerScrapeMs: number;
+  bytes: number;
+}
+
+async function measure(started: Started, headers: Record<string, string>, onSample: () => void): Promise<Run> {
+  for (let i = 0; i < WARMUP; i++) await scrape(started.port, headers);
+  const pid = started.child.pid!;
+  const cpuBefore = cpuMs(pid);
+  const latencies: number[] = [];
+  let bytes = 0;
+  const sampler = setInterval(onSample, 2);
+  for (let i = 0; i < SCRAPES; i++) {
+    const t0 = performance.now();
+    bytes = await scrape(started.port, headers);
+    latencies.push(performance.now() - t0);
+  }
+  clearInterval(sampler);
+  latencies.sort((a, b) => a - b);
+  return {
+    p50: latencies[Math.floor(SCRAPES * 0.5)]!,
+    p99: latencies[Math.floor(SCRAPES * 0.99)]!,
+    cpuPerScrapeMs: (cpuMs(pid) - cpuBefore) / SCRAPES,
+    bytes,
+  };
+}
+
+/** Peak private (anonymous) memory seen while sampling: what a memory limit is charged for. */
+function anonPeak(pid: number): { sample: () => void; peak: () => number } {
+  let peak = 0;
+  return { sample: () => (peak = Math.max(peak, procStatus(pid, 'RssAnon'))), peak: () => peak };
+}
+
+async function idleCpuMs(pid: number): Promise<number> {
+  await sleep(3000); // let the last scrape's garbage collection settle
+  const before = cpuMs(pid);
+  await sleep(IDLE_SECONDS * 1000);
+  return cpuMs(pid) - before;
+}
+
+async function serve(body: Buffer): Promise<http.Server> {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': body.length }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
+const ms = (value: number): string => value.toFixed(1);
+
+async function main(): Promise<void> {
+  const apps = ['shop', 'pay', 'edge'];
+  const bodies = apps.map((app, i) => generateExposition(app, SERIES_PER_TARGET, i + 1));
+  const servers = await Promise.all(bodies.map((b) => serve(Buffer.from(b.body))));
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  const totalSeries = bodies.reduce((n, b) => n + b.series, 0);
+  const inputBytes = bodies.reduce((n, b) => n + Buffer.byteLength(b.body), 0);
+
+  const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
+  const rows: string[] = [];
+  const notes: string[] = [];
+  try {
+    const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('scripts/build.js failed');
+    const bundle = join(dist, 'promux.mjs');
+    if (!existsSync(bundle)) throw new Error(`no ${bundle} after the build`);
+    const sidecarArgs = ['sidecar', '--listen_address', '127.0.0.1', '--export_to', '0',
+      '-m', apps.map((app, i) => `${app}:${ports[i]}`).join(',')];
+
+    const proxy = await startChild([join(import.meta.dirname, 'sidecar', 'concat-proxy.ts'), ...ports.map(String)]);
+    const proxyAnon = anonPeak(proxy.child.pid!);
+    const floor = await measure(proxy, {}, proxyAnon.sample);
+    const floorHwm = procStatus(proxy.child.pid!, 'VmHWM');
+    await stopChild(proxy.child);
+    rows.push(`| concatenating proxy (floor) | node defaults | ${ms(floor.p50)} | ${ms(floor.p99)} | ${ms(floor.cpuPerScrapeMs)} | ` +
+      `${mib(floorHwm)} | ${mib(proxyAnon.peak())} | ${mib(floor.bytes)} |`);
+    console.log(rows.at(-1));
+
+    let chart: { flags: string[]; idleFresh: number; idleAfter: number } | undefined;
+    for (const flags of NODE_FLAG_CANDIDATES) {
+      const sidecar = await startChild([...flags, bundle, ...sidecarArgs]);
+      const pid = sidecar.child.pid!;
+      const idleFresh = flags === NODE_FLAG_CANDIDATES.at(-1) ? await idleCpuMs(pid) : undefined;
+      const anon = anonPeak(pid);
+      const text = await measure(sidecar, PROMETHEUS_HEADERS, anon.sample);
+      const gzip = await measure(sidecar, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' }, anon.sample);
+      const hwm = procStatus(pid, 'VmHWM');
+      const idleAfter = idleFresh === undefined ? undefined : await idleCpuMs(pid);
+      await stopChild(sidecar.child);
+      const label = flags.length === 0 ? 'node defaults' : `\`${flags.join(' ')}\``;
+      rows.push(`| promux sidecar | ${label} | ${ms(text.p50)} | ${ms(text.p99)} | ${ms(text.cpuPerScrapeMs)} | ` +
+        `${mib(hwm)} | ${mib(anon.peak())} | ${mib(text.bytes)} |`);
+      console.log(rows.at(-1));
+      rows.push(`| promux sidecar, gzip out | ${label} | ${ms(gzip.p50)} | ${ms(gzip.p99)} | ${ms(gzip.cpuPerScrapeMs)} | ` +
+        `(same) | (same) | ${mib(gzip.bytes)} |`);
+      console.log(rows.at(-1));
+      if (idleFresh !== undefined && idleAfter !== undefined) chart = { flags, idleFresh, idleAfter };
+    }
+    if (chart !== undefined) {
+      notes.push(`- CPU while nobody scrapes (\`${chart.flags.join(' ')}\`, on demand): ${chart.idleFresh} ms over ` +
+        `${IDLE_SECONDS} s after start, ${chart.idleAfter} ms over ${IDLE_SECONDS} s after the load (3 s after the last scrape); ` +
+        `/proc resolution is ${CLOCK_TICK_MS} ms.`);
+    }
+  } finally {
+    rmSync(dist, { recursive: true, force: true });
+    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    agent.destroy();
+  }
+
+  const cpuModel = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+  const section = [
+    '## Sidecar',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpuModel}, ${cpus().length} cores, ` +
+      `Node ${process.version}, by \`npm run bench -- sidecar\` (bench/sidecar.ts).`,
+    '',
+    `Input: 3 targets (local static servers) of ${bodies.map((b) => b.series).join(' / ')} series, ${totalSeries} in all, ` +
+      `${mib(inputBytes)} MiB of text 0.0.4 (generated by bench/sidecar/generate.ts: HTTP histograms, client counters, ` +
+      `pool gauges, summaries; process_*, nodejs_* and the HTTP histogram in every target). ` +
+      `${SCRAPES} sequential scrapes after ${WARMUP} warm-up ones, Prometheus's Accept and timeout headers, one keep-alive ` +
+      'connection. The sidecar runs the esbuild bundle (scripts/build.js), as the image does; CPU is utime+stime of ' +
+      'the child from /proc, peak RSS its VmHWM (which includes ~40 MiB of the Node binary\'s own mapped text, ' +
+      'shared page cache), private memory the peak RssAnon sampled every 2 ms.',
+    '',
+    '| server | Node flags | p50 ms | p99 ms | CPU ms/scrape | peak RSS MiB | peak private MiB | response MiB |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    ...notes,
+    '',
+  ].join('\n');
+  writeSection(join(ROOT, 'BENCHMARKS.md'), section);
+  console.log(`\n${section}`);
+}
+
+/** Replaces (or appends) the "## Sidecar" section, leaving the other sections alone. */
+function writeSection(file: string, section: string): void {
+  const header = '# Benchmarks\n\nFigures written by `npm run bench` (bench/run.js); each section by its own benchmark.\n\n';
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : header;
+  const start = current.indexOf('\n## Sidecar\n');
+  if (start === -1) {
+    writeFileSync(file, `${current.trimEnd()}\n\n${section}`);
+    return;
+  }
+  const next = current.indexOf('\n## ', start + 1);
+  writeFileSync(file, `${current.slice(0, start + 1)}${section}${next === -1 ? '' : `\n${current.slice(next + 1)}`}`);
+}
+
+await main();

@@ -1,0 +1,303 @@
+// Benchmark of `promux webhook` over TLS with keep-alive, side by side with its ceiling: a bare
+// node:https server that answers every request with the same fixed AdmissionReview (no parsing, no
+// engine, no logging). Each server runs as its own process, one after the other; the load generator
+// is another process. Two phases per server: closed loop (CONNECTIONS requests in flight, as fast as
+// possible) for throughput, then open loop at a fixed RATE for latency (measured from each request's
+// scheduled start, so a stall is not hidden by the generator waiting for it).
+// Targets: promux >= 70% of the ceiling's throughput; p99 < 10 ms at 500 reviews/s.
+// Run: npm run bench -- webhook (writes the "Webhook" section of BENCHMARKS.md).
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, createServer, request } from 'node:https';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { defaultConfig } from '../src/config/defaults.ts';
+import { injectPod } from '../src/inject/index.ts';
+import { review } from '../src/webhook/review.ts';
+import { SERVER_NAME, createReview, fixturePods, testBundle, writeKeyPair } from '../test/webhook/helpers.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const CONNECTIONS = 8;
+const WARMUP_MS = 3000;
+const THROUGHPUT_MS = 10_000;
+const RATE = 500;
+const RATE_MS = 10_000;
+/** Bound on requests in one phase, whatever the speed. */
+const MAX_REQUESTS = 500_000;
+
+interface PhaseResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+interface LoadArgs {
+  port: number;
+  ca: string;
+  body: string;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function summarize(latencies: number[], errors: number, ms: number): PhaseResult {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    errors,
+    seconds: ms / 1000,
+    perSecond: latencies.length / (ms / 1000),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted.at(-1) ?? NaN,
+  };
+}
+
+/** One review POSTed on the keep-alive agent; resolves with its status. */
+function post(args: LoadArgs, agent: Agent): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({
+      host: '127.0.0.1', port: args.port, servername: SERVER_NAME, ca: args.ca, agent, method: 'POST', path: '/mutate',
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(args.body) },
+    }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', () => resolve(0));
+    });
+    req.on('error', () => resolve(0));
+    req.end(args.body);
+  });
+}
+
+async function closedLoop(args: LoadArgs, agent: Agent, ms: number): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const end = start + ms;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < end && latencies.length + errors < MAX_REQUESTS) {
+      const t0 = performance.now();
+      const status = await post(args, agent);
+      if (status === 200) latencies.push(performance.now() - t0);
+      else errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  return summarize(latencies, errors, performance.now() - start);
+}
+
+async function openLoop(args: LoadArgs, agent: Agent, rate: number, ms: number): Promise<PhaseResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const total = Math.min(Math.round((rate * ms) / 1000), MAX_REQUESTS);
+  const interval = 1000 / rate;
+  const start = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const scheduled = start + i * interval;
+    const wait = scheduled - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    pending.push(post(args, agent).then((status) => {
+      if (status === 200) latencies.push(performance.now() - scheduled);
+      else errors++;
+    }));
+  }
+  await Promise.all(pending);
+  return summarize(latencies, errors, performance.now() - start);
+}
+
+/** Child mode: the load generator. Prints {throughput, fixedRate} as JSON. */
+async function runLoad(argsFile: string): Promise<void> {
+  const args = JSON.parse(readFileSync(argsFile, 'utf8')) as LoadArgs;
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  await closedLoop(args, agent, WARMUP_MS);
+  process.send?.('throughput-start');
+  const throughput = await closedLoop(args, agent, THROUGHPUT_MS);
+  process.send?.('throughput-end');
+  const fixedRate = await openLoop(args, agent, RATE, RATE_MS);
+  agent.destroy();
+  process.stdout.write(JSON.stringify({ throughput, fixedRate }));
+  process.disconnect?.();
+}
+
+/** Child mode: the ceiling, a bare HTTPS server with a fixed answer. */
+function runCeiling(port: number, certFile: string, keyFile: string, answerFile: string): void {
+  const answer = readFileSync(answerFile);
+  const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' }, (req, res) => {
+    req.on('data', () => {});
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length });
+      res.end(answer);
+    });
+  });
+  server.keepAliveTimeout = 120_000;
+  server.listen(port, '127.0.0.1');
+  process.on('SIGTERM', () => server.close(() => process.exit(0)));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createNetServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntilServing(port: number, ca: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    const up = await new Promise<boolean>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, servername: SERVER_NAME, ca, path: '/healthz', agent: false }, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+    if (up) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('server did not come up');
+}
+
+interface ServerResult {
+  throughput: PhaseResult;
+  fixedRate: PhaseResult;
+  /** Server process CPU time (user + system) per review during the throughput phase. */
+  cpuMicrosPerReview: number;
+}
+
+/** User + system CPU seconds of a process so far (Linux /proc; clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function measure(name: string, server: ChildProcess, port: number, loadArgsFile: string, ca: string): Promise<ServerResult> {
+  try {
+    await waitUntilServing(port, ca, server);
+    const load = spawn(process.execPath, [import.meta.filename, '--load', loadArgsFile], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    let out = '';
+    load.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    // The load generator announces each phase; the server's CPU time is sampled at the boundaries.
+    const cpuAt: Record<string, number> = {};
+    load.on('message', (phase: string) => {
+      cpuAt[phase] = cpuSeconds(server.pid!);
+    });
+    const code = await new Promise<number | null>((resolve) => load.on('exit', resolve));
+    if (code !== 0) throw new Error(`load generator for ${name} exited with ${code}`);
+    const result = JSON.parse(out) as { throughput: PhaseResult; fixedRate: PhaseResult };
+    const cpu = (cpuAt['throughput-end']! - cpuAt['throughput-start']!) / result.throughput.requests;
+    return { ...result, cpuMicrosPerReview: cpu * 1e6 };
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((resolve) => (server.exitCode === null ? server.on('exit', resolve) : resolve(null)));
+  }
+}
+
+function writeSection(section: string): void {
+  const file = join(ROOT, 'BENCHMARKS.md');
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = '# Benchmarks\n\nRun on demand with `npm run bench`; each benchmark rewrites its own section.\n';
+  }
+  const start = text.search(/^## Webhook$/m);
+  if (start === -1) {
+    text = `${text.trimEnd()}\n\n${section}`;
+  } else {
+    const rest = text.slice(start + 1);
+    const next = rest.search(/^## /m);
+    text = text.slice(0, start) + section + (next === -1 ? '' : `\n${rest.slice(next)}`);
+  }
+  writeFileSync(file, text);
+}
+
+const f1 = (n: number): string => n.toFixed(1);
+const f2 = (n: number): string => n.toFixed(2);
+
+async function orchestrate(): Promise<void> {
+  const loadBefore = loadavg().map((l) => l.toFixed(2)).join(', ');
+  const dir = mkdtempSync(join(tmpdir(), 'promux-bench-webhook-'));
+  try {
+    const bundle = testBundle();
+    const { certFile, keyFile } = writeKeyPair(dir, bundle.serving);
+    // The OpenFaaS gateway pod: injected, so the whole path runs (engine, patch, audit annotation).
+    const pod = fixturePods('openfaas')[0]!.pod;
+    const reviewBody = JSON.stringify(createReview(pod));
+    const outcome = review(JSON.parse(reviewBody), defaultConfig(), injectPod);
+    if (!outcome.ok || outcome.summary.result !== 'injected') throw new Error('the benchmark pod is not injected');
+    const answerFile = join(dir, 'answer.json');
+    writeFileSync(answerFile, JSON.stringify(outcome.review));
+
+    const results: Record<string, ServerResult> = {};
+    for (const name of ['promux webhook', 'ceiling (bare https, fixed answer)']) {
+      const port = await freePort();
+      const loadArgsFile = join(dir, 'load.json');
+      writeFileSync(loadArgsFile, JSON.stringify({ port, ca: bundle.ca.cert, body: reviewBody } satisfies LoadArgs));
+      const logFile = openSync(join(dir, 'webhook.log'), 'w');
+      const server = name.startsWith('promux')
+        ? spawn(process.execPath, [join(ROOT, 'bin', 'promux.js'), 'webhook', '--port', String(port), '--listen-address', '127.0.0.1',
+          '--tls-cert-file', certFile, '--tls-private-key-file', keyFile], { stdio: ['ignore', logFile, 'inherit'] })
+        : spawn(process.execPath, [import.meta.filename, '--ceiling', String(port), certFile, keyFile, answerFile],
+          { stdio: ['ignore', 'ignore', 'inherit'] });
+      console.log(`measuring ${name} ...`);
+      results[name] = await measure(name, server, port, loadArgsFile, bundle.ca.cert);
+      if (name.startsWith('promux')) {
+        const logLines = readFileSync(join(dir, 'webhook.log'), 'utf8').split('\n').filter((l) => l.includes('"msg":"review"'));
+        console.log(`promux logged ${logLines.length} review lines; e.g. ${logLines[0]}`);
+      }
+    }
+
+    const [promux, ceiling] = Object.values(results) as [ServerResult, ServerResult];
+    const ratio = promux.throughput.perSecond / ceiling.throughput.perSecond;
+    const rows = Object.entries(results).map(([name, r]) =>
+      `| ${name} | ${r.throughput.perSecond.toFixed(0)} | ${f2(r.throughput.p50Ms)} | ${f2(r.throughput.p99Ms)} `
+      + `| ${r.cpuMicrosPerReview.toFixed(0)} | ${f2(r.fixedRate.p50Ms)} | ${f2(r.fixedRate.p99Ms)} | ${f1(r.fixedRate.maxMs)} `
+      + `| ${r.throughput.errors + r.fixedRate.errors} |`);
+    const cpu = cpus()[0]?.model ?? 'unknown CPU';
+    const section = [
+      '## Webhook',
+      '',
+      `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB,`
+        + ` Node ${process.version}, with \`npm run bench -- webhook\` (bench/webhook.ts); load average before the run:`
+        + ` ${loadBefore} (other work on the machine competes for its two cores).`,
+      '',
+      `One AdmissionReview (the OpenFaaS gateway pod, ${reviewBody.length} bytes; injected, answer`
+        + ` ${JSON.stringify(outcome.review).length} bytes) POSTed over TLS with keep-alive from a separate load-generator`
+        + ` process on 127.0.0.1. Throughput: ${CONNECTIONS} requests in flight for ${THROUGHPUT_MS / 1000} s after a`
+        + ` ${WARMUP_MS / 1000} s warm-up. Fixed rate: ${RATE} reviews/s for ${RATE_MS / 1000} s, latency from each request's`
+        + ' scheduled start. The webhook logs one JSON line per review to a file, as in a pod. The ceiling is a bare'
+        + ' node:https server answering the same fixed AdmissionReview without parsing anything.',
+      '',
+      `| server | reviews/s | p50 ms | p99 ms | server CPU µs/review | p50 ms at ${RATE}/s | p99 ms at ${RATE}/s `
+        + `| max ms at ${RATE}/s | errors |`,
+      '|---|---|---|---|---|---|---|---|---|',
+      ...rows,
+      '',
+      `promux reaches ${(ratio * 100).toFixed(0)}% of the ceiling's throughput (target: at least 70%:`
+        + ` ${ratio >= 0.7 ? 'met' : 'NOT met'}); p99 at ${RATE} reviews/s is ${f2(promux.fixedRate.p99Ms)} ms`
+        + ` (target: under 10 ms: ${promux.fixedRate.p99Ms < 10 ? 'met' : 'NOT met'}).`,
+      '',
+    ].join('\n');
+    writeSection(section);
+    console.log(section);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const [mode, ...rest] = process.argv.slice(2);
+if (mode === '--load') await runLoad(rest[0]!);
+else if (mode === '--ceiling') runCeiling(Number(rest[0]), rest[1]!, rest[2]!, rest[3]!);
+else await orchestrate();

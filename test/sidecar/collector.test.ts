@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import type { Target } from '../../src/inject/target-map.ts';
+import { Collector, type Merge } from '../../src/sidecar/collector.ts';
+import { mergeTargets } from '../../src/sidecar/exposition/index.ts';
+import type { FetchedTarget } from '../../src/sidecar/exposition/types.ts';
+import type { Log } from '../../src/sidecar/log.ts';
+import { BackgroundScraper, OnDemandScraper, type FetchFn } from '../../src/sidecar/scraper.ts';
+import { targetValue } from './helpers.ts';
+
+// One duplicated series per fetch: one duplicate_series drop per snapshot.
+const DUPLICATED = Buffer.from('# TYPE jobs gauge\njobs{q="a"} 1\njobs{q="a"} 2\n');
+const TARGETS: Target[] = [{ container: 'app', port: 1, path: '/metrics', scheme: 'http' }];
+const merge: Merge = (targets, acceptOpenMetrics, drops) =>
+  mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics }, drops);
+const quiet: Log = () => {};
+
+/** Fetches in memory (the unit under test is the collector, not the network). */
+function fetchCounting(delayMs = 0): { fetch: FetchFn; count: () => number } {
+  let count = 0;
+  const fetch: FetchFn = async (target) => {
+    count++;
+    await sleep(delayMs);
+    const fetched: FetchedTarget = { container: target.container, body: DUPLICATED, contentType: 'text/plain', durationSeconds: 0.001 };
+    return fetched;
+  };
+  return { fetch, count: () => count };
+}
+
+function dropped(body: Buffer): number | undefined {
+  const line = body.toString().split('\n').find((l) => l.startsWith('promux_dropped_samples_total') && l.includes('duplicate_series'));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+test('on demand: each scrape counts its drops once; scrapes sharing a fan-out count them once together', async () => {
+  const { fetch, count } = fetchCounting(50);
+  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(TARGETS, 1 << 20, fetch) }, merge, quiet);
+  const shared = await Promise.all([collector.collect(false, 1000), collector.collect(false, 1000), collector.collect(true, 1000)]);
+  assert.equal(count(), 1);
+  assert.deepEqual(shared.map((o) => dropped(o.body)), [1, 1, 1]);
+  assert.equal(dropped((await collector.collect(false, 1000)).body), 2);
+  assert.equal(targetValue((await collector.collect(false, 1000)).body.toString(), 'promux_target_up', 'app'), 1);
+});
+
+test('background: a snapshot merged for many readers and both formats counts its drops once', async (t) => {
+  const { fetch, count } = fetchCounting();
+  const scraper = new BackgroundScraper(TARGETS, { timeoutMs: 1000, maxBytes: 1 << 20 }, 3_600_000, fetch);
+  t.after(() => scraper.stop());
+  const collector = new Collector({ mode: 'background', scraper }, merge, quiet);
+  const text = await collector.collect(false, 1000);
+  const openMetrics = await collector.collect(true, 1000);
+  const textAgain = await collector.collect(false, 1000);
+  assert.equal(count(), 1);
+  assert.equal(textAgain, text, 'the memoized merge');
+  assert.deepEqual([dropped(text.body), dropped(openMetrics.body)], [1, 1]);
+  assert.equal(openMetrics.format, 'text', 'a text target keeps the output in text');
+});
+
+test('target state changes are logged: down with the reason, then up again', async () => {
+  let healthy = false;
+  const fetch: FetchFn = async (target) =>
+    healthy
+      ? { container: target.container, body: Buffer.from('ok 1\n'), contentType: 'text/plain', durationSeconds: 0 }
+      : { container: target.container, error: 'connection refused', durationSeconds: 0 };
+  const lines: [string, string, Record<string, unknown> | undefined][] = [];
+  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(TARGETS, 1 << 20, fetch) }, merge,
+    (level, msg, fields) => lines.push([level, msg, fields]));
+  await collector.collect(false, 1000);
+  await collector.collect(false, 1000);
+  healthy = true;
+  await collector.collect(false, 1000);
+  await collector.collect(false, 1000);
+  assert.deepEqual(lines, [
+    ['warn', 'target down', { container: 'app', reason: 'connection refused' }],
+    ['info', 'target up', { container: 'app' }],
+  ]);
+});
