@@ -6,7 +6,7 @@
 // scheduled start, so a stall is not hidden by the generator waiting for it).
 // Targets: promux >= 70% of the ceiling's throughput; p99 < 10 ms at 500 reviews/s.
 // Run: npm run bench -- webhook (writes the "Webhook" section of BENCHMARKS.md).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:https';
@@ -204,6 +204,17 @@ async function measure(name: string, server: ChildProcess, port: number, loadArg
   }
 }
 
+/** In-process cost of one review's decision: parse the body, run review() (the engine), stringify the answer. */
+function decisionCost(body: string): number {
+  const config = defaultConfig();
+  const once = (): string => JSON.stringify(review(JSON.parse(body), config, injectPod));
+  for (let i = 0; i < 2000; i++) once();
+  const runs = 20_000;
+  const start = performance.now();
+  for (let i = 0; i < runs; i++) once();
+  return ((performance.now() - start) / runs) * 1000;
+}
+
 function writeSection(section: string): void {
   const file = join(ROOT, 'BENCHMARKS.md');
   let text = '';
@@ -236,10 +247,15 @@ async function orchestrate(): Promise<void> {
     const pod = fixturePods('openfaas')[0]!.pod;
     const reviewBody = JSON.stringify(createReview(pod));
     const outcome = review(JSON.parse(reviewBody), defaultConfig(), injectPod);
-    if (!outcome.ok || outcome.summary.result !== 'injected') throw new Error('the benchmark pod is not injected');
+    if (!outcome.ok || outcome.summary.decision !== 'injected') throw new Error('the benchmark pod is not injected');
+    const decisionMicros = decisionCost(reviewBody);
     const answerFile = join(dir, 'answer.json');
     writeFileSync(answerFile, JSON.stringify(outcome.review));
 
+    // The webhook runs as the image runs it: the esbuild bundle.
+    const dist = join(dir, 'dist');
+    const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('scripts/build.js failed');
     const results: Record<string, ServerResult> = {};
     for (const name of ['promux webhook', 'ceiling (bare https, fixed answer)']) {
       const port = await freePort();
@@ -247,7 +263,7 @@ async function orchestrate(): Promise<void> {
       writeFileSync(loadArgsFile, JSON.stringify({ port, ca: bundle.ca.cert, body: reviewBody } satisfies LoadArgs));
       const logFile = openSync(join(dir, 'webhook.log'), 'w');
       const server = name.startsWith('promux')
-        ? spawn(process.execPath, [join(ROOT, 'bin', 'promux.js'), 'webhook', '--port', String(port), '--listen-address', '127.0.0.1',
+        ? spawn(process.execPath, [join(dist, 'promux.mjs'), 'webhook', '--port', String(port), '--listen-address', '127.0.0.1',
           '--tls-cert-file', certFile, '--tls-private-key-file', keyFile], { stdio: ['ignore', logFile, 'inherit'] })
         : spawn(process.execPath, [import.meta.filename, '--ceiling', String(port), certFile, keyFile, answerFile],
           { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -275,7 +291,8 @@ async function orchestrate(): Promise<void> {
       '',
       `One AdmissionReview (the OpenFaaS gateway pod, ${reviewBody.length} bytes; injected, answer`
         + ` ${JSON.stringify(outcome.review).length} bytes) POSTed over TLS with keep-alive from a separate load-generator`
-        + ` process on 127.0.0.1. Throughput: ${CONNECTIONS} requests in flight for ${THROUGHPUT_MS / 1000} s after a`
+        + ' process on 127.0.0.1; the webhook runs the esbuild bundle (scripts/build.js), as the image does.'
+        + ` Throughput: ${CONNECTIONS} requests in flight for ${THROUGHPUT_MS / 1000} s after a`
         + ` ${WARMUP_MS / 1000} s warm-up. Fixed rate: ${RATE} reviews/s for ${RATE_MS / 1000} s, latency from each request's`
         + ' scheduled start. The webhook logs one JSON line per review to a file, as in a pod. The ceiling is a bare'
         + ' node:https server answering the same fixed AdmissionReview without parsing anything.',
@@ -288,6 +305,12 @@ async function orchestrate(): Promise<void> {
       `promux reaches ${(ratio * 100).toFixed(0)}% of the ceiling's throughput (target: at least 70%:`
         + ` ${ratio >= 0.7 ? 'met' : 'NOT met'}); p99 at ${RATE} reviews/s is ${f2(promux.fixedRate.p99Ms)} ms`
         + ` (target: under 10 ms: ${promux.fixedRate.p99Ms < 10 ? 'met' : 'NOT met'}).`,
+      '',
+      `Where the webhook's CPU goes: the decision alone (parse the review, run the injection engine, stringify the`
+        + ` answer) takes ${decisionMicros.toFixed(0)} µs per review in-process; the ceiling's ${ceiling.cpuMicrosPerReview.toFixed(0)} µs`
+        + ' is TLS and HTTP; the rest is express, the log line and the metrics. The ceiling is bound by the load'
+        + ' generator (the two processes share the two cores), so the throughput ratio compares the webhook\'s whole'
+        + ' per-review cost with a server that does almost nothing.',
       '',
     ].join('\n');
     writeSection(section);

@@ -37,6 +37,31 @@ function describe(error: NodeJS.ErrnoException, during: 'request' | 'body'): str
   return error.message;
 }
 
+/**
+ * A body as it arrives. With a known length it is copied into one buffer as it comes, so the
+ * socket's chunks are garbage at once and nothing is copied twice (memory is the sidecar's cost).
+ */
+class BodyBuffer {
+  size = 0;
+  private readonly whole: Buffer | undefined;
+  private readonly chunks: Buffer[] = [];
+
+  constructor(expectedLength: number | undefined) {
+    this.whole = expectedLength === undefined ? undefined : Buffer.allocUnsafe(expectedLength);
+  }
+
+  append(chunk: Buffer): void {
+    // Node's parser holds the body to its Content-Length, so `whole` never overflows.
+    if (this.whole !== undefined) chunk.copy(this.whole, this.size);
+    else this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  contents(): Buffer {
+    return this.whole !== undefined ? this.whole.subarray(0, this.size) : Buffer.concat(this.chunks, this.size);
+  }
+}
+
 function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
@@ -64,6 +89,7 @@ export async function fetchTarget(target: Target, limits: FetchLimits): Promise<
         return;
       }
       const encoding = (response.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      const declared = Number(response.headers['content-length'] ?? NaN);
       let body: Readable = response;
       if (encoding === 'gzip' || encoding === 'x-gzip') {
         const gunzip = createGunzip();
@@ -72,24 +98,20 @@ export async function fetchTarget(target: Target, limits: FetchLimits): Promise<
       } else if (encoding !== 'identity') {
         fail(`unsupported Content-Encoding "${encoding}"`);
         return;
-      } else if (Number(response.headers['content-length']) > limits.maxBytes) {
-        fail(`body larger than ${limits.maxBytes} bytes (Content-Length ${response.headers['content-length']})`);
+      } else if (declared > limits.maxBytes) {
+        fail(`body larger than ${limits.maxBytes} bytes (Content-Length ${declared})`);
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
+      const collected = new BodyBuffer(body === response && Number.isSafeInteger(declared) ? declared : undefined);
       body.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limits.maxBytes) {
+        if (collected.size + chunk.length > limits.maxBytes) {
           fail(`body larger than ${limits.maxBytes} bytes`);
           body.destroy();
           return;
         }
-        chunks.push(chunk);
+        collected.append(chunk);
       });
-      body.on('end', () => {
-        settle({ body: Buffer.concat(chunks, size), contentType: response.headers['content-type'] });
-      });
+      body.on('end', () => settle({ body: collected.contents(), contentType: response.headers['content-type'] }));
       response.on('error', (e) => fail(describe(e, 'body')));
     };
 

@@ -58,11 +58,11 @@ export function createApp(options: AppOptions): express.Express {
         return;
       }
       const { summary } = outcome;
-      metrics.reviews.inc({ result: summary.result });
-      if (summary.result === 'injected') metrics.injections.inc();
+      metrics.reviews.inc({ result: summary.decision });
+      if (summary.decision === 'injected') metrics.injections.inc();
       if (summary.skipCode !== undefined) metrics.skips.inc({ reason: summary.skipCode });
       const line = { ...summary, durationMs: Math.round(seconds * 1e6) / 1e3 };
-      if (summary.result === 'error') log.error(line, 'review');
+      if (summary.decision === 'error') log.error(line, 'review');
       else log.info(line, 'review');
       const payload = JSON.stringify(outcome.review);
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
@@ -90,7 +90,7 @@ export function createApp(options: AppOptions): express.Express {
     const clientError = status < 500;
     const message = clientError ? (err as Error).message : 'internal error';
     if (req.path === '/mutate') {
-      metrics.reviews.inc({ result: 'rejected' });
+      metrics.reviews.inc({ result: clientError ? 'rejected' : 'error' });
       metrics.reviewDuration.observe(secondsSince(req[START]));
     }
     if (clientError) log.warn({ status, error: message }, 'rejected a request that is not an AdmissionReview');

@@ -1,6 +1,6 @@
 // The webhook's own metrics, in a registry of its own (nothing global), all prefixed promux_webhook_.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ReviewResult } from './review.ts';
+import type { ReviewDecision } from './review.ts';
 
 const PREFIX = 'promux_webhook_';
 
@@ -15,7 +15,7 @@ export interface WebhookMetrics {
 }
 
 /** `result` of reviews_total: how reviews were answered; "rejected" is a 4xx (not an AdmissionReview, too big). */
-export const REVIEW_RESULTS: readonly (ReviewResult | 'rejected')[] = ['injected', 'skipped', 'error', 'rejected'];
+export const REVIEW_RESULTS: readonly (ReviewDecision | 'rejected')[] = ['injected', 'skipped', 'error', 'rejected'];
 
 export function createMetrics(): WebhookMetrics {
   const registry = new Registry();

@@ -32,7 +32,7 @@ export interface AdmissionReviewResponse {
  * How a review ended: injected, skipped (with a reason code: the engine's, or not-a-pod /
  * not-create / invalid-pod for reviews the engine never sees), or error (the engine threw).
  */
-export type ReviewResult = 'injected' | 'skipped' | 'error';
+export type ReviewDecision = 'injected' | 'skipped' | 'error';
 export type SkipReason = SkipCode | 'not-a-pod' | 'not-create';
 
 /** Everything the log line and the metrics need about one answered review. */
@@ -43,7 +43,7 @@ export interface ReviewSummary {
   pod: string;
   operation: string;
   dryRun: boolean;
-  result: ReviewResult;
+  decision: ReviewDecision;
   reason: string;
   skipCode?: SkipReason;
   targets?: string;
@@ -126,7 +126,7 @@ export function review(body: unknown, config: PromuxConfig, inject: Injector): R
     pod: podName(request),
     operation: text(request.operation),
     dryRun: request.dryRun === true,
-    result: 'skipped',
+    decision: 'skipped',
     reason: '',
   };
   const response: AdmissionResponse = { uid, allowed: true };
@@ -136,7 +136,7 @@ export function review(body: unknown, config: PromuxConfig, inject: Injector): R
     summary,
   });
   const skip = (skipCode: SkipReason, reason: string): ReviewOutcome => {
-    Object.assign(summary, { result: 'skipped', skipCode, reason });
+    Object.assign(summary, { decision: 'skipped', skipCode, reason });
     return answer();
   };
 
@@ -148,7 +148,7 @@ export function review(body: unknown, config: PromuxConfig, inject: Injector): R
   try {
     result = inject(request.object, config);
   } catch (err) {
-    Object.assign(summary, { result: 'error', reason: 'the injection engine failed', error: String(err) });
+    Object.assign(summary, { decision: 'error', reason: 'the injection engine failed', error: String(err) });
     return answer();
   }
   const warnings = warningsFor(request.object, result);
@@ -159,6 +159,6 @@ export function review(body: unknown, config: PromuxConfig, inject: Injector): R
   response.patchType = 'JSONPatch';
   response.patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
   response.auditAnnotations = { [AUDIT_INJECTED]: targets };
-  Object.assign(summary, { result: 'injected', reason: result.reason, targets });
+  Object.assign(summary, { decision: 'injected', reason: result.reason, targets });
   return answer();
 }

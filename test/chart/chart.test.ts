@@ -191,7 +191,7 @@ test('the Deployment: two replicas spread across nodes, a PDB, probes on https, 
     matchLabelKeys: ['pod-template-hash'],
   }]);
   const pdb = one(objects, 'PodDisruptionBudget');
-  assert.deepEqual(pdb.spec, { minAvailable: 1, selector: { matchLabels: spec.selector.matchLabels } });
+  assert.deepEqual(pdb.spec, { minAvailable: 1, unhealthyPodEvictionPolicy: 'AlwaysAllow', selector: { matchLabels: spec.selector.matchLabels } });
   for (const [key, value] of Object.entries(spec.selector.matchLabels)) {
     assert.equal((spec.template.metadata.labels as Record<string, string>)[key], value);
   }

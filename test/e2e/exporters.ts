@@ -27,8 +27,8 @@ function marker(registry: Registry, container: string): void {
   }).set({ exporter: container }, 1);
 }
 
-/** A Node.js service's /metrics, from prom-client: default process metrics plus a few of its own. */
-export async function startPromClientExporter(container: string): Promise<Exporter> {
+/** A Node.js service's metrics from prom-client: default process metrics plus a few of its own. */
+export async function startPromClientExporter(container: string, path = '/metrics'): Promise<Exporter> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   marker(registry, container);
@@ -46,7 +46,7 @@ export async function startPromClientExporter(container: string): Promise<Export
     registers: [registry],
   }).observe({ method: 'GET' }, 0.05);
   const server = createServer((request, response) => {
-    if (request.url?.split('?')[0] !== '/metrics') {
+    if (request.url?.split('?')[0] !== path) {
       response.writeHead(404).end();
       return;
     }

@@ -2,6 +2,7 @@
 // (discovery/kubernetes/pod.go): the targets a Pod turns into, written as file_sd target groups.
 // file_sd keeps every `__meta_*` label a group carries until relabeling, so a real Prometheus applies
 // the same relabel_configs to these groups as it would to the groups its Kubernetes discovery makes.
+// (There is no API server here, and Debian's Prometheus is built without Kubernetes discovery.)
 //
 // What pod.go does, and this copies:
 // - no target at all while the pod has no IP;
@@ -10,7 +11,7 @@
 //   like any other: 2.42 predates the field, and later versions still only look at the list;
 // - one target per declared container port (`__address__` podIP:port, with the port's name, number
 //   and protocol), or one port-less target (`__address__` the bare pod IP) for a container without
-//   ports;
+//   ports; each with the container's name, image, id (new in 2.42) and init flag;
 // - pod-level labels: name, namespace, ip, ready, phase, node_name, host_ip, uid, controller
 //   kind/name, and label_/labelpresent_/annotation_/annotationpresent_ with the key sanitized.
 

@@ -33,8 +33,8 @@ function grafanaAnnotation(name: string): string {
 
 /**
  * (1) The `kubernetes-pods` job of the prometheus-community Helm chart `prometheus`
- * (charts/prometheus/values.yaml, chart 27.46.0; the job is unchanged in substance since chart 15,
- * the `node` rule came later). `honor_labels: true` is the chart's.
+ * (charts/prometheus/values.yaml, chart 27.46.0; older versions lack only the last rule, `node`).
+ * `honor_labels: true` is the chart's.
  */
 export const COMMUNITY_CHART: ScrapeConfiguration = {
   name: 'chart',

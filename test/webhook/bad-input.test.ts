@@ -37,6 +37,7 @@ function hundredContainers(): Obj {
 interface Case {
   name: string;
   body: string | Buffer;
+  headers?: Record<string, string>;
   status: number;
   /** For 4xx: the error message; for 200: what the response must hold. */
   error?: RegExp;
@@ -72,6 +73,12 @@ const CASES: Case[] = [
     body: JSON.stringify(withRequest((r) => {
       ((r.object as Obj).metadata as Obj).annotations = { big: 'x'.repeat(MAX_REVIEW_BYTES) };
     })),
+    status: 413, error: /over 3145728 bytes/,
+  },
+  {
+    name: 'a chunked body over 3 MiB (no content-length)',
+    body: Buffer.alloc(MAX_REVIEW_BYTES + 1, ' '),
+    headers: { 'transfer-encoding': 'chunked' },
     status: 413, error: /over 3145728 bytes/,
   },
   {
@@ -133,7 +140,7 @@ test('bad input table: each case gets its documented answer and the server keeps
 
   let rejected = 0;
   for (const c of CASES) {
-    const answer = await httpsRequest(server.port, CA, { method: 'POST', path: '/mutate', body: c.body });
+    const answer = await httpsRequest(server.port, CA, { method: 'POST', path: '/mutate', body: c.body, headers: c.headers ?? {} });
     assert.equal(answer.status, c.status, `${c.name}: ${answer.body}`);
     assert.match(String(answer.headers['content-type']), /^application\/json/, c.name);
     const json = JSON.parse(answer.body) as Obj;

@@ -58,8 +58,8 @@ test('fixture pods: reviews answered over HTTPS, patches applied by kubectl, res
     const line = server.lines.find((l) => l.uid === uid);
     const metadata = pod.metadata as Obj;
     assert.deepEqual(
-      { ns: line?.namespace, pod: line?.pod, op: line?.operation, result: line?.result, msg: line?.msg },
-      { ns: 'shop', pod: metadata.name ?? metadata.generateName, op: 'CREATE', result: 'injected', msg: 'review' },
+      { ns: line?.namespace, pod: line?.pod, op: line?.operation, decision: line?.decision, msg: line?.msg },
+      { ns: 'shop', pod: metadata.name ?? metadata.generateName, op: 'CREATE', decision: 'injected', msg: 'review' },
     );
     assert.equal(typeof line?.durationMs, 'number');
     assert.equal(typeof line?.reason, 'string');
@@ -94,7 +94,7 @@ test('a dry-run review gets the same answer', async (t) => {
   const { json: real } = await postReview(server.port, CA, createReview(pod));
   const { json: dry } = await postReview(server.port, CA, createReview(pod, { dryRun: true }));
   assert.equal(dry.response.patch, real.response.patch);
-  assert.ok(server.lines.some((l) => l.dryRun === true && l.result === 'injected'));
+  assert.ok(server.lines.some((l) => l.dryRun === true && l.decision === 'injected'));
 });
 
 test('an engine that throws: the pod is allowed without a patch, and the error is logged and counted', async (t) => {

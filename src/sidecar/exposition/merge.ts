@@ -7,7 +7,7 @@ import { DROP_REASONS, type DropCounter, type DropReason } from './drops.ts';
 import {
   detectFormat, ExpositionError, F_DROPPED, F_HAS_TARGET_LABEL, F_ODD_ESCAPE, parseBody, Part, PART_MASK, PART_SHIFT,
   R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END, R_LABELS_START, R_NAME_END, R_NAME_START, R_REST, R_TS_END,
-  R_TS_START, R_VALUE_END, RECORD_SIZE, splitLabels,
+  R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords, splitLabels,
   type MetricType, type ParsedBody, type ParsedFamily,
 } from './parse.ts';
 import type { ExpositionFormat, FetchedTarget, MergeOptions, MergeOutput, TargetOutcome } from './types.ts';
@@ -199,8 +199,10 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     }
   }
 
-  const estimate = parsed.reduce((sum, p, i) => sum + (p === undefined ? 0 : p.body.length + p.samples * (containerLabels[i]!.length + 24)), 0);
-  const out = new Output(estimate + 65536);
+  // Each sample grows by its container label and a comma (or braces): exact but for renamed labels and
+  // converted timestamps, which the Output grows for.
+  const estimate = parsed.reduce((sum, p, i) => sum + (p === undefined ? 0 : p.body.length + p.samples * (containerLabels[i]!.length + 2)), 0);
+  const out = new Output(estimate + [...families.values()].reduce((sum, f) => sum + f.ownLines.length * 2 + 256, 0));
   for (const family of families.values()) {
     if (family.ownLines === '' && family.sources.length === 0) continue;
     writeMetadata(out, family, format);
@@ -210,6 +212,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     }
   }
   if (format === 'openmetrics') out.text('# EOF\n');
+  for (const body of parsed) if (body !== undefined) releaseRecords(body);
   return {
     body: out.result(),
     contentType: format === 'text' ? TEXT_CONTENT_TYPE : OPENMETRICS_CONTENT_TYPE,
@@ -261,6 +264,10 @@ function writeSamples(
   const runs = source.family.runs;
   const partMask = source.parts;
   const labelLength = containerLabel.length;
+  // Body bytes [from, to) still to be copied as they are: consecutive lines between the points where
+  // the container label goes in, copied in one piece rather than line by line.
+  let from = -1;
+  let to = -1;
   for (let k = 0; k < runs.length; k += 2) {
     for (let i = runs[k]!, last = runs[k + 1]!; i < last; i++) {
       const r = i * RECORD_SIZE;
@@ -269,7 +276,6 @@ function writeSamples(
       if ((flags & F_DROPPED) !== 0 || ((1 << part) & partMask) === 0) continue;
       const nameStart = records[r + R_NAME_START]!;
       const end = records[r + R_END]!;
-      out.ensure(end - nameStart + labelLength + 64);
       const nameEnd = records[r + R_NAME_END]!;
       const labelsStart = records[r + R_LABELS_START]!;
       const labelsEnd = records[r + R_LABELS_END]!;
@@ -281,20 +287,41 @@ function writeSamples(
         : part === exemplarPart && records[r + R_EXEMPLAR_START]! >= 0
           ? end
           : tsStart >= 0 ? records[r + R_TS_END]! : valueEnd;
-      if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) !== 0) {
+      // Room for the line: its bytes up to tail, our label, comma or braces, line feed, a converted timestamp.
+      const room = tail - nameStart + labelLength + 3 + (toText && tsStart >= 0 ? 24 : 0);
+      if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) === 0 && labelsEnd > labelsStart && labelsStart === nameEnd + 1 &&
+        rest === labelsEnd + 1) {
+        // The usual `name{labels} value`: everything up to the brace, our label and a comma, the rest.
+        if (from === -1 || to !== nameStart) {
+          if (from !== -1) out.copy(body, from, to);
+          from = nameStart;
+        }
+        out.ensure(labelsStart - from + room);
+        out.copy(body, from, labelsStart);
+        out.copy(containerLabel, 0, labelLength);
+        out.byte(COMMA);
+        if (body[tail] === LF && !(toText && tsStart >= 0)) {
+          from = labelsStart;
+          to = tail + 1;
+          continue;
+        }
+        out.copy(body, labelsStart, tail);
+        from = -1;
+      } else if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) !== 0) {
+        if (from !== -1) out.copy(body, from, to);
+        from = -1;
+        const labels = Buffer.from(rewriteLabels(body, labelsStart, labelsEnd, label));
+        out.ensure(room + labels.length);
         out.copy(body, nameStart, nameEnd);
         out.byte(OPEN);
         out.copy(containerLabel, 0, labelLength);
-        out.text(rewriteLabels(body, labelsStart, labelsEnd, label));
+        out.copy(labels, 0, labels.length);
         out.byte(CLOSE);
         out.copy(body, rest, tail);
-      } else if (labelsEnd > labelsStart && labelsStart === nameEnd + 1 && rest === labelsEnd + 1) {
-        // The usual `name{labels} value`: name and brace, our label, then labels to value in one copy.
-        out.copy(body, nameStart, labelsStart);
-        out.copy(containerLabel, 0, labelLength);
-        out.byte(COMMA);
-        out.copy(body, labelsStart, tail);
       } else {
+        if (from !== -1) out.copy(body, from, to);
+        from = -1;
+        out.ensure(room);
         out.copy(body, nameStart, nameEnd);
         out.byte(OPEN);
         out.copy(containerLabel, 0, labelLength);
@@ -307,11 +334,12 @@ function writeSamples(
       }
       if (toText && tsStart >= 0) {
         out.byte(SPACE);
-        out.text(secondsToMilliseconds(body.toString('latin1', tsStart, records[r + R_TS_END]!)));
+        out.latin1(secondsToMilliseconds(body.toString('latin1', tsStart, records[r + R_TS_END]!)));
       }
       out.byte(LF);
     }
   }
+  if (from !== -1) out.copy(body, from, to);
 }
 
 /** The labels after the container label, for a series that has one already or odd escapes (the rare path). */
@@ -355,7 +383,7 @@ class Output {
 
   ensure(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    const grown = Buffer.allocUnsafe(Math.max(Math.ceil(this.buf.length * 1.25), this.pos + bytes + 4096));
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }
@@ -368,12 +396,17 @@ class Output {
   copy(source: Buffer, start: number, end: number): void {
     const buf = this.buf;
     let pos = this.pos;
-    if (end - start < 32) {
+    if (end - start < 128) {
       for (let i = start; i < end; i++) buf[pos++] = source[i]!;
       this.pos = pos;
     } else {
       this.pos = pos + source.copy(buf, pos, start, end);
     }
+  }
+
+  /** ASCII text the caller made room for. */
+  latin1(s: string): void {
+    this.pos += this.buf.write(s, this.pos, 'latin1');
   }
 
   text(s: string): void {

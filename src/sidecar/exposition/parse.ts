@@ -198,7 +198,7 @@ class Scanner {
     this.len = buf.length;
     this.openMetrics = format === 'openmetrics';
     this.targetLabel = targetLabel;
-    this.records = new Int32Array(Math.max(64, Math.ceil(buf.length / 48)) * RECORD_SIZE);
+    this.records = takeRecords(Math.max(64, Math.ceil(buf.length / 64)) * RECORD_SIZE);
   }
 
   scan(): void {
@@ -374,28 +374,30 @@ class Scanner {
     const buf = this.buf;
     const om = this.openMetrics;
     const lineStart = this.pos;
-    // Name and labels are scanned up to the buffer's end (a line feed ends each of them); the rest
-    // of the line, a few bytes, is measured after them.
-    let end = this.len;
+    // Scanned up to the buffer's end: a line feed ends every field.
+    const end = this.len;
     let p = lineStart;
     if ((CHAR_CLASS[buf[p]!]! & METRIC_START) === 0) throw new LineError(lineStart, 'expected a metric name');
-    // Most samples repeat the previous sample's name: compared while scanning, it needs no lookup.
-    const lastOffset = this.lastNameStart - lineStart;
-    let sameName = this.lastNameEnd >= 0;
-    p++;
-    for (;;) {
-      const c = buf[p]!;
-      if (p >= end || (CHAR_CLASS[c]! & METRIC_CHAR) === 0) break;
-      if (sameName && buf[p + lastOffset] !== c) sameName = false;
-      p++;
+    // Most samples repeat the previous sample's name: checked first (backwards, where names differ),
+    // it needs neither a scan by character class nor a family lookup.
+    const lastStart = this.lastNameStart;
+    const lastLength = this.lastNameEnd - lastStart;
+    let nameEnd = -1;
+    if (lastLength > 0 && lineStart + lastLength < end && (CHAR_CLASS[buf[lineStart + lastLength]!]! & METRIC_CHAR) === 0) {
+      let i = lastLength - 1;
+      while (i >= 0 && buf[lineStart + i] === buf[lastStart + i]) i--;
+      if (i < 0) nameEnd = lineStart + lastLength;
     }
-    const nameEnd = p;
     let part: number;
     let hash: number;
-    if (sameName && nameEnd - lineStart === this.lastNameEnd - this.lastNameStart && buf[lineStart] === buf[this.lastNameStart]) {
+    if (nameEnd !== -1) {
+      p = nameEnd;
       part = this.lastPart;
       hash = this.lastNameHash;
     } else {
+      p++;
+      while (p < end && (CHAR_CLASS[buf[p]!]! & METRIC_CHAR) !== 0) p++;
+      nameEnd = p;
       part = this.lastPart = this.findFamily(lineStart, nameEnd);
       hash = this.lastNameHash = hashBytes(buf, lineStart, nameEnd, FNV_OFFSET);
     }
@@ -466,36 +468,45 @@ class Scanner {
       p++;
     }
     const rest = p;
-    let lineEnd = p;
-    while (lineEnd < end && buf[lineEnd] !== LF) lineEnd++;
-    end = this.trimmedEnd(lineEnd);
-    const valueStart = this.separator(p, end, lineStart, 'expected a value');
-    p = valueStart;
-    while (p < end && buf[p] !== SPACE && buf[p] !== TAB) p++;
+    // The rest of the line: a value, then maybe a timestamp and (OpenMetrics) an exemplar, each
+    // scanned to its end without first looking for the line's end.
+    const len = this.len;
+    if (om ? buf[p] !== SPACE : buf[p] !== SPACE && buf[p] !== TAB) throw new LineError(lineStart, 'expected a value');
+    p = this.skipBlanks(p);
+    const valueStart = p;
+    while (p < len && !isFieldEnd(buf[p]!)) p++;
     const valueEnd = p;
     if (!isFloat(buf, valueStart, valueEnd)) throw new LineError(lineStart, 'invalid value');
     let tsStart = -1;
     let tsEnd = -1;
     let exemplarStart = -1;
-    if (p < end) {
-      p = this.separator(p, end, lineStart, 'expected a timestamp');
-      if (!(om && buf[p] === HASH)) {
+    let contentEnd = valueEnd;
+    if (buf[p] === SPACE || (!om && buf[p] === TAB)) {
+      p = this.skipBlanks(p);
+      if (om && buf[p] === HASH) {
+        exemplarStart = p;
+      } else if (this.nextLine(p) === -1) {
         tsStart = p;
-        while (p < end && buf[p] !== SPACE && buf[p] !== TAB) p++;
-        tsEnd = p;
+        while (p < len && !isFieldEnd(buf[p]!)) p++;
+        tsEnd = contentEnd = p;
         if (om ? !isTimestampSeconds(buf, tsStart, tsEnd) : !isInteger(buf, tsStart, tsEnd)) {
           throw new LineError(lineStart, om ? 'invalid timestamp' : 'expected an integer timestamp in milliseconds');
         }
-        if (p < end) {
-          if (!om) throw new LineError(lineStart, 'unexpected text after the timestamp');
-          p = this.separator(p, end, lineStart, 'expected an exemplar');
+        if (buf[p] === SPACE || (!om && buf[p] === TAB)) {
+          p = this.skipBlanks(p);
+          if (om && buf[p] === HASH) exemplarStart = p;
+          else if (this.nextLine(p) === -1) throw new LineError(lineStart, 'unexpected text after the timestamp');
         }
       }
-      if (p < end) {
-        exemplarStart = p;
-        this.exemplar(p, end, lineStart);
-      }
     }
+    if (exemplarStart >= 0) {
+      let lineEnd = buf.indexOf(LF, p);
+      if (lineEnd === -1) lineEnd = len;
+      p = contentEnd = lineEnd > p && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
+      this.exemplar(exemplarStart, contentEnd, lineStart);
+    }
+    const next = this.nextLine(p);
+    if (next === -1) throw new LineError(lineStart, om && p > valueEnd ? 'unexpected space' : 'unexpected character after the value');
     const count = this.count;
     let records = this.records;
     if ((count + 1) * RECORD_SIZE > records.length) {
@@ -513,11 +524,32 @@ class Scanner {
     records[r + R_TS_START] = tsStart;
     records[r + R_TS_END] = tsEnd;
     records[r + R_EXEMPLAR_START] = exemplarStart;
-    records[r + R_END] = end;
+    records[r + R_END] = contentEnd;
     records[r + R_FLAGS] = flags;
     records[r + R_HASH] = hash;
     this.count = count + 1;
-    this.pos = lineEnd + 1;
+    this.pos = next;
+  }
+
+  /** Past the blanks at p (OpenMetrics: the one space, which must be followed by a field). */
+  skipBlanks(p: number): number {
+    const buf = this.buf;
+    if (this.openMetrics) {
+      if (buf[p + 1] === SPACE || this.nextLine(p + 1) !== -1) throw new LineError(this.pos, 'unexpected space');
+      return p + 1;
+    }
+    while (buf[p] === SPACE || buf[p] === TAB) p++;
+    return p;
+  }
+
+  /** The start of the next line when p is at the end of one (LF, CR LF or the body's end), else -1. */
+  nextLine(p: number): number {
+    const c = this.buf[p];
+    if (c === LF) return p + 1;
+    if (p >= this.len) return this.len;
+    if (c === CR && p + 1 === this.len) return this.len;
+    if (c === CR && this.buf[p + 1] === LF) return p + 2;
+    return -1;
   }
 
   /** Skips the blanks between two fields (OpenMetrics: exactly one space); returns the next field's start. */
@@ -632,6 +664,10 @@ const PLUS = 0x2b;
 const MINUS = 0x2d;
 const DOT = 0x2e;
 
+function isFieldEnd(c: number): boolean {
+  return c === SPACE || c === TAB || c === LF || c === CR;
+}
+
 function isDigit(c: number | undefined): boolean {
   return c !== undefined && c >= 0x30 && c <= 0x39;
 }
@@ -686,11 +722,29 @@ function isTimestampSeconds(buf: Buffer, start: number, end: number): boolean {
   return isDecimal(buf, p, end) && Math.abs(Number(buf.toString('latin1', start, end))) < 9.2e15;
 }
 
+// Scratch memory kept from one merge to the next, so that a scrape does not churn megabytes of
+// garbage (merges run synchronously, one at a time, and keep nothing of it).
+let dedupeTable = new Int32Array(0);
+const spareRecords: Int32Array[] = [];
+const MAX_SPARE_RECORDS = 8;
+
+function takeRecords(length: number): Int32Array {
+  const index = spareRecords.findIndex((records) => records.length >= length);
+  return index === -1 ? new Int32Array(length) : spareRecords.splice(index, 1)[0]!;
+}
+
+/** Hands a parsed body's sample records back for the next merge; the body must not be used after. */
+export function releaseRecords(parsed: ParsedBody): void {
+  if (spareRecords.length < MAX_SPARE_RECORDS) spareRecords.push(parsed.records);
+}
+
 /** Flags every repeat of a series (same name and labels, in any label order) after its first sample. */
 function flagDuplicates(buf: Buffer, records: Int32Array, count: number): number {
   let size = 16;
   while (size < count * 2) size *= 2;
-  const table = new Int32Array(size);
+  if (dedupeTable.length < size) dedupeTable = new Int32Array(size);
+  const table = dedupeTable;
+  table.fill(0, 0, size);
   const mask = size - 1;
   let duplicates = 0;
   for (let i = 0; i < count; i++) {

@@ -88,13 +88,15 @@ export function readExposition(text: string, format: 'text' | 'openmetrics'): Re
     const meta = /^# (HELP|TYPE|UNIT) (\S+)(?: (.*))?$/.exec(line);
     if (meta !== null) {
       const [, keyword, name, rest = ''] = meta;
-      if (current?.name !== name || current.samples.length > 0) {
-        current = { name: name!, type: undefined, help: undefined, unit: undefined, samples: [] };
-        families.push(current);
+      let metadataOf = current;
+      if (metadataOf === undefined || metadataOf.name !== name || metadataOf.samples.length > 0) {
+        metadataOf = { name: name!, type: undefined, help: undefined, unit: undefined, samples: [] };
+        families.push(metadataOf);
+        current = metadataOf;
       }
-      if (keyword === 'HELP') current.help = rest;
-      else if (keyword === 'TYPE') current.type = rest;
-      else current.unit = rest;
+      if (keyword === 'HELP') metadataOf.help = rest;
+      else if (keyword === 'TYPE') metadataOf.type = rest;
+      else metadataOf.unit = rest;
       continue;
     }
     if (line.startsWith('#')) continue;

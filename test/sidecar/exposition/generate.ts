@@ -184,7 +184,7 @@ export const body = (formats: Format[]): fc.Arbitrary<Body> => fc.constantFrom(.
     fc.tuple(...names.map((name) => family(format, name))).map((families) => {
       // Keep the families whose sample names no earlier family of this body claims.
       const taken = new Set<string>();
-      const kept = families.filter((f) => {
+      const kept = (families as Family[]).filter((f) => {
         const names = claimed(f.name, f.kind, format);
         if (names.some((n) => taken.has(n))) return false;
         for (const n of names) taken.add(n);

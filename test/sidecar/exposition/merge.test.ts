@@ -272,7 +272,9 @@ describe('mergeTargets edge cases', () => {
   for (const [what, body, error] of [
     ['no # EOF', '# TYPE g gauge\ng 1\n', /does not end with # EOF/],
     ['data after # EOF', 'g 1\n# EOF\ng 2\n', /data after # EOF/],
-    ['two spaces', 'g  1\n# EOF\n', /expected a value/],
+    ['two spaces', 'g  1\n# EOF\n', /unexpected space/],
+    ['a trailing space', 'g 1 \n# EOF\n', /unexpected space/],
+    ['a tab', 'g 1\t2\n# EOF\n', /unexpected character/],
     ['a broken exemplar', '# TYPE c counter\nc_total 1 # {a="b" 1\n# EOF\n', /exemplar/],
     ['a counter sample without _total', '# TYPE c counter\nc 1\n# EOF\n', /does not belong to the counter family c/],
   ] as const) {

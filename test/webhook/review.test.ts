@@ -1,0 +1,97 @@
+// review(): the pure decision from an AdmissionReview to the answer, without a server.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { defaultConfig } from '../../src/config/defaults.ts';
+import { injectPod } from '../../src/inject/index.ts';
+import type { InjectResult } from '../../src/inject/types.ts';
+import { review } from '../../src/webhook/review.ts';
+import { createReview, fixturePods } from './helpers.ts';
+
+type Obj = Record<string, unknown>;
+const config = defaultConfig();
+const gateway = fixturePods('shop')[0]!.pod;
+
+function answer(body: unknown, inject = injectPod) {
+  const outcome = review(body, config, inject);
+  assert.ok(outcome.ok, 'an AdmissionReview');
+  return outcome;
+}
+
+const skipped = (over: Partial<InjectResult>): InjectResult => ({
+  decision: 'skip', skipCode: 'no-target', reason: 'no container serves metrics', targets: [], pod: {}, patch: [],
+  warnings: [], ...over,
+});
+
+test('an injected pod: JSON Patch in base64, the targets as audit annotation, the decision summarized', () => {
+  const { review: out, summary } = answer(createReview(gateway));
+  const patch = JSON.parse(Buffer.from(out.response.patch!, 'base64').toString('utf8')) as { op: string; path: string }[];
+  assert.ok(patch.length > 0 && patch.every((op) => typeof op.op === 'string' && op.path.startsWith('/')));
+  assert.deepEqual(out.response.auditAnnotations, { injected: 'gateway:8082,faas-netes:8081' });
+  assert.deepEqual({ decision: summary.decision, pod: summary.pod, targets: summary.targets },
+    { decision: 'injected', pod: 'gateway-7d9c8b6f5-', targets: 'gateway:8082,faas-netes:8081' });
+});
+
+test('the pod is named by metadata.name, else the request name, else generateName', () => {
+  const named = structuredClone(gateway);
+  (named.metadata as Obj).name = 'gateway-abc';
+  assert.equal(answer(createReview(named)).summary.pod, 'gateway-abc');
+  assert.equal(answer(createReview(gateway, { name: 'from-request' })).summary.pod, 'from-request');
+  assert.equal(answer(createReview(gateway)).summary.pod, 'gateway-7d9c8b6f5-');
+});
+
+test('warnings: quiet skips stay quiet; a pod that asked for injection hears why not', () => {
+  const quiet = answer(createReview(gateway), () => skipped({ skipCode: 'no-scrape-annotation', reason: 'not scraped' }));
+  assert.equal(quiet.review.response.warnings, undefined);
+
+  const asked = structuredClone(gateway);
+  ((asked.metadata as Obj).annotations as Obj)['promux.io/inject'] = 'true';
+  const told = answer(createReview(asked), () => skipped({ skipCode: 'too-few-containers', reason: 'one container' }));
+  assert.deepEqual(told.review.response.warnings, ['promux: sidecar not injected: one container']);
+
+  const again = answer(createReview(asked), () => skipped({ skipCode: 'already-injected', reason: 'already injected' }));
+  assert.equal(again.review.response.warnings, undefined, 'a re-invocation is not news');
+});
+
+test('warnings are single printable lines of at most 200 characters, at most 5', () => {
+  const noisy = answer(createReview(gateway), () => skipped({
+    reason: `line one\nline two\t${'é'.repeat(10)}${'x'.repeat(300)}`,
+    warnings: Array.from({ length: 9 }, (_, i) => `warning ${i}`),
+  }));
+  const warnings = noisy.review.response.warnings!;
+  assert.equal(warnings.length, 5);
+  for (const w of warnings) {
+    assert.match(w, /^promux: [\x20-\x7e]*$/);
+    assert.ok(w.length <= 200);
+  }
+  assert.match(warnings[0]!, /^promux: sidecar not injected: line one line two x+\.\.\.$/);
+});
+
+test('property: any request object is answered allowed with its uid, and a patch only with an injection', () => {
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.dictionary(fc.string(), fc.jsonValue()), (object, annotations) => {
+      const pod = structuredClone(gateway);
+      (pod.metadata as Obj).annotations = { ...((pod.metadata as Obj).annotations as Obj), ...annotations };
+      for (const candidate of [object, pod]) {
+        const body = createReview(gateway, { object: candidate });
+        const outcome = review(body, config, injectPod);
+        assert.ok(outcome.ok);
+        assert.equal(outcome.review.response.uid, (body.request as Obj).uid);
+        assert.equal(outcome.review.response.allowed, true);
+        assert.equal(outcome.review.response.patch !== undefined, outcome.summary.decision === 'injected');
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('property: a body that is not an AdmissionReview v1 with a request uid is a 400, never an answer', () => {
+  fc.assert(
+    fc.property(fc.jsonValue(), (body) => {
+      const outcome = review(body, config, injectPod);
+      assert.equal(outcome.ok, false);
+      assert.equal(!outcome.ok && outcome.status, 400);
+    }),
+    { numRuns: 200 },
+  );
+});
