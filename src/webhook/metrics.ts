@@ -32,7 +32,7 @@ export function createMetrics(): WebhookMetrics {
     reviews,
     reviewDuration: new Histogram({
       name: `${PREFIX}review_duration_seconds`,
-      help: 'Time from the request body being read to the response being written.',
+      help: 'Time to answer a request to /mutate: reading its body, deciding, logging (rejected requests included).',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),

@@ -2,6 +2,7 @@
 // blocks a pod: every review that is an AdmissionReview is answered `allowed: true`, with a patch
 // only when the engine injected. Only input that is not an AdmissionReview at all gets an error.
 import type { PromuxConfig } from '../config/types.ts';
+import { INJECT_KEY } from '../inject/annotations.ts';
 import { formatTargetMap } from '../inject/target-map.ts';
 import type { InjectResult, SkipCode } from '../inject/types.ts';
 
@@ -62,9 +63,9 @@ function text(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-/** A warning the API server relays to kubectl: one short printable line, prefixed so users know its source. */
+/** A warning the API server relays to kubectl: one short line, prefixed so users know its source. */
 function warning(message: string): string {
-  const line = `promux: ${message.replace(/[^\x20-\x7e]+/g, ' ').trim()}`;
+  const line = `promux: ${message.replace(/[\s\p{Cc}\p{Cf}]+/gu, ' ').trim()}`;
   return line.length <= WARNING_MAX_CHARS ? line : `${line.slice(0, WARNING_MAX_CHARS - 3)}...`;
 }
 
@@ -77,7 +78,7 @@ const WARN_ON_SKIP: ReadonlySet<SkipCode> = new Set<SkipCode>(['host-network', '
 
 function askedForInjection(pod: unknown): boolean {
   return isObject(pod) && isObject(pod.metadata) && isObject(pod.metadata.annotations)
-    && pod.metadata.annotations['promux.io/inject'] === 'true';
+    && pod.metadata.annotations[INJECT_KEY] === 'true';
 }
 
 function warningsFor(pod: unknown, result: InjectResult): string[] {
@@ -148,7 +149,8 @@ export function review(body: unknown, config: PromuxConfig, inject: Injector): R
   try {
     result = inject(request.object, config);
   } catch (err) {
-    Object.assign(summary, { decision: 'error', reason: 'the injection engine failed', error: String(err) });
+    const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    Object.assign(summary, { decision: 'error', reason: 'the injection engine failed', error });
     return answer();
   }
   const warnings = warningsFor(request.object, result);

@@ -265,9 +265,15 @@ function writeSamples(
   const partMask = source.parts;
   const labelLength = containerLabel.length;
   // Body bytes [from, to) still to be copied as they are: consecutive lines between the points where
-  // the container label goes in, copied in one piece rather than line by line.
+  // the container label goes in are copied in one piece rather than line by line.
   let from = -1;
   let to = -1;
+  const flush = (): void => {
+    if (from === -1) return;
+    out.ensure(to - from);
+    out.copy(body, from, to);
+    from = -1;
+  };
   for (let k = 0; k < runs.length; k += 2) {
     for (let i = runs[k]!, last = runs[k + 1]!; i < last; i++) {
       const r = i * RECORD_SIZE;
@@ -292,24 +298,22 @@ function writeSamples(
       if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) === 0 && labelsEnd > labelsStart && labelsStart === nameEnd + 1 &&
         rest === labelsEnd + 1) {
         // The usual `name{labels} value`: everything up to the brace, our label and a comma, the rest.
-        if (from === -1 || to !== nameStart) {
-          if (from !== -1) out.copy(body, from, to);
-          from = nameStart;
-        }
+        if (from !== -1 && to !== nameStart) flush();
+        if (from === -1) from = nameStart;
         out.ensure(labelsStart - from + room);
         out.copy(body, from, labelsStart);
         out.copy(containerLabel, 0, labelLength);
         out.byte(COMMA);
         if (body[tail] === LF && !(toText && tsStart >= 0)) {
+          // The line is served to its end as it is: it goes out with the next piece.
           from = labelsStart;
           to = tail + 1;
           continue;
         }
+        from = -1;
         out.copy(body, labelsStart, tail);
-        from = -1;
       } else if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) !== 0) {
-        if (from !== -1) out.copy(body, from, to);
-        from = -1;
+        flush();
         const labels = Buffer.from(rewriteLabels(body, labelsStart, labelsEnd, label));
         out.ensure(room + labels.length);
         out.copy(body, nameStart, nameEnd);
@@ -319,8 +323,7 @@ function writeSamples(
         out.byte(CLOSE);
         out.copy(body, rest, tail);
       } else {
-        if (from !== -1) out.copy(body, from, to);
-        from = -1;
+        flush();
         out.ensure(room);
         out.copy(body, nameStart, nameEnd);
         out.byte(OPEN);
@@ -339,7 +342,7 @@ function writeSamples(
       out.byte(LF);
     }
   }
-  if (from !== -1) out.copy(body, from, to);
+  flush();
 }
 
 /** The labels after the container label, for a series that has one already or odd escapes (the rare path). */
@@ -396,7 +399,7 @@ class Output {
   copy(source: Buffer, start: number, end: number): void {
     const buf = this.buf;
     let pos = this.pos;
-    if (end - start < 128) {
+    if (end - start < 48) {
       for (let i = start; i < end; i++) buf[pos++] = source[i]!;
       this.pos = pos;
     } else {
