@@ -12,7 +12,7 @@ export function generateBody(series: number, seed: number): Buffer {
   const lines: string[] = [];
   let written = 0;
   for (let f = 0; written < series; f++) {
-    const name = `bench_subsystem_${f % 40}_metric_${f}`;
+    const name = `bench_s${f % 40}_metric_${f}`;
     const kind = f % 5;
     if (kind === 4) {
       lines.push(`# HELP ${name}_seconds Latency of operation ${f}.`, `# TYPE ${name}_seconds histogram`);

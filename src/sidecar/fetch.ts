@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type Gunzip } from 'node:zlib';
 import type { Target } from '../inject/target-map.ts';
 import { VERSION } from '../version.ts';
 import type { FetchedTarget } from './exposition/types.ts';
@@ -38,27 +38,50 @@ function describe(error: NodeJS.ErrnoException, during: 'request' | 'body'): str
 }
 
 /**
- * A body as it arrives. With a known length it is copied into one buffer as it comes, so the
- * socket's chunks are garbage at once and nothing is copied twice (memory is the sidecar's cost).
+ * Where a target's body is received, kept from one fetch to the next: a scrape's bodies are garbage
+ * once merged, and fresh multi-megabyte buffers on every scrape are what makes V8's heap (and the
+ * pod's memory) grow. Only one fetch at a time may use a given ReceiveBuffer, and the body it
+ * returned is overwritten by the next fetch into it.
  */
-class BodyBuffer {
-  size = 0;
-  private readonly whole: Buffer | undefined;
-  private readonly chunks: Buffer[] = [];
+export class ReceiveBuffer {
+  buffer: Buffer | undefined;
+}
 
-  constructor(expectedLength: number | undefined) {
-    this.whole = expectedLength === undefined ? undefined : Buffer.allocUnsafe(expectedLength);
+const MIN_CAPACITY = 64 * 1024;
+
+/** A body as it arrives, copied straight into one (reused or growing) buffer. */
+class BodyWriter {
+  size = 0;
+  private buffer: Buffer;
+  private readonly receive: ReceiveBuffer | undefined;
+  private readonly maxBytes: number;
+
+  constructor(receive: ReceiveBuffer | undefined, expectedLength: number | undefined, maxBytes: number) {
+    this.receive = receive;
+    this.maxBytes = maxBytes;
+    const wanted = Math.max(expectedLength ?? 0, MIN_CAPACITY);
+    const kept = receive?.buffer;
+    this.buffer = kept !== undefined && kept.length >= wanted ? kept : Buffer.allocUnsafeSlow(Math.min(wanted, maxBytes));
   }
 
-  append(chunk: Buffer): void {
-    // Node's parser holds the body to its Content-Length, so `whole` never overflows.
-    if (this.whole !== undefined) chunk.copy(this.whole, this.size);
-    else this.chunks.push(chunk);
-    this.size += chunk.length;
+  /** Appends, or returns false when the body would exceed maxBytes. */
+  append(chunk: Buffer): boolean {
+    const needed = this.size + chunk.length;
+    if (needed > this.maxBytes) return false;
+    if (needed > this.buffer.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.min(Math.max(needed, this.buffer.length * 2), this.maxBytes));
+      this.buffer.copy(grown, 0, 0, this.size);
+      this.buffer = grown;
+    }
+    chunk.copy(this.buffer, this.size);
+    this.size = needed;
+    return true;
   }
 
   contents(): Buffer {
-    return this.whole !== undefined ? this.whole.subarray(0, this.size) : Buffer.concat(this.chunks, this.size);
+    // Keep the buffer for the next fetch, unless this body has shrunk far below it.
+    if (this.receive !== undefined) this.receive.buffer = this.buffer.length > 4 * this.size + MIN_CAPACITY ? undefined : this.buffer;
+    return this.buffer.subarray(0, this.size);
   }
 }
 
@@ -66,16 +89,21 @@ function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
-export async function fetchTarget(target: Target, limits: FetchLimits): Promise<FetchedTarget> {
+/** Fetches one target; with `receive`, into that reused buffer (see ReceiveBuffer). */
+export async function fetchTarget(target: Target, limits: FetchLimits, receive?: ReceiveBuffer): Promise<FetchedTarget> {
   const transport = await transportFor(target);
   const started = performance.now();
   return new Promise((resolve) => {
     let settled = false;
+    let gunzip: Gunzip | undefined;
     const settle = (outcome: Pick<FetchedTarget, 'body' | 'contentType' | 'error'>): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (outcome.error !== undefined) request?.destroy();
+      if (outcome.error !== undefined) {
+        request?.destroy();
+        gunzip?.destroy();
+      }
       const durationSeconds = Math.round((performance.now() - started) * 1000) / 1e6; // microseconds
       resolve({ container: target.container, durationSeconds, ...outcome });
     };
@@ -92,7 +120,7 @@ export async function fetchTarget(target: Target, limits: FetchLimits): Promise<
       const declared = Number(response.headers['content-length'] ?? NaN);
       let body: Readable = response;
       if (encoding === 'gzip' || encoding === 'x-gzip') {
-        const gunzip = createGunzip();
+        gunzip = createGunzip();
         gunzip.on('error', (e) => fail(`invalid gzip body: ${e.message}`));
         body = response.pipe(gunzip);
       } else if (encoding !== 'identity') {
@@ -102,16 +130,15 @@ export async function fetchTarget(target: Target, limits: FetchLimits): Promise<
         fail(`body larger than ${limits.maxBytes} bytes (Content-Length ${declared})`);
         return;
       }
-      const collected = new BodyBuffer(body === response && Number.isSafeInteger(declared) ? declared : undefined);
+      const expected = body === response && Number.isSafeInteger(declared) ? declared : undefined;
+      const collected = new BodyWriter(receive, expected, limits.maxBytes);
       body.on('data', (chunk: Buffer) => {
-        if (collected.size + chunk.length > limits.maxBytes) {
-          fail(`body larger than ${limits.maxBytes} bytes`);
-          body.destroy();
-          return;
-        }
-        collected.append(chunk);
+        if (settled) return; // e.g. gunzip output after a timeout: the buffer may be another fetch's now
+        if (!collected.append(chunk)) fail(`body larger than ${limits.maxBytes} bytes`);
       });
-      body.on('end', () => settle({ body: collected.contents(), contentType: response.headers['content-type'] }));
+      body.on('end', () => {
+        if (!settled) settle({ body: collected.contents(), contentType: response.headers['content-type'] });
+      });
       response.on('error', (e) => fail(describe(e, 'body')));
     };
 

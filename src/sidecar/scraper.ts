@@ -3,9 +3,9 @@
 
 import type { Target } from '../inject/target-map.ts';
 import type { FetchedTarget } from './exposition/types.ts';
-import type { FetchLimits } from './fetch.ts';
+import { ReceiveBuffer, type FetchLimits } from './fetch.ts';
 
-export type FetchFn = (target: Target, limits: FetchLimits) => Promise<FetchedTarget>;
+export type FetchFn = (target: Target, limits: FetchLimits, receive: ReceiveBuffer) => Promise<FetchedTarget>;
 
 /** A set of fetched targets; `generation` changes whenever the set does (lets callers memoize). */
 export interface Snapshot {
@@ -36,9 +36,15 @@ export class OnDemandScraper {
   private readonly targets: readonly Target[];
   private readonly maxBytes: number;
   private readonly fetch: FetchFn;
+  /**
+   * One per target. Reusing them is safe: a fan-out starts only after the previous one ended, and
+   * every scrape merges its snapshot synchronously as soon as the fetches resolve.
+   */
+  private readonly receive: ReceiveBuffer[];
 
   constructor(targets: readonly Target[], maxBytes: number, fetch: FetchFn) {
     this.targets = targets;
+    this.receive = targets.map(() => new ReceiveBuffer());
     this.maxBytes = maxBytes;
     this.fetch = fetch;
   }
@@ -52,7 +58,7 @@ export class OnDemandScraper {
     }
     const own = {
       generation: ++this.generation,
-      fetches: this.targets.map((t) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes })),
+      fetches: this.targets.map((t, i) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes }, this.receive[i]!)),
     };
     this.inFlight = own;
     try {
@@ -77,9 +83,12 @@ export class BackgroundScraper {
   private readonly limits: FetchLimits;
   private readonly intervalMs: number;
   private readonly fetch: FetchFn;
+  /** Two sets, alternating: readers merge the latest snapshot while the next refresh fills the other set. */
+  private readonly receive: [ReceiveBuffer[], ReceiveBuffer[]];
 
   constructor(targets: readonly Target[], limits: FetchLimits, intervalMs: number, fetch: FetchFn) {
     this.targets = targets;
+    this.receive = [targets.map(() => new ReceiveBuffer()), targets.map(() => new ReceiveBuffer())];
     this.limits = limits;
     this.intervalMs = intervalMs;
     this.fetch = fetch;
@@ -87,7 +96,8 @@ export class BackgroundScraper {
   }
 
   private async refresh(): Promise<Snapshot> {
-    const targets = await Promise.all(this.targets.map((t) => this.fetch(t, this.limits)));
+    const receive = this.receive[this.generation % 2]!;
+    const targets = await Promise.all(this.targets.map((t, i) => this.fetch(t, this.limits, receive[i]!)));
     this.latest = { generation: ++this.generation, targets };
     if (!this.stopped) this.timer = setTimeout(() => void this.refresh(), this.intervalMs);
     return this.latest;

@@ -6,6 +6,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { PromuxConfig } from '../config/types.ts';
+import { VERSION } from '../version.ts';
 import { createApp } from './app.ts';
 import { createMetrics } from './metrics.ts';
 import type { WebhookMetrics } from './metrics.ts';
@@ -136,7 +137,7 @@ export async function startWebhook(options: WebhookOptions, deps: WebhookDeps): 
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
   source.start(onChange, onProblem);
   const port = (server.address() as AddressInfo).port;
-  log.info({ port, tls: options.tls.mode, configFile: options.configFile ?? null }, 'promux webhook listening');
+  log.info({ version: VERSION, port, tls: options.tls.mode, configFile: options.configFile ?? null }, 'promux webhook listening');
 
   return {
     port,

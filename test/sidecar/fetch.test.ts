@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import type { Target } from '../../src/inject/target-map.ts';
-import { fetchTarget, TARGET_ACCEPT } from '../../src/sidecar/fetch.ts';
+import { fetchTarget, ReceiveBuffer, TARGET_ACCEPT } from '../../src/sidecar/fetch.ts';
 import { requireTool } from '../helpers/tools.ts';
 import { closedPort, OM_TYPE, startServer, staticBody, TEXT_TYPE, type Handler } from './helpers.ts';
 
@@ -130,4 +130,29 @@ test('https targets are fetched without certificate verification (localhost)', a
   const result = await fetchTarget({ container: 'tls', port, path: '/metrics', scheme: 'https' }, limits);
   assert.equal(result.error, undefined);
   assert.equal(result.body?.toString(), BODY);
+});
+
+test('a ReceiveBuffer is reused from one fetch to the next, grown when a body outgrows it', async (t) => {
+  let body = Buffer.alloc(200_000, 'a');
+  let gzip = false;
+  const server = await startServer((_req, res) => {
+    res.writeHead(200, gzip ? { 'content-encoding': 'gzip' } : {}).end(gzip ? gzipSync(body) : body);
+  });
+  t.after(() => server.close());
+  const receive = new ReceiveBuffer();
+  const first = await fetchTarget(target(server.port), limits, receive);
+  assert.ok(first.body?.equals(body));
+  body = Buffer.alloc(150_000, 'b');
+  const second = await fetchTarget(target(server.port), limits, receive);
+  assert.ok(second.body?.equals(body));
+  assert.equal(second.body?.buffer, first.body?.buffer, 'the same memory');
+  body = Buffer.alloc(500_000, 'c');
+  gzip = true; // no Content-Length for the gunzipped size: grown as it arrives
+  const third = await fetchTarget(target(server.port), limits, receive);
+  assert.ok(third.body?.equals(body));
+  assert.notEqual(third.body?.buffer, first.body?.buffer);
+  body = Buffer.alloc(10, 'd');
+  gzip = false;
+  assert.ok((await fetchTarget(target(server.port), limits, receive)).body?.equals(body));
+  assert.equal(receive.buffer, undefined, 'a buffer far larger than the body is let go');
 });

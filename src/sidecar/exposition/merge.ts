@@ -7,7 +7,7 @@ import { DROP_REASONS, type DropCounter, type DropReason } from './drops.ts';
 import {
   detectFormat, ExpositionError, F_DROPPED, F_HAS_TARGET_LABEL, F_ODD_ESCAPE, parseBody, Part, PART_MASK, PART_SHIFT,
   R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END, R_LABELS_START, R_NAME_END, R_NAME_START, R_REST, R_TS_END,
-  R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords, splitLabels,
+  R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords, servedLabels,
   type MetricType, type ParsedBody, type ParsedFamily,
 } from './parse.ts';
 import type { ExpositionFormat, FetchedTarget, MergeOptions, MergeOutput, TargetOutcome } from './types.ts';
@@ -91,22 +91,21 @@ interface OutFamily {
 
 const OWN_FAMILIES = {
   up: {
-    name: 'promux_target_up', type: 'gauge', unit: undefined,
+    name: 'promux_target_up',
     help: '1 when promux fetched and parsed the container\'s metrics on this scrape, 0 when it served none of them.',
   },
   duration: {
-    name: 'promux_target_scrape_duration_seconds', type: 'gauge', unit: 'seconds',
+    name: 'promux_target_scrape_duration_seconds', unit: 'seconds',
     help: 'How long fetching the container\'s metrics took on this scrape.',
   },
-  samples: {
-    name: 'promux_target_samples', type: 'gauge', unit: undefined,
-    help: 'Samples of the container served on this scrape.',
-  },
+  samples: { name: 'promux_target_samples', help: 'Samples of the container served on this scrape.' },
+  /** A counter: OpenMetrics names the family without _total, text with it. */
   dropped: {
-    name: 'promux_dropped_samples', type: 'counter', unit: undefined,
+    name: 'promux_dropped_samples',
     help: 'Samples of the container not served, by reason: duplicate_series, type_conflict, name_conflict.',
   },
-} as const;
+};
+const DROPPED_TOTAL = `${OWN_FAMILIES.dropped.name}_total`;
 
 /** Parses every target and writes one exposition; see types.ts for the contract. */
 export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): MergeOutput {
@@ -142,12 +141,21 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     for (const reservedName of reservedNames(name, type, format)) reserved.add(reservedName);
     return family;
   };
-  const droppedName = format === 'text' ? `${OWN_FAMILIES.dropped.name}_total` : OWN_FAMILIES.dropped.name;
+  /** The output family a projection joins, or why its samples are dropped. */
+  const place = (projection: Projection): OutFamily | DropReason => {
+    const out = families.get(projection.name);
+    if (out !== undefined) return out.type === projection.type ? out : 'type_conflict';
+    if (reservedNames(projection.name, projection.type, format).some((name) => reserved.has(name))) return 'name_conflict';
+    return add(projection.name, projection.type, undefined, undefined);
+  };
+  // promux's own families come first, so that a target's family of the same name joins them.
+  const ownFamily = (f: { name: string; help: string; unit?: string }, type: MetricType): OutFamily =>
+    add(f.name, type, f.help, f.unit);
   const own = {
-    up: add(OWN_FAMILIES.up.name, 'gauge', OWN_FAMILIES.up.help, undefined),
-    duration: add(OWN_FAMILIES.duration.name, 'gauge', OWN_FAMILIES.duration.help, OWN_FAMILIES.duration.unit),
-    samples: add(OWN_FAMILIES.samples.name, 'gauge', OWN_FAMILIES.samples.help, undefined),
-    dropped: add(droppedName, 'counter', OWN_FAMILIES.dropped.help, undefined),
+    up: ownFamily(OWN_FAMILIES.up, 'gauge'),
+    duration: ownFamily(OWN_FAMILIES.duration, 'gauge'),
+    samples: ownFamily(OWN_FAMILIES.samples, 'gauge'),
+    dropped: ownFamily({ ...OWN_FAMILIES.dropped, name: format === 'text' ? DROPPED_TOTAL : OWN_FAMILIES.dropped.name }, 'counter'),
   };
 
   parsed.forEach((body, target) => {
@@ -161,19 +169,11 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
       for (const projection of projections(family, family.type, body.format, format)) {
         const count = countSamples(body, family, projection.parts, false);
         if (count === 0) continue;
-        let out = families.get(projection.name);
-        let conflict: DropReason | undefined;
-        if (out !== undefined) {
-          if (out.type !== projection.type) conflict = 'type_conflict';
-        } else if (reservedNames(projection.name, projection.type, format).some((name) => reserved.has(name))) {
-          conflict = 'name_conflict';
-        } else {
-          out = add(projection.name, projection.type, undefined, undefined);
-        }
-        if (conflict !== undefined || out === undefined) {
+        const out = place(projection);
+        if (typeof out === 'string') {
           countSamples(body, family, projection.parts, true);
           outcome.samples -= count;
-          drops.add(container, conflict ?? 'name_conflict', count);
+          drops.add(container, out, count);
           continue;
         }
         out.help ??= family.help;
@@ -194,7 +194,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   for (const container of drops.containers()) {
     for (const reason of DROP_REASONS) {
       own.dropped.ownLines +=
-        `${OWN_FAMILIES.dropped.name}_total{${label}="${escapeLabelValue(container)}",reason="${reason}"} ` +
+        `${DROPPED_TOTAL}{${label}="${escapeLabelValue(container)}",reason="${reason}"} ` +
         `${drops.get(container, reason)}\n`;
     }
   }
@@ -347,18 +347,7 @@ function writeSamples(
 
 /** The labels after the container label, for a series that has one already or odd escapes (the rare path). */
 function rewriteLabels(body: Buffer, start: number, end: number, label: string): string {
-  const labels = splitLabels(body, start, end);
-  const names = new Set(labels.map(([name]) => name));
-  // As Prometheus does: exported_<label>, or exported_exported_<label> when that is taken too, and so on.
-  let exported = `exported_${label}`;
-  while (names.has(exported)) exported = `exported_${exported}`;
-  let text = '';
-  for (const [name, value] of labels) {
-    // An escape other than \\ \" \n reads as a backslash and the character in Prometheus: write it so.
-    const fixed = value.replace(/\\(.)/gs, (escape, c: string) => (c === '\\' || c === '"' || c === 'n' ? escape : `\\${escape}`));
-    text += `,${name === label ? exported : name}="${fixed}"`;
-  }
-  return text;
+  return servedLabels(body, start, end, label).map(([name, value]) => `,${name}="${value}"`).join('');
 }
 
 /** Prometheus' OpenMetrics parser keeps int64(seconds * 1000); the text format carries milliseconds. */

@@ -144,7 +144,7 @@ export function parseBody(body: Buffer, format: ExpositionFormat, targetLabel: s
     if (e instanceof LineError) throw new ExpositionError(describeLine(body, e.position, e.message));
     throw e;
   }
-  const duplicates = flagDuplicates(body, scanner.records, scanner.count);
+  const duplicates = flagDuplicates(body, scanner.records, scanner.count, targetLabel);
   return { format, body, families: scanner.families, records: scanner.records, samples: scanner.count, duplicates };
 }
 
@@ -441,7 +441,9 @@ class Scanner {
           labelHash = Math.imul(labelHash ^ c, FNV_PRIME);
           if (c === BACKSLASH) {
             const next = buf[p + 1];
+            if (next === LF || next === undefined) throw new LineError(lineStart, 'unterminated label value');
             if (next !== BACKSLASH && next !== QUOTE && next !== 0x6e) flags |= F_ODD_ESCAPE;
+            labelHash = Math.imul(labelHash ^ next, FNV_PRIME);
             p += 2;
           } else {
             p++;
@@ -503,7 +505,10 @@ class Scanner {
       let lineEnd = buf.indexOf(LF, p);
       if (lineEnd === -1) lineEnd = len;
       p = contentEnd = lineEnd > p && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
-      this.exemplar(exemplarStart, contentEnd, lineStart);
+      if (!this.exemplar(exemplarStart, contentEnd, lineStart)) {
+        exemplarStart = -1;
+        contentEnd = tsEnd >= 0 ? tsEnd : valueEnd;
+      }
     }
     const next = this.nextLine(p);
     if (next === -1) throw new LineError(lineStart, om && p > valueEnd ? 'unexpected space' : 'unexpected character after the value');
@@ -584,9 +589,16 @@ class Scanner {
     names[2 * index + 1] = end;
   }
 
-  /** Checks `# {labels} value [timestamp]` (OpenMetrics only) from p to end. */
-  exemplar(p: number, end: number, lineStart: number): void {
+  /**
+   * Checks `# {labels} value [timestamp]` (OpenMetrics only) from p to end. False for an exemplar that
+   * is well formed but not servable: an escape other than \\ \" \n, or labels over the 128 characters
+   * OpenMetrics allows. Prometheus stores no exemplar then, and promux serves none.
+   */
+  exemplar(start: number, end: number, lineStart: number): boolean {
     const buf = this.buf;
+    let p = start;
+    let servable = true;
+    let labelBytes = 0;
     if (buf[p] !== HASH || buf[p + 1] !== SPACE || buf[p + 2] !== OPEN) throw new LineError(lineStart, 'invalid exemplar');
     p += 3;
     const names: string[] = [];
@@ -599,13 +611,13 @@ class Scanner {
       names.push(name);
       if (buf[p] !== EQUALS || buf[p + 1] !== QUOTE) throw new LineError(lineStart, 'invalid exemplar label');
       p += 2;
+      const valueStart = p;
       while (p < end && buf[p] !== QUOTE) {
-        if (buf[p] === BACKSLASH && buf[p + 1] !== BACKSLASH && buf[p + 1] !== QUOTE && buf[p + 1] !== 0x6e) {
-          throw new LineError(lineStart, 'invalid escape in an exemplar label value');
-        }
+        if (buf[p] === BACKSLASH && buf[p + 1] !== BACKSLASH && buf[p + 1] !== QUOTE && buf[p + 1] !== 0x6e) servable = false;
         p += buf[p] === BACKSLASH ? 2 : 1;
       }
       if (p >= end) throw new LineError(lineStart, 'unterminated exemplar label value');
+      labelBytes += name.length + p - valueStart;
       p++;
       if (buf[p] === COMMA && buf[p + 1] !== CLOSE) p++;
       else if (buf[p] !== CLOSE) throw new LineError(lineStart, 'invalid exemplar labels');
@@ -619,6 +631,12 @@ class Scanner {
       p = this.separator(p, end, lineStart, 'expected an exemplar timestamp');
       if (!isTimestampSeconds(buf, p, end)) throw new LineError(lineStart, 'invalid exemplar timestamp');
     }
+    // Escaped bytes and multi-byte characters count once in the limit: only a long label set is decoded.
+    if (labelBytes > 128) {
+      const labels = splitLabels(buf, start + 3, buf.lastIndexOf(CLOSE, end));
+      if (labels.reduce((n, [name, value]) => n + [...name].length + [...unescapeLabelValue(value)].length, 0) > 128) servable = false;
+    }
+    return servable;
   }
 }
 
@@ -647,6 +665,10 @@ function unescapeHelp(raw: string, openMetrics: boolean): string {
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
+
+function unescapeLabelValue(raw: string): string {
+  return raw.replace(/\\(.)/gs, (_, c: string) => (c === 'n' ? '\n' : c));
+}
 
 function hashBytes(buf: Buffer, start: number, end: number, seed: number): number {
   let h = seed;
@@ -738,8 +760,11 @@ export function releaseRecords(parsed: ParsedBody): void {
   if (spareRecords.length < MAX_SPARE_RECORDS) spareRecords.push(parsed.records);
 }
 
-/** Flags every repeat of a series (same name and labels, in any label order) after its first sample. */
-function flagDuplicates(buf: Buffer, records: Int32Array, count: number): number {
+/**
+ * Flags every repeat of a series after its first sample: same name and labels as served (in any
+ * label order), so two series that differ only as `container` and `exported_container` are repeats.
+ */
+function flagDuplicates(buf: Buffer, records: Int32Array, count: number, targetLabel: string): number {
   let size = 16;
   while (size < count * 2) size *= 2;
   if (dedupeTable.length < size) dedupeTable = new Int32Array(size);
@@ -749,6 +774,7 @@ function flagDuplicates(buf: Buffer, records: Int32Array, count: number): number
   let duplicates = 0;
   for (let i = 0; i < count; i++) {
     const r = i * RECORD_SIZE;
+    if ((records[r + R_FLAGS]! & F_REWRITTEN) !== 0) records[r + R_HASH] = servedHash(buf, records, r, targetLabel);
     let slot = records[r + R_HASH]! & mask;
     for (;;) {
       const other = table[slot]!;
@@ -756,7 +782,7 @@ function flagDuplicates(buf: Buffer, records: Int32Array, count: number): number
         table[slot] = i + 1;
         break;
       }
-      if (records[(other - 1) * RECORD_SIZE + R_HASH] === records[r + R_HASH] && sameSeries(buf, records, other - 1, i)) {
+      if (records[(other - 1) * RECORD_SIZE + R_HASH] === records[r + R_HASH] && sameSeries(buf, records, other - 1, i, targetLabel)) {
         records[r + R_FLAGS] = records[r + R_FLAGS]! | F_DROPPED;
         duplicates++;
         break;
@@ -767,7 +793,20 @@ function flagDuplicates(buf: Buffer, records: Int32Array, count: number): number
   return duplicates;
 }
 
-function sameSeries(buf: Buffer, records: Int32Array, a: number, b: number): boolean {
+/** The labels of a sample are served otherwise than they came. */
+const F_REWRITTEN = F_HAS_TARGET_LABEL | F_ODD_ESCAPE;
+
+/** The hash the scanner computes, over the labels as served. */
+function servedHash(buf: Buffer, records: Int32Array, r: number, targetLabel: string): number {
+  let hash = hashBytes(buf, records[r + R_NAME_START]!, records[r + R_NAME_END]!, FNV_OFFSET);
+  for (const [name, value] of servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, targetLabel)) {
+    const bytes = Buffer.from(name + value);
+    hash = (hash + mix(hashBytes(bytes, 0, bytes.length, FNV_OFFSET))) | 0;
+  }
+  return hash;
+}
+
+function sameSeries(buf: Buffer, records: Int32Array, a: number, b: number, targetLabel: string): boolean {
   const ra = a * RECORD_SIZE;
   const rb = b * RECORD_SIZE;
   if (buf.compare(buf, records[ra]!, records[ra + R_NAME_END]!, records[rb]!, records[rb + R_NAME_END]!) !== 0) return false;
@@ -775,14 +814,32 @@ function sameSeries(buf: Buffer, records: Int32Array, a: number, b: number): boo
   const lb = records[rb + R_LABELS_START]!;
   const ea = records[ra + R_LABELS_END]!;
   const eb = records[rb + R_LABELS_END]!;
-  if (buf.compare(buf, la, ea, lb, eb) === 0) return true;
+  const rewritten = ((records[ra + R_FLAGS]! | records[rb + R_FLAGS]!) & F_REWRITTEN) !== 0;
+  if (!rewritten && buf.compare(buf, la, ea, lb, eb) === 0) return true;
   const key = (start: number, end: number): string =>
-    splitLabels(buf, start, end).map(([name, value]) => `${name}=${value}`).sort().join('\n');
+    servedLabels(buf, start, end, targetLabel).map(([name, value]) => `${name}=${value}`).sort().join('\n');
   return key(la, ea) === key(lb, eb);
 }
 
+/**
+ * The labels of a scanned sample as served, besides the container label: an existing container
+ * label renamed exported_<label> (exported_exported_<label> when that is taken, and so on, as
+ * Prometheus does), and escapes other than \\ \" \n written as the literal backslash Prometheus
+ * reads them as. Values stay escaped.
+ */
+export function servedLabels(buf: Buffer, start: number, end: number, targetLabel: string): Array<[string, string]> {
+  const labels = splitLabels(buf, start, end);
+  const names = new Set(labels.map(([name]) => name));
+  let exported = `exported_${targetLabel}`;
+  while (names.has(exported)) exported = `exported_${exported}`;
+  return labels.map(([name, value]) => [
+    name === targetLabel ? exported : name,
+    value.replace(/\\(.)/gs, (escape, c: string) => (c === '\\' || c === '"' || c === 'n' ? escape : `\\${escape}`)),
+  ]);
+}
+
 /** The labels between R_LABELS_START and R_LABELS_END of an already scanned sample, as [name, raw value]. */
-export function splitLabels(buf: Buffer, start: number, end: number): Array<[string, string]> {
+function splitLabels(buf: Buffer, start: number, end: number): Array<[string, string]> {
   const labels: Array<[string, string]> = [];
   let p = start;
   while (p < end) {

@@ -129,3 +129,34 @@ describe('mergeTargets properties over generated expositions', () => {
     }
   });
 });
+
+/** The same text body laid out otherwise: CRLF line ends, indentation, trailing blanks, comments, blank lines. */
+function relaidOut(text: string, choices: number[]): string {
+  return text
+    .split('\n')
+    .map((line, i) => {
+      const choice = choices[i % choices.length]!;
+      if (line === '') return line;
+      const indented = choice & 1 ? ` \t${line}` : line;
+      const trailing = choice & 2 && !line.startsWith('#') ? `${indented} \t ` : indented;
+      const extra = choice & 4 ? '# a comment, not HELP or TYPE\n\n' : '';
+      return `${extra}${trailing}${choice & 8 ? '\r' : ''}`;
+    })
+    .join('\n');
+}
+
+describe('mergeTargets and the layout of text bodies', () => {
+  test('indentation, trailing blanks, comments, blank lines and CRLF do not change the merged output', () => {
+    fc.assert(
+      fc.property(mergeCase(['text']), fc.array(fc.integer({ min: 0, max: 15 }), { minLength: 1, maxLength: 20 }), (c, choices) => {
+        const plain = run(c).output.body.toString();
+        const relaid = run({
+          ...c,
+          targets: c.targets.map((t) => (t.body === undefined ? t : { ...t, body: Buffer.from(relaidOut(t.body.toString(), choices)) })),
+        }).output.body.toString();
+        assert.equal(relaid, plain);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});

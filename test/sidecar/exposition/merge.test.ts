@@ -180,6 +180,25 @@ describe('mergeTargets edge cases', () => {
     assert.doesNotMatch(text.body.toString(), /id=/);
   });
 
+  test('an exemplar strict parsers would reject is left out, its sample kept', (t) => {
+    const checkers = tools(t);
+    const long = 'x'.repeat(120);
+    const input = [
+      '# TYPE c counter',
+      'c_total{k="odd"} 1 # {id="a\\tb"} 1',
+      `c_total{k="long"} 2 # {id="${long}",more="123456789"} 1 1.5`,
+      `c_total{k="fits"} 3 # {id="${long}",m="12345"} 1`,
+      '# EOF', '',
+    ].join('\n');
+    const output = merge([target('x', input, OM)], true);
+    assert.deepEqual(output.targets[0], { container: 'x', up: true, samples: 3 });
+    const body = output.body.toString();
+    assert.match(body, /^c_total\{container="x",k="odd"\} 1$/m);
+    assert.match(body, /^c_total\{container="x",k="long"\} 2$/m);
+    assert.match(body, /^c_total\{container="x",k="fits"\} 3 # \{id="x+",m="12345"\} 1$/m);
+    if (checkers !== undefined) assert.deepEqual(openMetricsErrors(checkers.python, [body]), [undefined]);
+  });
+
   test('a family with another TYPE in a later target is dropped and counted as type_conflict', (t) => {
     const checkers = tools(t);
     const drops = new DropCounter();
@@ -224,6 +243,15 @@ describe('mergeTargets edge cases', () => {
     assert.deepEqual(family(output, 'x').samples.map((s) => s.value), ['1', '3', '5']);
     assert.equal(drops.get('a', 'duplicate_series'), 2);
     assert.equal(drops.get('b', 'duplicate_series'), 0);
+    if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
+  });
+
+  test('series that become the same once labelled are repeats too', (t) => {
+    const checkers = tools(t);
+    const drops = new DropCounter();
+    const output = merge([target('a', 'x{exported_container="v"} 1\nx{container="v"} 2\nx{p="a\\\\tb"} 3\nx{p="a\\tb"} 4\n', TEXT)], false, drops);
+    assert.deepEqual(family(output, 'x').samples.map((s) => s.value), ['1', '3']);
+    assert.equal(drops.get('a', 'duplicate_series'), 2);
     if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
   });
 
