@@ -8,16 +8,21 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateExposition } from './sidecar/generate.ts';
 
 const ROOT = join(import.meta.dirname, '..');
+const loadBefore = loadavg().map((l) => l.toFixed(2)).join(', ');
+const APPS = ['shop', 'pay', 'edge'];
 const SERIES_PER_TARGET = 16_800;
+/** A more usual pod: an application and a sidecar or two with a few thousand series in all. */
+const SMALL_SERIES_PER_TARGET = 1_700;
 const WARMUP = 20;
 const SCRAPES = 200;
 const IDLE_SECONDS = 10;
+const IDLE_SETTLE_SECONDS = 8;
 const CLOCK_TICK_MS = 10; // USER_HZ = 100 on Linux
 const PROMETHEUS_HEADERS = {
   accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
@@ -126,7 +131,8 @@ function anonPeak(pid: number): { sample: () => void; peak: () => number } {
 }
 
 async function idleCpuMs(pid: number): Promise<number> {
-  await sleep(3000); // let the last scrape's garbage collection settle
+  // Let the last scrape's aftermath pass: keep-alive timeouts (5 s), V8's memory reducer.
+  await sleep(IDLE_SETTLE_SECONDS * 1000);
   const before = cpuMs(pid);
   await sleep(IDLE_SECONDS * 1000);
   return cpuMs(pid) - before;
@@ -143,68 +149,113 @@ async function serve(body: Buffer): Promise<http.Server> {
 const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
 const ms = (value: number): string => value.toFixed(1);
 
-async function main(): Promise<void> {
-  const apps = ['shop', 'pay', 'edge'];
-  const bodies = apps.map((app, i) => generateExposition(app, SERIES_PER_TARGET, i + 1));
-  const servers = await Promise.all(bodies.map((b) => serve(Buffer.from(b.body))));
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  const totalSeries = bodies.reduce((n, b) => n + b.series, 0);
-  const inputBytes = bodies.reduce((n, b) => n + Buffer.byteLength(b.body), 0);
+interface Targets {
+  label: string;
+  ports: number[];
+  series: number[];
+  bytes: number;
+  close(): Promise<unknown>;
+}
 
+async function startTargets(seriesPerTarget: number): Promise<Targets> {
+  const bodies = APPS.map((app, i) => generateExposition(app, seriesPerTarget, i + 1));
+  const servers = await Promise.all(bodies.map((b) => serve(Buffer.from(b.body))));
+  const series = bodies.map((b) => b.series);
+  return {
+    label: `3 × ${(seriesPerTarget / 1000).toFixed(1)}k series`,
+    ports: servers.map((s) => (s.address() as AddressInfo).port),
+    series,
+    bytes: bodies.reduce((n, b) => n + Buffer.byteLength(b.body), 0),
+    close: () => Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve)))),
+  };
+}
+
+interface Measured {
+  rows: string[];
+  run: Run;
+  hwm: number;
+  anon: number;
+  idle?: { fresh: number; after: number };
+}
+
+function row(workload: string, server: string, flags: string, run: Run, hwm: string, anon: string): string {
+  return `| ${workload} | ${server} | ${flags} | ${ms(run.p50)} | ${ms(run.p99)} | ${ms(run.cpuPerScrapeMs)} | ` +
+    `${hwm} | ${anon} | ${mib(run.bytes)} |`;
+}
+
+async function measureFloor(targets: Targets): Promise<Measured> {
+  const proxy = await startChild([join(import.meta.dirname, 'sidecar', 'concat-proxy.ts'), ...targets.ports.map(String)]);
+  const anon = anonPeak(proxy.child.pid!);
+  const run = await measure(proxy, {}, anon.sample);
+  const hwm = procStatus(proxy.child.pid!, 'VmHWM');
+  await stopChild(proxy.child);
+  return { rows: [row(targets.label, 'concatenating proxy (floor)', 'node defaults', run, mib(hwm), mib(anon.peak()))], run, hwm,
+    anon: anon.peak() };
+}
+
+async function measureSidecar(bundle: string, flags: string[], targets: Targets, withIdle: boolean): Promise<Measured> {
+  const map = APPS.map((app, i) => `${app}:${targets.ports[i]}`).join(',');
+  const sidecar = await startChild([...flags, bundle, 'sidecar', '--listen_address', '127.0.0.1', '--export_to', '0', '-m', map]);
+  const pid = sidecar.child.pid!;
+  const fresh = withIdle ? await idleCpuMs(pid) : 0;
+  const anon = anonPeak(pid);
+  const text = await measure(sidecar, PROMETHEUS_HEADERS, anon.sample);
+  const gzip = await measure(sidecar, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' }, anon.sample);
+  const hwm = procStatus(pid, 'VmHWM');
+  const after = withIdle ? await idleCpuMs(pid) : 0;
+  await stopChild(sidecar.child);
+  const label = flags.length === 0 ? 'node defaults' : `\`${flags.join(' ')}\`${flags === CHART_NODE_FLAGS ? ' (chart)' : ''}`;
+  return {
+    rows: [
+      row(targets.label, 'promux sidecar', label, text, mib(hwm), mib(anon.peak())),
+      row(targets.label, 'promux sidecar, gzip out', label, gzip, '(same)', '(same)'),
+    ],
+    run: text,
+    hwm,
+    anon: anon.peak(),
+    ...(withIdle ? { idle: { fresh, after } } : {}),
+  };
+}
+
+async function main(): Promise<void> {
   const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
   const rows: string[] = [];
   const notes: string[] = [];
+  const big = await startTargets(SERIES_PER_TARGET);
+  const small = await startTargets(SMALL_SERIES_PER_TARGET);
   try {
     const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
     if (build.status !== 0) throw new Error('scripts/build.js failed');
     const bundle = join(dist, 'promux.mjs');
     if (!existsSync(bundle)) throw new Error(`no ${bundle} after the build`);
-    const sidecarArgs = ['sidecar', '--listen_address', '127.0.0.1', '--export_to', '0',
-      '-m', apps.map((app, i) => `${app}:${ports[i]}`).join(',')];
+    const report = (m: Measured): Measured => {
+      rows.push(...m.rows);
+      for (const r of m.rows) console.log(r);
+      return m;
+    };
 
-    const proxy = await startChild([join(import.meta.dirname, 'sidecar', 'concat-proxy.ts'), ...ports.map(String)]);
-    const proxyAnon = anonPeak(proxy.child.pid!);
-    const floor = await measure(proxy, {}, proxyAnon.sample);
-    const floorHwm = procStatus(proxy.child.pid!, 'VmHWM');
-    await stopChild(proxy.child);
-    rows.push(`| concatenating proxy (floor) | node defaults | ${ms(floor.p50)} | ${ms(floor.p99)} | ${ms(floor.cpuPerScrapeMs)} | ` +
-      `${mib(floorHwm)} | ${mib(proxyAnon.peak())} | ${mib(floor.bytes)} |`);
-    console.log(rows.at(-1));
-
-    let chart: { idleFresh: number; idleAfter: number; run: Run; hwm: number; anon: number } | undefined;
+    const floor = report(await measureFloor(big));
+    let chart: Measured | undefined;
     for (const flags of NODE_FLAG_CANDIDATES) {
-      const sidecar = await startChild([...flags, bundle, ...sidecarArgs]);
-      const pid = sidecar.child.pid!;
-      const idleFresh = flags === CHART_NODE_FLAGS ? await idleCpuMs(pid) : undefined;
-      const anon = anonPeak(pid);
-      const text = await measure(sidecar, PROMETHEUS_HEADERS, anon.sample);
-      const gzip = await measure(sidecar, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' }, anon.sample);
-      const hwm = procStatus(pid, 'VmHWM');
-      const idleAfter = idleFresh === undefined ? undefined : await idleCpuMs(pid);
-      await stopChild(sidecar.child);
-      const label = flags.length === 0 ? 'node defaults' : `\`${flags.join(' ')}\`${flags === CHART_NODE_FLAGS ? ' (chart)' : ''}`;
-      rows.push(`| promux sidecar | ${label} | ${ms(text.p50)} | ${ms(text.p99)} | ${ms(text.cpuPerScrapeMs)} | ` +
-        `${mib(hwm)} | ${mib(anon.peak())} | ${mib(text.bytes)} |`);
-      console.log(rows.at(-1));
-      rows.push(`| promux sidecar, gzip out | ${label} | ${ms(gzip.p50)} | ${ms(gzip.p99)} | ${ms(gzip.cpuPerScrapeMs)} | ` +
-        `(same) | (same) | ${mib(gzip.bytes)} |`);
-      console.log(rows.at(-1));
-      if (idleFresh !== undefined && idleAfter !== undefined) chart = { idleFresh, idleAfter, run: text, hwm, anon: anon.peak() };
+      const measured = report(await measureSidecar(bundle, flags, big, flags === CHART_NODE_FLAGS));
+      if (flags === CHART_NODE_FLAGS) chart = measured;
     }
-    if (chart !== undefined) {
-      const ratio = chart.run.p50 / floor.p50;
+    report(await measureFloor(small));
+    report(await measureSidecar(bundle, CHART_NODE_FLAGS, small, false));
+    if (chart?.idle !== undefined) {
+      const ratio = chart.run.p50 / floor.run.p50;
       notes.push(
-        `- With the chart's flags (\`${CHART_NODE_FLAGS.join(' ')}\`): p50 ${ratio.toFixed(2)}x the floor's ` +
+        `- ${big.label} with the chart's flags: p50 ${ratio.toFixed(2)}x the floor's ` +
           `(target: within 2x, ${ratio <= 2 ? 'met' : 'NOT met'}); peak RSS ${mib(chart.hwm)} MiB ` +
           `(target: under 64 MiB, ${chart.hwm < 64 * 1024 * 1024 ? 'met' : 'NOT met'}), of which ${mib(chart.anon)} MiB private.`,
-        `- CPU while nobody scrapes (chart's flags, on demand): ${chart.idleFresh} ms over ${IDLE_SECONDS} s after start, ` +
-          `${chart.idleAfter} ms over ${IDLE_SECONDS} s after the load (3 s after the last scrape); /proc counts in ` +
-          `${CLOCK_TICK_MS} ms ticks.`,
+        `- CPU while nobody scrapes (chart's flags, on demand): ${chart.idle.fresh} ms over ${IDLE_SECONDS} s ` +
+          `after start, ${chart.idle.after} ms over ${IDLE_SECONDS} s after the load (from ${IDLE_SETTLE_SECONDS} s ` +
+          `after the last scrape); /proc counts in ${CLOCK_TICK_MS} ms ticks.`,
       );
     }
   } finally {
     rmSync(dist, { recursive: true, force: true });
-    await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+    await Promise.all([big.close(), small.close()]);
     agent.destroy();
   }
 
@@ -213,18 +264,20 @@ async function main(): Promise<void> {
     '## Sidecar',
     '',
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpuModel}, ${cpus().length} cores, ` +
-      `Node ${process.version}, by \`npm run bench -- sidecar\` (bench/sidecar.ts).`,
+      `Node ${process.version}, by \`npm run bench -- sidecar\` (bench/sidecar.ts); load average before the run: ` +
+      `${loadBefore} (other work on the machine competes for its cores: latencies vary from run to run, CPU ` +
+      'times less).',
     '',
-    `Input: 3 targets (local static servers) of ${bodies.map((b) => b.series).join(' / ')} series, ${totalSeries} in all, ` +
-      `${mib(inputBytes)} MiB of text 0.0.4 (generated by bench/sidecar/generate.ts: HTTP histograms, client counters, ` +
-      `pool gauges, summaries; process_*, nodejs_* and the HTTP histogram in every target). ` +
-      `${SCRAPES} sequential scrapes after ${WARMUP} warm-up ones, Prometheus's Accept and timeout headers, one keep-alive ` +
-      'connection. The sidecar runs the esbuild bundle (scripts/build.js), as the image does; CPU is utime+stime of ' +
-      'the child from /proc, peak RSS its VmHWM (which includes ~40 MiB of the Node binary\'s own mapped text, ' +
-      'shared page cache), private memory the peak RssAnon sampled every 5 ms.',
+    `Input: 3 local static servers with ${big.series.join(' / ')} series (${mib(big.bytes)} MiB of text 0.0.4), and a ` +
+      `small pod's ${small.series.join(' / ')} (${mib(small.bytes)} MiB), generated by bench/sidecar/generate.ts ` +
+      '(HTTP histograms, client counters, pool gauges, summaries; process_*, nodejs_* and the HTTP histogram in every ' +
+      `target). ${SCRAPES} sequential scrapes after ${WARMUP} warm-up ones, with Prometheus's Accept and timeout ` +
+      'headers, on one keep-alive connection. The sidecar runs the esbuild bundle (scripts/build.js) as the image ' +
+      'does; CPU is utime+stime of the child from /proc; peak RSS its VmHWM, which includes ~40 MiB of the Node ' +
+      'binary\'s own mapped code (clean, shared page cache); private memory the peak RssAnon, sampled every 5 ms.',
     '',
-    '| server | Node flags | p50 ms | p99 ms | CPU ms/scrape | peak RSS MiB | peak private MiB | response MiB |',
-    '|---|---|---|---|---|---|---|---|',
+    '| workload | server | Node flags | p50 ms | p99 ms | CPU ms/scrape | peak RSS MiB | peak private MiB | response MiB |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
     ...notes,

@@ -37,17 +37,17 @@ interface FlagSpec {
 
 const FLAGS: FlagSpec[] = [
   { name: 'container_to_port_map', short: 'm', list: true, value: 'name:port[/path]', defaultText: '',
-    help: 'a target: <container>:[https:]<port>[/<path>]; repeatable or comma-separated' },
+    help: '<container>:[https:]<port>[/<path>]; repeatable or comma-separated' },
   { name: 'export_to', short: 'e', value: 'port', defaultText: '13434', help: 'port served (0: any free port)' },
   { name: 'endpoint', short: 'p', value: 'path', defaultText: '/metrics', help: 'path served' },
   { name: 'container_label', short: 'n', value: 'label', defaultText: 'container',
     help: 'label added to every series' },
   { name: 'scrape_interval', short: 'i', value: 'ms|duration', defaultText: '0',
-    help: '0: scrape the targets on each request; >0 (ms, or e.g. 15s): refresh a cache in the background' },
+    help: '0: scrape the targets on each request; else (ms, or 15s) refresh a cache in the background' },
   { name: 'exclude_containers', short: 'x', list: true, value: 'names', defaultText: '',
     help: 'containers of the map not to scrape; repeatable or comma-separated' },
   { name: 'scrape_timeout', value: 'duration', defaultText: '10s',
-    help: "per-target timeout, lowered to the scraper's X-Prometheus-Scrape-Timeout-Seconds minus a margin" },
+    help: "per-target timeout, lowered below the scraper's own (X-Prometheus-Scrape-Timeout-Seconds)" },
   { name: 'max_target_bytes', value: 'size', defaultText: '32MiB',
     help: 'a target answering more (after gunzip) is marked down' },
   { name: 'listen_address', value: 'address', defaultText: '0.0.0.0', help: 'address to listen on' },
@@ -56,21 +56,20 @@ const FLAGS: FlagSpec[] = [
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 export function usage(): string {
-  const rows = FLAGS.map((f) => {
-    const names = `${f.short === undefined ? '    ' : `-${f.short}, `}--${f.name} <${f.value}>`;
+  const rows = FLAGS.flatMap((f) => {
     const dflt = f.defaultText === '' ? '' : ` (default ${f.defaultText})`;
-    return `  ${names.padEnd(46)} ${f.help}${dflt}`;
+    return [`  ${f.short === undefined ? '    ' : `-${f.short}, `}--${f.name} <${f.value}>`, `        ${f.help}${dflt}`];
   });
   return [
     'Usage: promux sidecar -m <container>:<port>[/<path>] [-m ...] [options]',
     '',
     'Scrapes every container of the pod on 127.0.0.1, adds the container label to every series,',
-    'merges the metric families and serves them on one endpoint.',
+    'merges the metric families and serves them on one endpoint (plus /healthz and /readyz).',
     '',
     'Options (long names also in kebab-case, e.g. --export-to; each also from the environment as',
     'PROMUX_<NAME>, e.g. PROMUX_EXPORT_TO; flags win over the environment):',
     ...rows,
-    '  -h, --help'.padEnd(48) + ' this text',
+    '  -h, --help',
     '',
   ].join('\n');
 }

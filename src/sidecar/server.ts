@@ -26,6 +26,8 @@ export class SidecarServer {
   private readonly collector: Collector;
   private readonly log: Log;
   private closing = false;
+  /** A merged body served many times (the background cache) is compressed once. */
+  private readonly gzipped = new WeakMap<Buffer, Promise<Buffer>>();
 
   constructor(options: ServerOptions, collector: Collector, log: Log) {
     this.options = options;
@@ -96,8 +98,13 @@ export class SidecarServer {
       const headers: Headers = { 'content-type': output.contentType, vary: 'Accept-Encoding' };
       let body = output.body;
       if (acceptsGzip(req.headers['accept-encoding'])) {
-        // Fastest level: the scrape's latency matters more than a few more bytes on the pod network.
-        body = await gzipAsync(body, { level: constants.Z_BEST_SPEED });
+        let compressed = this.gzipped.get(body);
+        if (compressed === undefined) {
+          // Fastest level: the scrape's latency matters more than a few more bytes on the pod network.
+          compressed = gzipAsync(body, { level: constants.Z_BEST_SPEED });
+          this.gzipped.set(body, compressed);
+        }
+        body = await compressed;
         headers['content-encoding'] = 'gzip';
       }
       this.send(res, 200, headers, body);

@@ -1,5 +1,6 @@
 // `promux webhook`: flags and config in, the HTTPS webhook up until SIGTERM or SIGINT.
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { PromuxConfig } from '../config/types.ts';
@@ -22,16 +23,28 @@ function readNamespaceFile(): string | undefined {
   }
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+/**
+ * Reviews take milliseconds; a connection still busy this long after the listener closed is cut.
+ * With the default --shutdown-delay (5 s) shutdown ends well inside the pod's 30 s grace period.
+ */
+const IN_FLIGHT_GRACE_MS = 15_000;
+
+/**
+ * The first SIGTERM or SIGINT starts shutdown; a second one skips the rest of the drain delay.
+ * The handlers stay installed, so a later signal never kills the process mid-shutdown.
+ */
+function watchSignals(): { first: Promise<NodeJS.Signals>; second: Promise<NodeJS.Signals> } {
+  const resolvers: ((signal: NodeJS.Signals) => void)[] = [];
+  const first = new Promise<NodeJS.Signals>((resolve) => resolvers.push(resolve));
+  const second = new Promise<NodeJS.Signals>((resolve) => resolvers.push(resolve));
+  const onSignal = (signal: NodeJS.Signals): void => resolvers.shift()?.(signal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return { first, second };
+}
+
+function seconds(ms: number): string {
+  return `${ms / 1000}s`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -51,8 +64,11 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const log = pino({ name: 'promux-webhook', level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime });
-  const signal = waitForSignal();
+  // Synchronous writes: one write(2) per line costs less than handing each line to libuv's thread
+  // pool (pino's default), and a line is never lost or delayed when the process stops.
+  const log = pino({ name: 'promux-webhook', level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: 1, sync: true }));
+  const signals = watchSignals();
   let webhook;
   try {
     webhook = await startWebhook(options, { config, inject: injectPod, log });
@@ -60,8 +76,18 @@ export async function main(argv: string[]): Promise<number> {
     fail((err as Error).message);
     return 1;
   }
-  log.info(`${await signal}: shutting down`);
-  await webhook.close();
+  // Kubernetes removes the pod from the Service's endpoints while it sends SIGTERM, and the API
+  // server keeps calling until it notices: keep answering for a while, failing /readyz, then close.
+  const signal = await signals.first;
+  webhook.drain();
+  log.info({ shutdownDelayMs: options.shutdownDelayMs },
+    `${signal}: shutting down; /readyz fails, reviews are answered for ${seconds(options.shutdownDelayMs)} more`);
+  if (options.shutdownDelayMs > 0) {
+    const cutShort = await Promise.race([sleep(options.shutdownDelayMs, false), signals.second.then(() => true)]);
+    if (cutShort) log.info('second signal: closing without waiting for the rest of the delay');
+  }
+  log.info('closing the listener; finishing reviews in flight');
+  await webhook.close(IN_FLIGHT_GRACE_MS);
   log.info('stopped');
   return 0;
 }

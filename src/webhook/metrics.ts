@@ -15,7 +15,8 @@ export interface WebhookMetrics {
 }
 
 /** `result` of reviews_total: how reviews were answered; "rejected" is a 4xx (not an AdmissionReview, too big). */
-export const REVIEW_RESULTS: readonly (ReviewDecision | 'rejected')[] = ['injected', 'skipped', 'error', 'rejected'];
+export type ReviewResult = ReviewDecision | 'rejected';
+export const REVIEW_RESULTS: readonly ReviewResult[] = ['injected', 'skipped', 'error', 'rejected'];
 
 export function createMetrics(): WebhookMetrics {
   const registry = new Registry();

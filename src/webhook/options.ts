@@ -1,6 +1,7 @@
 // Flags of `promux webhook`. Every flag can also be given as PROMUX_<UPPER_SNAKE> (--tls-cert-file is
 // PROMUX_TLS_CERT_FILE); a flag on the command line wins. Pure: argv and the environment in, options out.
 import { Command, CommanderError, Option } from 'commander';
+import { parseDurationMs } from '../config/duration.ts';
 
 export type TlsMode =
   | { mode: 'files'; certFile: string; keyFile: string }
@@ -11,6 +12,8 @@ export interface WebhookOptions {
   listenAddress: string;
   configFile?: string;
   logLevel: string;
+  /** After SIGTERM: how long /readyz fails while reviews are still served, before the listener closes. */
+  shutdownDelayMs: number;
   tls: TlsMode;
 }
 
@@ -37,6 +40,8 @@ function command(): Command {
     .addOption(new Option('--listen-address <address>', 'address to listen on (default: all interfaces)'))
     .addOption(new Option('--config <file>', 'promux configuration (YAML), as for promux inject --config'))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--shutdown-delay <duration>', 'after SIGTERM, keep answering reviews this long (with /readyz '
+      + 'failing) while Kubernetes removes the pod from the Service, then stop').default('5s'))
     .addOption(new Option('--tls-cert-file <file>', 'serving certificate (PEM); reloaded when it changes'))
     .addOption(new Option('--tls-private-key-file <file>', 'its private key (PEM)'))
     .addOption(new Option('--self-managed-tls', 'generate a CA and serving certificate, kept in a Secret'))
@@ -89,6 +94,13 @@ export function parseWebhookArgs(
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port > 65535) throw new UsageError(`--port ${JSON.stringify(portText)}: expected a port number (0-65535)`);
 
+  const delayText = str('shutdownDelay') ?? '';
+  const shutdownDelayMs = parseDurationMs(delayText);
+  if (shutdownDelayMs === undefined) {
+    const from = cmd.getOptionValueSource('shutdownDelay') === 'cli' ? '--shutdown-delay' : envName('shutdownDelay');
+    throw new UsageError(`${from} ${JSON.stringify(delayText)}: expected a duration such as "5s", "500ms" or 0`);
+  }
+
   const certFile = str('tlsCertFile');
   const keyFile = str('tlsPrivateKeyFile');
   const selfManaged = opts.selfManagedTls === true;
@@ -125,6 +137,7 @@ export function parseWebhookArgs(
       listenAddress: str('listenAddress') ?? '',
       ...(str('config') === undefined ? {} : { configFile: str('config') }),
       logLevel: str('logLevel') ?? 'info',
+      shutdownDelayMs,
       tls,
     },
   };

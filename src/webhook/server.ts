@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { PromuxConfig } from '../config/types.ts';
 import { VERSION } from '../version.ts';
-import { createApp } from './app.ts';
+import { createHandler } from './app.ts';
 import { createMetrics } from './metrics.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { WebhookOptions } from './options.ts';
@@ -24,6 +24,9 @@ const MIN_TLS_VERSION = 'TLSv1.2';
 const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 /** The API server waits at most 30 s for a webhook; no review takes longer than that. */
 const REQUEST_TIMEOUT_MS = 30_000;
+
+/** What the server needs of the flags (the shutdown delay is main()'s business). */
+export type ServerOptions = Omit<WebhookOptions, 'shutdownDelayMs'>;
 
 export interface WebhookDeps {
   config: PromuxConfig;
@@ -42,6 +45,11 @@ export interface RunningWebhook {
   port: number;
   metrics: WebhookMetrics;
   isReady(): boolean;
+  /**
+   * Begins shutdown while still serving: /readyz answers 503 and every answer asks the client to
+   * close its connection, so the API server's next reviews go through the Service to other replicas.
+   */
+  drain(): void;
   /** Stops accepting, lets in-flight reviews finish (cut after `graceMs`), stops the TLS source. */
   close(graceMs?: number): Promise<void>;
 }
@@ -55,7 +63,7 @@ interface TlsSource {
   close(): void;
 }
 
-async function tlsSource(options: WebhookOptions, deps: WebhookDeps): Promise<TlsSource> {
+async function tlsSource(options: ServerOptions, deps: WebhookDeps): Promise<TlsSource> {
   if (options.tls.mode === 'files') {
     const files = new FileTlsSource(options.tls.certFile, options.tls.keyFile, { pollMs: deps.filePollMs });
     return {
@@ -94,7 +102,7 @@ async function tlsSource(options: WebhookOptions, deps: WebhookDeps): Promise<Tl
   };
 }
 
-export async function startWebhook(options: WebhookOptions, deps: WebhookDeps): Promise<RunningWebhook> {
+export async function startWebhook(options: ServerOptions, deps: WebhookDeps): Promise<RunningWebhook> {
   const { log } = deps;
   const metrics = createMetrics();
   const source = await tlsSource(options, deps);
@@ -106,8 +114,10 @@ export async function startWebhook(options: WebhookOptions, deps: WebhookDeps): 
     metrics.certificateExpiry.set(Math.floor(new Date(cert.validTo).getTime() / 1000));
     return cert;
   };
-  const app = createApp({ config: deps.config, inject: deps.inject, metrics, log, isReady: () => ready, isClosing: () => closing });
-  const server = createServer({ cert: source.initial.cert, key: source.initial.key, minVersion: MIN_TLS_VERSION }, app);
+  const handler = createHandler({
+    config: deps.config, inject: deps.inject, metrics, log, isReady: () => ready, isClosing: () => closing,
+  });
+  const server = createServer({ cert: source.initial.cert, key: source.initial.key, minVersion: MIN_TLS_VERSION }, handler);
   if (ready) recordExpiry(source.initial);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -143,6 +153,9 @@ export async function startWebhook(options: WebhookOptions, deps: WebhookDeps): 
     port,
     metrics,
     isReady: () => ready,
+    drain() {
+      closing = true;
+    },
     async close(graceMs = 25_000) {
       closing = true;
       source.close();

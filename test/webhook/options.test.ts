@@ -24,7 +24,7 @@ function usageError(argv: string[], env: Record<string, string> = {}): string {
 
 test('files mode with the defaults', () => {
   assert.deepEqual(options(FILES), {
-    port: 8443, listenAddress: '', logLevel: 'info',
+    port: 8443, listenAddress: '', logLevel: 'info', shutdownDelayMs: 5000,
     tls: { mode: 'files', certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
   });
 });
@@ -33,12 +33,14 @@ test('every flag is also a PROMUX_ variable, and the command line wins', () => {
   const env = {
     PROMUX_PORT: '9443', PROMUX_CONFIG: '/etc/promux/config.yaml', PROMUX_LOG_LEVEL: 'debug',
     PROMUX_TLS_CERT_FILE: '/a.crt', PROMUX_TLS_PRIVATE_KEY_FILE: '/a.key', PROMUX_LISTEN_ADDRESS: '127.0.0.1',
+    PROMUX_SHUTDOWN_DELAY: '1m30s',
   };
   assert.deepEqual(options([], env), {
-    port: 9443, listenAddress: '127.0.0.1', configFile: '/etc/promux/config.yaml', logLevel: 'debug',
+    port: 9443, listenAddress: '127.0.0.1', configFile: '/etc/promux/config.yaml', logLevel: 'debug', shutdownDelayMs: 90_000,
     tls: { mode: 'files', certFile: '/a.crt', keyFile: '/a.key' },
   });
   assert.equal(options(['--port', '10443'], env).port, 10443);
+  assert.equal(options(['--shutdown-delay', '0'], env).shutdownDelayMs, 0);
   const self = options([], {
     PROMUX_SELF_MANAGED_TLS: 'true', PROMUX_TLS_SECRET_NAME: 's', PROMUX_WEBHOOK_CONFIG_NAME: 'w',
     PROMUX_SERVICE_NAME: 'svc', PROMUX_NAMESPACE: 'ns',
@@ -73,12 +75,15 @@ test('bad values are usage errors that name the flag or variable', () => {
   assert.match(usageError(FILES, { PROMUX_SELF_MANAGED_TLS: 'maybe' }), /PROMUX_SELF_MANAGED_TLS="maybe": expected true or false/);
   assert.equal(options(FILES, { PROMUX_SELF_MANAGED_TLS: 'false' }).tls.mode, 'files');
   assert.match(usageError([...FILES, '--tls-cert']), /unknown option '--tls-cert'/);
+  assert.match(usageError([...FILES, '--shutdown-delay', 'soon']), /--shutdown-delay "soon": expected a duration such as "5s"/);
+  assert.match(usageError(FILES, { PROMUX_SHUTDOWN_DELAY: '-1s' }), /PROMUX_SHUTDOWN_DELAY="-1s": expected a duration/);
+  assert.equal(options([...FILES, '--shutdown-delay', '500ms']).shutdownDelayMs, 500);
 });
 
 test('--help returns the usage text with every flag', () => {
   const parsed = parseWebhookArgs(['--help'], {});
   assert.ok('help' in parsed);
-  for (const flag of ['--port', '--config', '--log-level', '--tls-cert-file', '--tls-private-key-file', '--self-managed-tls',
+  for (const flag of ['--port', '--config', '--log-level', '--shutdown-delay', '--tls-cert-file', '--tls-private-key-file', '--self-managed-tls',
     '--tls-secret-name', '--webhook-config-name', '--service-name', '--namespace']) {
     assert.ok(parsed.help.includes(flag), flag);
   }
