@@ -6,7 +6,7 @@ import {
   EXCLUDE_ANNOTATION, INJECT_KEY, readSchemes, scrapeKeyOf, STATUS_ANNOTATION,
 } from './annotations.ts';
 import type { SchemeAnnotations } from './annotations.ts';
-import { copyPod, describeValue, isObject, PodError, readPod } from './pod.ts';
+import { checkPlainJson, copyPod, describeValue, isObject, PodError, readPod } from './pod.ts';
 import type { PodView } from './pod.ts';
 import { choosePort, sidecarContainer } from './sidecar.ts';
 import { DEFAULT_METRICS_PATH, formatTarget, formatTargetMap } from './target-map.ts';
@@ -136,7 +136,7 @@ function describeTargets(targets: readonly Target[]): string {
 
 function decide(input: PodObject, config: PromuxConfig): InjectResult {
   const view = readPod(input);
-  const pod = copyPod(input);
+  checkPlainJson(input);
   checkEligible(view, config);
   const active = activeSchemes(view, config);
   const warnings: string[] = [];
@@ -185,6 +185,10 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
     );
   }
 
+  // New objects only where the pod changes: itself, its metadata (new annotations) and its spec (a
+  // new container list). The rest is shared with the input, which is never modified, so nothing is
+  // deep-copied and compare() below skips the shared subtrees (the webhook's hottest path).
+  const pod: PodObject = { ...input, metadata: { ...(input.metadata as object) }, spec: { ...(input.spec as object) } };
   const spec = pod.spec as Record<string, unknown>;
   const container = sidecarContainer(config.sidecar, port, targets, native);
   const createdInitContainers = native && spec.initContainers === undefined;
@@ -223,8 +227,9 @@ function copyOrEmpty(pod: PodObject): PodObject {
 }
 
 /**
- * Decides whether to inject the promux sidecar into `pod` and, when so, returns the mutated copy
- * and the RFC 6902 patch to it. Pure; never throws: unusable input is an invalid-pod skip.
+ * Decides whether to inject the promux sidecar into `pod` and, when so, returns the mutated pod
+ * (new objects where it changed, unchanged parts shared with the input) and the RFC 6902 patch to
+ * it. Pure: the input is never modified; never throws: unusable input is an invalid-pod skip.
  */
 export function injectPod(pod: unknown, config: PromuxConfig): InjectResult {
   if (!isObject(pod)) {

@@ -138,6 +138,30 @@ export function readPod(pod: unknown): PodView {
   };
 }
 
+/** Deeper than any real object; a cycle runs into it. */
+const MAX_DEPTH = 256;
+
+/** Whether `v` is JSON data: null, booleans, numbers, strings, arrays and plain objects, no cycles. */
+function isPlainJson(v: unknown, depth: number): boolean {
+  if (v === null || v === undefined) return true;
+  const type = typeof v;
+  if (type === 'string' || type === 'number' || type === 'boolean') return true;
+  if (type !== 'object' || depth > MAX_DEPTH) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!isPlainJson(v[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in v) if (!isPlainJson((v as Record<string, unknown>)[key], depth + 1)) return false;
+  return true;
+}
+
+/** A PodError when the value is not plain JSON data; checks what copyPod() would, without copying. */
+export function checkPlainJson(pod: PodObject): void {
+  if (!isPlainJson(pod, 0)) throw new PodError('the object is not plain JSON data');
+}
+
 /** A JSON deep copy, or a PodError when the value is not plain JSON data. */
 export function copyPod(pod: PodObject): PodObject {
   try {

@@ -83,7 +83,12 @@ export async function main(argv: string[]): Promise<number> {
   log.info({ shutdownDelayMs: options.shutdownDelayMs },
     `${signal}: shutting down; /readyz fails, reviews are answered for ${seconds(options.shutdownDelayMs)} more`);
   if (options.shutdownDelayMs > 0) {
-    const cutShort = await Promise.race([sleep(options.shutdownDelayMs, false), signals.second.then(() => true)]);
+    const delay = new AbortController();
+    const cutShort = await Promise.race([
+      sleep(options.shutdownDelayMs, false, { signal: delay.signal }),
+      signals.second.then(() => true),
+    ]);
+    delay.abort();
     if (cutShort) log.info('second signal: closing without waiting for the rest of the delay');
   }
   log.info('closing the listener; finishing reviews in flight');

@@ -97,8 +97,10 @@ export function parseWebhookArgs(
   const delayText = str('shutdownDelay') ?? '';
   const shutdownDelayMs = parseDurationMs(delayText);
   if (shutdownDelayMs === undefined) {
-    const from = cmd.getOptionValueSource('shutdownDelay') === 'cli' ? '--shutdown-delay' : envName('shutdownDelay');
-    throw new UsageError(`${from} ${JSON.stringify(delayText)}: expected a duration such as "5s", "500ms" or 0`);
+    const given = cmd.getOptionValueSource('shutdownDelay') === 'cli'
+      ? `--shutdown-delay ${JSON.stringify(delayText)}`
+      : `${envName('shutdownDelay')}=${JSON.stringify(delayText)}`;
+    throw new UsageError(`${given}: expected a duration such as "5s", "500ms" or 0`);
   }
 
   const certFile = str('tlsCertFile');

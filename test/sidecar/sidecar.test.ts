@@ -1,13 +1,14 @@
 // The sidecar as a child process (bin/promux.js sidecar) in front of real local servers: endpoints,
 // fault handling, the shared fan-out, the background cache, shutdown and what the mode loads.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import {
-  CHART_NODE_FLAGS, closedPort, containerSamples, fixture, get, OM_TYPE, samples, startServer, startSidecar, staticBody, targetValue,
+  BIN, CHART_NODE_FLAGS, closedPort, containerSamples, fixture, get, OM_TYPE, samples, startServer, startSidecar, staticBody, targetValue,
   type TestServer,
 } from './helpers.ts';
 
@@ -42,6 +43,18 @@ test('/healthz and /readyz answer, other paths 404, other methods 405', async (t
   const listening = s.logs().find((l) => l.msg === 'listening');
   assert.deepEqual(listening?.targets, [`app:${app!.port}`]);
   assert.equal(listening?.mode, 'on-demand');
+});
+
+test('a port already in use is a logged error and exit code 1', async (t) => {
+  const [busy] = await servers(t, staticBody('up 1\n'));
+  const child = spawn(process.execPath, [BIN, 'sidecar', '-m', 'app:1', '--listen_address', '127.0.0.1', '-e', String(busy!.port)]);
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 1);
+  const line = JSON.parse(stderr.trim()) as { level: string; msg: string };
+  assert.equal(line.level, 'error');
+  assert.match(line.msg, new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${busy!.port}: .*EADDRINUSE`));
 });
 
 test('gzip output when the scraper asks for it', async (t) => {
