@@ -38,11 +38,23 @@ export interface SchemeAnnotations {
   params: { key: string; name: string; value: string }[];
 }
 
+/** The pod's annotation keys by their sanitized name, in annotation order. */
+type KeysByName = Map<string, string[]>;
+
+function keysByName(names: readonly { key: string; sanitized: string }[]): KeysByName {
+  const byName: KeysByName = new Map();
+  for (const { key, sanitized } of names) {
+    const keys = byName.get(sanitized);
+    if (keys === undefined) byName.set(sanitized, [key]);
+    else keys.push(key);
+  }
+  return byName;
+}
+
 /** Every spelling of `configuredKey` among the pod's annotations; disagreeing spellings are a PodError. */
-function lookup(annotations: Record<string, string>, configuredKey: string): SchemeKey | undefined {
-  const wanted = sanitizeAnnotationName(configuredKey);
-  const keys = Object.keys(annotations).filter((k) => sanitizeAnnotationName(k) === wanted);
-  if (keys.length === 0) return undefined;
+function lookup(annotations: Record<string, string>, byName: KeysByName, configuredKey: string): SchemeKey | undefined {
+  const keys = byName.get(sanitizeAnnotationName(configuredKey));
+  if (keys === undefined) return undefined;
   const value = annotations[keys[0]!]!;
   const other = keys.find((k) => annotations[k] !== value);
   if (other !== undefined) {
@@ -60,21 +72,23 @@ export function readSchemes(
   schemes: readonly AnnotationScheme[],
 ): SchemeAnnotations[] {
   const found: SchemeAnnotations[] = [];
+  // Each key sanitized once, not once per lookup: this runs for every pod the webhook sees.
+  const names = Object.keys(annotations).map((key) => ({ key, sanitized: sanitizeAnnotationName(key) }));
+  const byName = keysByName(names);
   for (const scheme of schemes) {
     const full = (key: string): string => `${scheme.prefix}/${key}`;
-    const scrape = lookup(annotations, full(scheme.keys.scrape));
+    const scrape = lookup(annotations, byName, full(scheme.keys.scrape));
     if (scrape === undefined) continue;
     const scrapeKey = scrape.keys[0]!;
     const values: SchemeAnnotations['values'] = {};
     for (const role of ['port', 'path', 'scheme', 'portName', 'container'] as const) {
       const configured = scheme.keys[role];
       if (configured === '') continue;
-      const value = lookup(annotations, full(configured));
+      const value = lookup(annotations, byName, full(configured));
       if (value !== undefined) values[role] = value;
     }
     const paramPrefix = sanitizeAnnotationName(full(scheme.keys.paramPrefix));
-    const params = Object.keys(annotations)
-      .map((key) => ({ key, sanitized: sanitizeAnnotationName(key) }))
+    const params = names
       .filter(({ sanitized }) => sanitized.startsWith(paramPrefix) && sanitized.length > paramPrefix.length)
       .map(({ key, sanitized }) => ({ key, name: sanitized.slice(paramPrefix.length), value: annotations[key]! }));
     found.push({
