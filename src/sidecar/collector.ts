@@ -41,19 +41,22 @@ export class Collector {
   }
 
   async collect(acceptOpenMetrics: boolean, targetTimeoutMs: number): Promise<MergeOutput> {
-    const snapshot: Snapshot =
-      this.source.mode === 'on-demand' ? await this.source.scraper.scrape(targetTimeoutMs) : await this.source.scraper.read();
+    const snapshot: Snapshot = this.source.mode === 'on-demand'
+      ? await this.source.scraper.scrape(targetTimeoutMs)
+      : await this.source.scraper.read();
     const memo = this.merged.get(acceptOpenMetrics);
     if (memo !== undefined && memo.generation === snapshot.generation) return memo.output;
     let drops = this.drops;
     if (snapshot.generation === this.lastCounted) {
-      drops = copyOf(this.dropsBefore); // this snapshot's drops are counted already (merged in the other format)
+      drops = copyOf(this.dropsBefore); // counted already: this snapshot was merged in the other format
     } else {
       this.dropsBefore = copyOf(this.drops);
       this.lastCounted = snapshot.generation;
     }
     const output = this.merge(snapshot.targets, acceptOpenMetrics, drops);
-    if (this.source.mode === 'background') this.merged.set(acceptOpenMetrics, { generation: snapshot.generation, output });
+    if (this.source.mode === 'background') {
+      this.merged.set(acceptOpenMetrics, { generation: snapshot.generation, output });
+    }
     this.logChanges(output.targets);
     return output;
   }

@@ -33,8 +33,8 @@ function transportFor(target: Target): Transport | Promise<Transport> {
 
 function describe(error: NodeJS.ErrnoException, during: 'request' | 'body'): string {
   if (error.code === 'ECONNREFUSED') return 'connection refused';
-  if (error.code === 'ECONNRESET') return during === 'body' ? 'connection closed mid-body' : 'connection closed without a response';
-  return error.message;
+  if (error.code !== 'ECONNRESET') return error.message;
+  return during === 'body' ? 'connection closed mid-body' : 'connection closed without a response';
 }
 
 /**
@@ -80,7 +80,8 @@ class BodyWriter {
 
   contents(): Buffer {
     // Keep the buffer for the next fetch, unless this body has shrunk far below it.
-    if (this.receive !== undefined) this.receive.buffer = this.buffer.length > 4 * this.size + MIN_CAPACITY ? undefined : this.buffer;
+    const oversized = this.buffer.length > 4 * this.size + MIN_CAPACITY;
+    if (this.receive !== undefined) this.receive.buffer = oversized ? undefined : this.buffer;
     return this.buffer.subarray(0, this.size);
   }
 }

@@ -58,7 +58,8 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 export function usage(): string {
   const rows = FLAGS.flatMap((f) => {
     const dflt = f.defaultText === '' ? '' : ` (default ${f.defaultText})`;
-    return [`  ${f.short === undefined ? '    ' : `-${f.short}, `}--${f.name} <${f.value}>`, `        ${f.help}${dflt}`];
+    const short = f.short === undefined ? '    ' : `-${f.short}, `;
+    return [`  ${short}--${f.name} <${f.value}>`, `        ${f.help}${dflt}`];
   });
   return [
     'Usage: promux sidecar -m <container>:<port>[/<path>] [-m ...] [options]',

@@ -27,7 +27,8 @@ function sourceFor(options: SidecarOptions): Source {
     return { mode: 'on-demand', scraper: new OnDemandScraper(options.targets, options.maxTargetBytes, fetchTarget) };
   }
   const limits = { timeoutMs: options.scrapeTimeoutMs, maxBytes: options.maxTargetBytes };
-  return { mode: 'background', scraper: new BackgroundScraper(options.targets, limits, options.scrapeIntervalMs, fetchTarget) };
+  const scraper = new BackgroundScraper(options.targets, limits, options.scrapeIntervalMs, fetchTarget);
+  return { mode: 'background', scraper };
 }
 
 export async function run(options: SidecarOptions, log: Log): Promise<number> {

@@ -15,8 +15,9 @@ export const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
   'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
-/** The Node flags proposed for the chart (see bench/sidecar.ts): the tests prove the sidecar works with them. */
-export const CHART_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1', '--single-threaded-gc'];
+/** The Node flags proposed for the injected sidecar (see bench/sidecar.ts): tests prove it works with them. */
+export const PROPOSED_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1', '--single-threaded-gc',
+  '--no-memory-reducer-for-small-heaps'];
 
 export function fixture(name: string): Buffer {
   return readFileSync(join(SHARED_FIXTURES, 'expositions', name));
