@@ -313,6 +313,8 @@ async function run(podFile: string, sidecarPort: number, print: (text: string) =
     const webhook = startPromux('webhook', [
       'webhook', '--port', '0', '--listen-address', '127.0.0.1',
       '--tls-cert-file', join(dir, 'tls.crt'), '--tls-private-key-file', join(dir, 'tls.key'),
+      // No Service routes to the demo's webhook, so there is nothing to drain on Ctrl-C.
+      '--shutdown-delay', '0',
     ]);
     children.push(webhook);
     const webhookPort = await webhook.waitFor((l) => (l.msg === 'promux webhook listening' ? Number(l.port) : undefined));
@@ -327,7 +329,7 @@ async function run(podFile: string, sidecarPort: number, print: (text: string) =
     const response = (isObject(answer) && isObject(answer.response) ? answer.response : {}) as Obj;
     const logged = await webhook.waitFor((l) => (l.msg === 'review' && l.uid === uid ? l : undefined));
     print(`2. POST /mutate, AdmissionReview CREATE pod ${podName}`);
-    print(`   decision: allowed, ${String(logged.result)}${logged.reason ? ` (${String(logged.reason)})` : ''}`);
+    print(`   decision: allowed, ${String(logged.decision)}${logged.reason ? ` (${String(logged.reason)})` : ''}`);
     for (const w of (response.warnings as string[] | undefined) ?? []) print(`   warning: ${w}`);
     if (typeof response.patch !== 'string') {
       throw new DemoError(`the webhook did not inject pod ${podName}, so there is nothing to merge (try examples/two-container-pod.yaml)`);

@@ -39,10 +39,17 @@ function alive(pid: number): boolean {
 }
 
 test('promux demo: admits the example pod, serves the merge until SIGINT, then exits 0 leaving nothing behind', async (t) => {
-  const demo = spawn(process.execPath, [PROMUX, 'demo'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so a failing test can kill the demo's children too, not only the demo.
+  const demo = spawn(process.execPath, [PROMUX, 'demo'], {
+    cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+  });
   const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
   t.after(() => {
-    if (demo.exitCode === null) demo.kill('SIGKILL');
+    try {
+      process.kill(-demo.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone: nothing left behind
+    }
   });
   let stderr = '';
   demo.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
