@@ -32,12 +32,12 @@ const PROMETHEUS_HEADERS = {
 /**
  * The Node flags proposed for the injected sidecar. A small old space makes V8 collect a scrape's
  * buffers soon after it (they count as external memory against that limit) instead of letting
- * several scrapes' worth pile up; without the memory reducer for small heaps V8 stops waking up
- * every 8 s while nobody scrapes. That last flag is not allowed in NODE_OPTIONS: the flags go on the
- * node command line (the container's command). --single-threaded-gc was tried too: no less memory,
- * more CPU per scrape.
+ * several scrapes' worth pile up; without the memory reducer V8 stops waking up every 8 s while
+ * nobody scrapes (the old space is small anyway). --no-memory-reducer is not allowed in
+ * NODE_OPTIONS: the flags go on the node command line (the container's command).
+ * --single-threaded-gc was tried too: no less memory, more CPU per scrape.
  */
-const PROPOSED_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1', '--no-memory-reducer-for-small-heaps'];
+const PROPOSED_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1', '--no-memory-reducer'];
 /** Node flags tried for the sidecar: Node's defaults, a middle ground, the proposal. */
 const NODE_FLAG_CANDIDATES = [[], ['--max-old-space-size=48', '--max-semi-space-size=1'], PROPOSED_NODE_FLAGS];
 
@@ -128,9 +128,9 @@ function anonPeak(pid: number): { sample: () => void; peak: () => number } {
   return { sample: () => (peak = Math.max(peak, procStatus(pid, 'RssAnon'))), peak: () => peak };
 }
 
-async function idleCpuMs(pid: number): Promise<number> {
-  // Let the last scrape's aftermath pass: keep-alive timeouts (5 s), V8's memory reducer.
-  await sleep(IDLE_SETTLE_SECONDS * 1000);
+/** CPU over IDLE_SECONDS after `settleSeconds` (the last scrape's keep-alive timeouts, 5 s). */
+async function idleCpuMs(pid: number, settleSeconds = IDLE_SETTLE_SECONDS): Promise<number> {
+  await sleep(settleSeconds * 1000);
   const before = cpuMs(pid);
   await sleep(IDLE_SECONDS * 1000);
   return cpuMs(pid) - before;
@@ -173,7 +173,7 @@ interface Measured {
   run: Run;
   hwm: number;
   anon: number;
-  idle?: { fresh: number; after: number; rss: number; rssFile: number; rssAnon: number };
+  idle?: { fresh: number; after: number; later: number; rss: number; rssFile: number; rssAnon: number };
 }
 
 function row(workload: string, server: string, flags: string, run: Run, hwm: string, anon: string): string {
@@ -202,6 +202,7 @@ async function measureSidecar(bundle: string, flags: string[], targets: Targets,
   const gzip = await measure(sidecar, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' }, anon.sample);
   const hwm = procStatus(pid, 'VmHWM');
   const after = withIdle ? await idleCpuMs(pid) : 0;
+  const later = withIdle ? await idleCpuMs(pid, 0) : 0;
   await stopChild(sidecar.child);
   const proposed = flags === PROPOSED_NODE_FLAGS ? ' (proposed)' : '';
   const label = flags.length === 0 ? 'node defaults' : `\`${flags.join(' ')}\`${proposed}`;
@@ -213,7 +214,7 @@ async function measureSidecar(bundle: string, flags: string[], targets: Targets,
     run: text,
     hwm,
     anon: anon.peak(),
-    ...(withIdle ? { idle: { fresh, after, rss, rssFile, rssAnon } } : {}),
+    ...(withIdle ? { idle: { fresh, after, later, rss, rssFile, rssAnon } } : {}),
   };
 }
 
@@ -253,8 +254,9 @@ async function main(): Promise<void> {
           `${mib(proposed.idle.rssFile)} MiB mapped files (the Node binary's code, shared by every copy on a node) and ` +
           `${mib(proposed.idle.rssAnon)} MiB private: Node 24 alone is near 64 MiB of RSS before any work.`,
         `- CPU while nobody scrapes (proposed flags, on demand): ${proposed.idle.fresh} ms over ${IDLE_SECONDS} s ` +
-          `after start, ${proposed.idle.after} ms over ${IDLE_SECONDS} s after the load (from ${IDLE_SETTLE_SECONDS} s ` +
-          `after the last scrape); /proc counts in ${CLOCK_TICK_MS} ms ticks.`,
+          `after start; after the load, ${proposed.idle.after} ms over the ${IDLE_SECONDS} s from ` +
+          `${IDLE_SETTLE_SECONDS} s after the last scrape, then ${proposed.idle.later} ms over the next ${IDLE_SECONDS} s; ` +
+          `/proc counts in ${CLOCK_TICK_MS} ms ticks.`,
       );
     }
   } finally {

@@ -16,7 +16,7 @@ export const PROMETHEUS_ACCEPT =
   'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
 /** The Node flags proposed for the injected sidecar (see bench/sidecar.ts): tests prove it works with them. */
-export const PROPOSED_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1', '--no-memory-reducer-for-small-heaps'];
+export const PROPOSED_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1', '--no-memory-reducer'];
 
 export function fixture(name: string): Buffer {
   return readFileSync(join(SHARED_FIXTURES, 'expositions', name));
