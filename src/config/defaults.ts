@@ -46,7 +46,7 @@ export function defaultConfig(): PromuxConfig {
       scrapeTimeout: '10s',
       scrapeInterval: '0',
       maxTargetBytes: '32MiB',
-      resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
+      resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } },
       nativeSidecar: 'never',
     },
     excludeContainers: [...DEFAULT_EXCLUDED_CONTAINERS],

@@ -17,6 +17,16 @@ export function choosePort(preferred: number, used: ReadonlySet<number>): number
   return preferred; // every port taken: not a pod Kubernetes would run
 }
 
+/**
+ * V8 heap limits for the sidecar (NODE_OPTIONS takes these two flags): a small old space makes V8
+ * collect a scrape's buffers soon after it, instead of letting several scrapes' worth pile up in the
+ * pod's memory (peak RSS 110 MiB instead of 217 for 50k series); a 1 MiB semi-space keeps the young
+ * generation small. 32 MiB of old space saved no memory over 48 and cost ~13 ms more CPU per scrape.
+ * The image's entrypoint adds --no-memory-reducer (which NODE_OPTIONS does not take). Measured in
+ * bench/sidecar.ts.
+ */
+export const SIDECAR_NODE_OPTIONS = '--max-old-space-size=48 --max-semi-space-size=1';
+
 function definedResources(list: ResourceList): ResourceList | undefined {
   const out: ResourceList = {};
   if (list.cpu !== undefined) out.cpu = list.cpu;
@@ -56,6 +66,7 @@ export function sidecarContainer(
     imagePullPolicy: sidecar.imagePullPolicy,
     ...(native ? { restartPolicy: 'Always' } : {}),
     args: sidecarArgs(sidecar, port, targets),
+    env: [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
     ports: [{ name: sidecar.portName, containerPort: port, protocol: 'TCP' }],
     ...(Object.keys(resources).length > 0 ? { resources } : {}),
     readinessProbe: { httpGet: { path: '/readyz', port: sidecar.portName } },

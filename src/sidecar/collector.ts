@@ -6,7 +6,8 @@ import type { FetchedTarget, MergeOutput, TargetOutcome } from './exposition/typ
 import type { Log } from './log.ts';
 import type { BackgroundScraper, OnDemandScraper, Snapshot } from './scraper.ts';
 
-export type Merge = (targets: FetchedTarget[], acceptOpenMetrics: boolean, drops: DropCounter) => MergeOutput;
+/** `reuse`: see MergeOptions.reuse. */
+export type Merge = (targets: FetchedTarget[], acceptOpenMetrics: boolean, drops: DropCounter, reuse?: Buffer) => MergeOutput;
 
 export type Source =
   | { mode: 'on-demand'; scraper: OnDemandScraper }
@@ -33,6 +34,8 @@ export class Collector {
   private readonly up = new Map<string, boolean>();
   /** Last merge per output format: the background cache serves one snapshot to many readers. */
   private readonly merged = new Map<boolean, { generation: number; output: MergeOutput }>();
+  /** On demand: the buffer of a merge whose response has been sent, for the next merge to write into. */
+  private spare: Buffer | undefined;
 
   constructor(source: Source, merge: Merge, log: Log) {
     this.source = source;
@@ -53,12 +56,22 @@ export class Collector {
       this.dropsBefore = copyOf(this.drops);
       this.lastCounted = snapshot.generation;
     }
-    const output = this.merge(snapshot.targets, acceptOpenMetrics, drops);
+    const reuse = this.spare;
+    this.spare = undefined;
+    const output = this.merge(snapshot.targets, acceptOpenMetrics, drops, reuse);
     if (this.source.mode === 'background') {
       this.merged.set(acceptOpenMetrics, { generation: snapshot.generation, output });
     }
     this.logChanges(output.targets);
     return output;
+  }
+
+  /**
+   * The caller no longer reads output's body (its response is sent). On demand, its buffer is written
+   * into by a later merge; the background cache keeps serving its merges, so they are never reused.
+   */
+  sent(output: MergeOutput): void {
+    if (this.source.mode === 'on-demand') this.spare = output.buffer;
   }
 
   private logChanges(outcomes: readonly TargetOutcome[]): void {

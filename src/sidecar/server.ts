@@ -115,6 +115,8 @@ export class SidecarServer {
         body = await compressed;
         headers['content-encoding'] = 'gzip';
       }
+      // Only once the body has been handed to the kernel ('finish'; not on a connection cut mid-write).
+      res.once('finish', () => this.collector.sent(output));
       this.send(res, 200, headers, body);
     } catch (e) {
       this.log('error', 'scrape failed', { error: (e as Error).stack ?? String(e) });

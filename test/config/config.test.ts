@@ -30,7 +30,7 @@ describe('defaults', () => {
       scrapeTimeout: '10s',
       scrapeInterval: '0',
       maxTargetBytes: '32MiB',
-      resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
+      resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } },
       nativeSidecar: 'never',
     });
     assert.equal(c.minContainers, 2);
@@ -63,8 +63,8 @@ sidecar:
   scrapeInterval: "0"
   maxTargetBytes: 32MiB
   resources:
-    requests: { cpu: 10m, memory: 48Mi }
-    limits: { memory: 128Mi }
+    requests: { cpu: 10m, memory: 64Mi }
+    limits: { memory: 192Mi }
   nativeSidecar: never
 excludeContainers:
   - vault-agent
@@ -118,7 +118,7 @@ minContainers: 3
     expected.sidecar.port = 9999;
     expected.sidecar.image = 'registry.example.com/promux:1.2.3';
     expected.sidecar.scrapeInterval = '30s';
-    expected.sidecar.resources.limits = { memory: '128Mi', cpu: '100m' };
+    expected.sidecar.resources.limits = { memory: '192Mi', cpu: '100m' };
     expected.sidecar.nativeSidecar = 'auto';
     expected.excludeContainers = ['envoy'];
     expected.minContainers = 3;

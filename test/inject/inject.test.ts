@@ -297,7 +297,7 @@ describe('target derivation', () => {
 });
 
 describe('the sidecar container', () => {
-  test('name, image, args in the sidecar\'s flag syntax, named port, probes, resources', (t) => {
+  test('name, image, args in the sidecar\'s flag syntax, Node heap limits, named port, probes, resources', (t) => {
     const cfg = config((c) => {
       c.sidecar.scrapeInterval = '30s';
       c.sidecar.containerLabel = 'source_container';
@@ -313,8 +313,9 @@ describe('the sidecar container', () => {
         '--container_label', 'source_container', '--scrape_timeout', '10s', '--max_target_bytes', '32MiB',
         '--scrape_interval', '30000',
       ],
+      env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=48 --max-semi-space-size=1' }],
       ports: [{ name: 'promux-metrics', containerPort: 13434, protocol: 'TCP' }],
-      resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
+      resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } },
       readinessProbe: { httpGet: { path: '/readyz', port: 'promux-metrics' } },
       livenessProbe: { httpGet: { path: '/healthz', port: 'promux-metrics' } },
       securityContext: {

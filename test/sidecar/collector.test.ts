@@ -12,8 +12,8 @@ import { targetValue } from './helpers.ts';
 // One duplicated series per fetch: one duplicate_series drop per snapshot.
 const DUPLICATED = Buffer.from('# TYPE jobs gauge\njobs{q="a"} 1\njobs{q="a"} 2\n');
 const TARGETS: Target[] = [{ container: 'app', port: 1, path: '/metrics', scheme: 'http' }];
-const merge: Merge = (targets, acceptOpenMetrics, drops) =>
-  mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics }, drops);
+const merge: Merge = (targets, acceptOpenMetrics, drops, reuse) =>
+  mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics, reuse }, drops);
 const quiet: Log = () => {};
 
 /** Fetches in memory (the unit under test is the collector, not the network). */
@@ -55,6 +55,33 @@ test('background: a snapshot merged for many readers and both formats counts its
   assert.equal(textAgain, text, 'the memoized merge');
   assert.deepEqual([dropped(text.body), dropped(openMetrics.body)], [1, 1]);
   assert.equal(openMetrics.format, 'text', 'a text target keeps the output in text');
+});
+
+test('on demand: a merge writes into the buffer of a response already sent, never into one still in use', async () => {
+  const { fetch } = fetchCounting();
+  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(TARGETS, 1 << 20, fetch) }, merge, quiet);
+  const first = await collector.collect(false, 1000);
+  const expected = Buffer.from(first.body);
+  const unsent = await collector.collect(false, 1000);
+  assert.notEqual(unsent.buffer.buffer, first.buffer.buffer, 'the first response is not sent yet');
+  assert.deepEqual(first.body, expected);
+  collector.sent(first);
+  const reusing = await collector.collect(false, 1000);
+  assert.equal(reusing.buffer, first.buffer);
+  assert.equal(dropped(reusing.body), 3, 'the third snapshot, merged whole');
+  const again = await collector.collect(false, 1000);
+  assert.notEqual(again.buffer, first.buffer, 'handed out once per sent()');
+});
+
+test('background: merges served to many readers are never written over', async (t) => {
+  const { fetch } = fetchCounting();
+  const scraper = new BackgroundScraper(TARGETS, { timeoutMs: 1000, maxBytes: 1 << 20 }, 3_600_000, fetch);
+  t.after(() => scraper.stop());
+  const collector = new Collector({ mode: 'background', scraper }, merge, quiet);
+  const text = await collector.collect(false, 1000);
+  collector.sent(text);
+  const openMetrics = await collector.collect(true, 1000);
+  assert.notEqual(openMetrics.buffer, text.buffer);
 });
 
 test('target state changes are logged: down with the reason, then up again', async () => {

@@ -202,7 +202,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   // Each sample grows by its container label and a comma (or braces): exact but for renamed labels and
   // converted timestamps, which the Output grows for.
   const estimate = parsed.reduce((sum, p, i) => sum + (p === undefined ? 0 : p.body.length + p.samples * (containerLabels[i]!.length + 2)), 0);
-  const out = new Output(estimate + [...families.values()].reduce((sum, f) => sum + f.ownLines.length * 2 + 256, 0));
+  const out = new Output(estimate + [...families.values()].reduce((sum, f) => sum + f.ownLines.length * 2 + 256, 0), options.reuse);
   for (const family of families.values()) {
     if (family.ownLines === '' && family.sources.length === 0) continue;
     writeMetadata(out, family, format);
@@ -215,6 +215,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   for (const body of parsed) if (body !== undefined) releaseRecords(body);
   return {
     body: out.result(),
+    buffer: out.buf,
     contentType: format === 'text' ? TEXT_CONTENT_TYPE : OPENMETRICS_CONTENT_TYPE,
     format,
     targets: outcomes,
@@ -369,13 +370,17 @@ class Output {
   buf: Buffer;
   pos = 0;
 
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
+  /** Writes into `reuse` when it fits and is not far too large (kept from one scrape to the next). */
+  constructor(size: number, reuse: Buffer | undefined) {
+    // Headroom, so that a reused buffer still fits when the targets grow a little.
+    this.buf = reuse !== undefined && reuse.length >= size && reuse.length <= 2 * size + 65536
+      ? reuse
+      : Buffer.allocUnsafeSlow(size + (size >> 4));
   }
 
   ensure(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(Math.ceil(this.buf.length * 1.25), this.pos + bytes + 4096));
+    const grown = Buffer.allocUnsafeSlow(Math.max(Math.ceil(this.buf.length * 1.25), this.pos + bytes + 4096));
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }

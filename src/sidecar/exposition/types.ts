@@ -20,6 +20,11 @@ export interface MergeOptions {
   containerLabel: string;
   /** The scraper's Accept allows OpenMetrics 1.0. */
   acceptOpenMetrics: boolean;
+  /**
+   * A previous MergeOutput's `buffer` whose body nobody reads any more: written into when it fits, so
+   * that a scrape does not leave a multi-megabyte buffer behind for the garbage collector.
+   */
+  reuse?: Buffer;
 }
 
 export interface TargetOutcome {
@@ -33,7 +38,10 @@ export interface TargetOutcome {
 }
 
 export interface MergeOutput {
+  /** A view of `buffer`. */
   body: Buffer;
+  /** The whole buffer the body was written into, for `MergeOptions.reuse` once the body is sent. */
+  buffer: Buffer;
   /** Content-Type of the body: text/plain; version=0.0.4; charset=utf-8, or application/openmetrics-text; version=1.0.0; charset=utf-8 */
   contentType: string;
   format: ExpositionFormat;

@@ -413,3 +413,17 @@ describe('mergeTargets edge cases', () => {
     assert.ok(lines(output).indexOf('b{container="a"} 1') + 1 === lines(output).indexOf('b{container="b"} 2'));
   });
 });
+
+test('a merge writes into the reused buffer when it fits, with the same bytes as into a new one', () => {
+  const targets = [target('node', fixture('node-exporter.prom'), TEXT), target('app', '# TYPE jobs gauge\njobs{q="a"} 1\n', TEXT)];
+  const fresh = merge(targets);
+  const reuse = Buffer.alloc(fresh.buffer.length, 0x78);
+  const reused = mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics: false, reuse }, new DropCounter());
+  assert.equal(reused.buffer, reuse);
+  assert.equal(reused.body.buffer, reuse.buffer);
+  assert.deepEqual(reused.body, fresh.body);
+  const tooSmall = Buffer.alloc(16);
+  const grown = mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics: false, reuse: tooSmall }, new DropCounter());
+  assert.notEqual(grown.buffer, tooSmall);
+  assert.deepEqual(grown.body, fresh.body);
+});
