@@ -13,14 +13,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:https';
-import { createServer as createNetServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '../src/config/defaults.ts';
 import { injectPod } from '../src/inject/index.ts';
 import { review } from '../src/webhook/review.ts';
 import { SERVER_NAME, createReview, fixturePods, testBundle, writeKeyPair } from '../test/webhook/helpers.ts';
+import { freePort } from '../test/helpers/ports.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CONNECTIONS = 8;
@@ -156,14 +155,6 @@ function runCeiling(port: number, certFile: string, keyFile: string, answerFile:
   process.on('SIGTERM', () => server.close(() => process.exit(0)));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createNetServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitUntilServing(port: number, ca: string, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 200; i++) {

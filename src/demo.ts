@@ -16,6 +16,7 @@ import jsonpatch, { type Operation } from 'fast-json-patch';
 import { parseAllDocuments } from 'yaml';
 import { defaultConfig } from './config/defaults.ts';
 import { formatTargetMap, parseTargetMap, type Target } from './inject/target-map.ts';
+import { isObject } from './json.ts';
 import { generateBundle } from './webhook/tls/certs.ts';
 
 // Next to this module in both layouts: src/ in a clone, dist/chunks/ in the image (scripts/build.js).
@@ -40,9 +41,6 @@ class DemoError extends Error {
 
 type Obj = Record<string, unknown>;
 
-function isObject(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 interface Container {
   name: string;

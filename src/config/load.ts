@@ -2,6 +2,7 @@
 // wrong type fails with the file and the key's path, so a typo never silently falls back to a default.
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import { isObject } from '../json.ts';
 import { defaultConfig } from './defaults.ts';
 import { parseBytes, parseDurationMs } from './duration.ts';
 import type { PromuxConfig } from './types.ts';
@@ -68,10 +69,6 @@ const SHAPE: Shape = {
   schemes: { listOf: schemeShape },
 };
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
@@ -94,7 +91,7 @@ function check(value: unknown, shape: Check | Shape | ListOf, path: string, out:
     value.forEach((item, i) => check(item, (shape as ListOf).listOf, `${path}[${i}]`, out));
     return;
   }
-  if (!isPlainObject(value)) {
+  if (!isObject(value)) {
     out.push(`${path || '(top level)'}: expected a mapping, got ${describe(value)}`);
     return;
   }
@@ -111,7 +108,7 @@ function check(value: unknown, shape: Check | Shape | ListOf, path: string, out:
 
 /** Deep merge: mappings merge key by key, lists and scalars replace. */
 function merge(base: unknown, over: unknown): unknown {
-  if (!isPlainObject(base) || !isPlainObject(over)) return over;
+  if (!isObject(base) || !isObject(over)) return over;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) out[k] = merge(base[k], v);
   return out;
@@ -122,12 +119,12 @@ export function configFrom(override: unknown, source: string): PromuxConfig {
   if (override === null || override === undefined) return defaultConfig();
   const problems: string[] = [];
   check(override, SHAPE, '', problems);
-  if (isPlainObject(override) && Array.isArray(override.schemes)) {
+  if (isObject(override) && Array.isArray(override.schemes)) {
     override.schemes.forEach((s, i) => {
       // A scheme in the file stands alone (lists replace), so each must be complete.
-      if (isPlainObject(s)) {
+      if (isObject(s)) {
         for (const k of ['name', 'prefix', 'keys']) if (!(k in s)) problems.push(`schemes[${i}].${k}: missing`);
-        if (isPlainObject(s.keys))
+        if (isObject(s.keys))
           for (const k of Object.keys(schemeShape.keys as Shape))
             if (!(k in s.keys) && k !== 'portName' && k !== 'container') problems.push(`schemes[${i}].keys.${k}: missing`);
       }

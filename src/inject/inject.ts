@@ -6,7 +6,8 @@ import {
   EXCLUDE_ANNOTATION, INJECT_KEY, readSchemes, scrapeKeyOf, STATUS_ANNOTATION,
 } from './annotations.ts';
 import type { SchemeAnnotations } from './annotations.ts';
-import { checkPlainJson, copyPod, describeValue, isObject, PodError, readPod } from './pod.ts';
+import { isObject } from '../json.ts';
+import { checkPlainJson, copyPod, describeValue, PodError, readPod } from './pod.ts';
 import type { PodView } from './pod.ts';
 import { choosePort, sidecarContainer } from './sidecar.ts';
 import { DEFAULT_METRICS_PATH, formatTarget, formatTargetMap } from './target-map.ts';

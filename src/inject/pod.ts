@@ -1,5 +1,6 @@
 // Reads the parts of a Pod the engine decides on, checking each; anything unusable is a PodError,
 // which the engine reports as an invalid-pod skip (never a throw out of the engine).
+import { isObject } from '../json.ts';
 import type { PodObject } from './types.ts';
 
 export class PodError extends Error {
@@ -32,9 +33,6 @@ export interface PodView {
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** A value as error messages name it: null, a list, a mapping, or its type and JSON. */
 export function describeValue(v: unknown): string {

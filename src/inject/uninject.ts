@@ -3,7 +3,8 @@
 import jsonPatch from 'fast-json-patch';
 import type { PromuxConfig } from '../config/types.ts';
 import { STATUS_ANNOTATION } from './annotations.ts';
-import { copyPod, describeValue, isObject, PodError } from './pod.ts';
+import { isObject } from '../json.ts';
+import { copyPod, describeValue, PodError } from './pod.ts';
 import type { PodObject, PromuxStatus, UninjectResult } from './types.ts';
 
 const { compare } = jsonPatch;

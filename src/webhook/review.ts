@@ -2,6 +2,7 @@
 // blocks a pod: every review that is an AdmissionReview is answered `allowed: true`, with a patch
 // only when the engine injected. Only input that is not an AdmissionReview at all gets an error.
 import type { PromuxConfig } from '../config/types.ts';
+import { isObject } from '../json.ts';
 import { INJECT_KEY } from '../inject/annotations.ts';
 import { formatTargetMap } from '../inject/target-map.ts';
 import type { InjectResult, SkipCode } from '../inject/types.ts';
@@ -55,9 +56,6 @@ export type ReviewOutcome =
   | { ok: true; review: AdmissionReviewResponse; summary: ReviewSummary }
   | { ok: false; status: 400; error: string };
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function text(v: unknown): string {
   return typeof v === 'string' ? v : '';

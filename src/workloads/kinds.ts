@@ -2,11 +2,7 @@
 // The engine works on Pods; a template is lent to it as a Pod (its metadata and spec, plus the
 // owner's name and namespace so the engine's messages can name it) and put back where it changed.
 
-export type JsonObject = Record<string, unknown>;
-
-export function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+import { isObject, type JsonObject } from '../json.ts';
 
 /** The API group of an apiVersion ("apps/v1" -> "apps", "v1" -> ""). */
 function groupOf(apiVersion: unknown): string | undefined {

@@ -4,9 +4,9 @@
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import {
-  describeObject, getPath, isList, isObject, podAsTemplate, templateAsPod, templatePath, withPath,
-  type JsonObject,
+  describeObject, getPath, isList, podAsTemplate, templateAsPod, templatePath, withPath,
 } from './kinds.ts';
+import { isObject, type JsonObject } from '../json.ts';
 
 export type PodStatus = 'injected' | 'skipped' | 'restored' | 'unchanged';
 export type ObjectStatus = PodStatus | 'passed-through';

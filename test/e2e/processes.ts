@@ -1,21 +1,10 @@
 // Child processes and local ports for the end-to-end tests: every process is started on 127.0.0.1,
 // waited for with a bounded loop, and stopped by its own pid.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A free TCP port on 127.0.0.1, for a child process that must be told its port up front. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../helpers/ports.ts';
 
 export interface Child {
   name: string;

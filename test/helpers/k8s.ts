@@ -19,6 +19,7 @@ import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import {
   ConfigMap, Namespace, Pod, ReplicationController, Secret, Service, ServiceAccount,
 } from 'kubernetes-models/v1';
+import { isObject } from '../../src/json.ts';
 import { requireTool } from './tools.ts';
 
 interface ModelClass {
@@ -65,10 +66,6 @@ type FieldModel = { getAttributeTypeMap(): AttributeType[] };
 function fieldModel(typeName: string): FieldModel | undefined {
   const candidate = (clientNode as unknown as Record<string, unknown>)[typeName];
   return typeof candidate === 'function' && 'getAttributeTypeMap' in candidate ? (candidate as FieldModel) : undefined;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Unknown fields in `value`, read as the client-node model type `type` (e.g. "Array<V1Container>"). */

@@ -3,7 +3,6 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import net from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { REPO_ROOT, SHARED_FIXTURES } from '../helpers/tools.ts';
@@ -59,13 +58,7 @@ export function staticBody(body: Buffer | string, contentType = TEXT_TYPE, delay
 }
 
 /** A port nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort as closedPort } from '../helpers/ports.ts';
 
 export interface Sidecar {
   port: number;

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import jsonpatch from 'fast-json-patch';
-import { describeObject, type JsonObject } from '../../src/workloads/kinds.ts';
+import type { JsonObject } from '../../src/json.ts';
+import { describeObject } from '../../src/workloads/kinds.ts';
 import { ManifestError, transformDocument, type PodEdit } from '../../src/workloads/transform.ts';
 
 /** Stand-in for the engine: pods annotated "edit: me" get an annotation and a container. */
