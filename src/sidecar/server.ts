@@ -1,11 +1,12 @@
 // The lean HTTP side: node:http, the merged endpoint, /healthz, /readyz. A response is built fully
 // and sent with its Content-Length: a scraper never sees a half-written body.
 
-import http from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { constants, gzip } from 'node:zlib';
 import type { Collector } from './collector.ts';
+import { http } from './http.ts';
 import type { Log } from './log.ts';
 import { acceptsGzip, acceptsOpenMetrics, targetTimeoutMs } from './negotiate.ts';
 
@@ -24,7 +25,7 @@ export interface ServerOptions {
 type Headers = Record<string, string>;
 
 export class SidecarServer {
-  private readonly server: http.Server;
+  private readonly server: Server;
   private readonly options: ServerOptions;
   private readonly collector: Collector;
   private readonly log: Log;
@@ -65,7 +66,7 @@ export class SidecarServer {
     await closed;
   }
 
-  private send(res: http.ServerResponse, status: number, headers: Headers, body: Buffer | string): void {
+  private send(res: ServerResponse, status: number, headers: Headers, body: Buffer | string): void {
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     res.writeHead(status, {
       ...headers,
@@ -76,7 +77,7 @@ export class SidecarServer {
     res.end(bytes);
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0];
     const plain = { 'content-type': 'text/plain; charset=utf-8' };
     if (path !== this.options.endpoint && path !== '/healthz' && path !== '/readyz') {
@@ -96,7 +97,7 @@ export class SidecarServer {
     }
   }
 
-  private async serveMetrics(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const timeoutHeader = req.headers['x-prometheus-scrape-timeout-seconds'];
       const output = await this.collector.collect(
