@@ -1,87 +1,114 @@
-// Micro-benchmark of the exposition core alone (parse + merge + write, no HTTP): 3 targets of
-// ~16.8k series each (~4.9 MB merged), shaped like node_exporter output. Compares one merge with a
-// plain Buffer.concat of the same bodies (the floor a concatenating proxy pays), and reports heap.
-// Run: npx node --expose-gc bench/exposition.ts [iterations]
+// Micro-benchmark of the exposition core alone (no HTTP), on the bodies the sidecar benchmark serves:
+// 3 targets x ~16.8k series (bench/sidecar/generate.ts). Reports, in one run: the whole merge
+// (parse + merge + write), parsing alone, the merge of bodies already parsed (what is left once
+// parsing overlaps with receiving), and a plain Buffer.concat of the bodies (the floor a
+// concatenating proxy pays).
+// Run: npx node --expose-gc bench/exposition.ts [iterations] [baseline exposition index.ts to compare with]
 
-import { DropCounter, mergeTargets, type FetchedTarget } from '../src/sidecar/exposition/index.ts';
+import { BodyParser, ExpositionError, parseBody, releaseRecords, type ParsedBody } from '../src/sidecar/exposition/parse.ts';
+import * as current from '../src/sidecar/exposition/index.ts';
+import type { FetchedTarget } from '../src/sidecar/exposition/index.ts';
+import { generateExposition } from './sidecar/generate.ts';
 
+const APPS = ['shop', 'pay', 'edge'];
 const SERIES_PER_TARGET = 16_800;
 
-/** A body of about `series` samples: gauges and counters with 2-4 labels, and histograms. */
-export function generateBody(series: number, seed: number): Buffer {
-  const lines: string[] = [];
-  let written = 0;
-  for (let f = 0; written < series; f++) {
-    const name = `bench_s${f % 40}_metric_${f}`;
-    const kind = f % 5;
-    if (kind === 4) {
-      lines.push(`# HELP ${name}_seconds Latency of operation ${f}.`, `# TYPE ${name}_seconds histogram`);
-      for (let s = 0; s < 8 && written < series; s++) {
-        let cumulative = 0;
-        for (const le of ['0.005', '0.01', '0.05', '0.1', '0.5', '1', '5', '+Inf']) {
-          cumulative += (seed + s) % 7;
-          lines.push(`${name}_seconds_bucket{handler="/api/v1/item/${s}",method="GET",le="${le}"} ${cumulative}`);
-        }
-        lines.push(`${name}_seconds_sum{handler="/api/v1/item/${s}",method="GET"} ${(cumulative * 0.0173).toFixed(4)}`);
-        lines.push(`${name}_seconds_count{handler="/api/v1/item/${s}",method="GET"} ${cumulative}`);
-        written += 10;
-      }
-    } else {
-      const type = kind % 2 === 0 ? 'gauge' : 'counter';
-      const metric = type === 'counter' ? `${name}_total` : name;
-      lines.push(`# HELP ${metric} Value of thing ${f} for the device.`, `# TYPE ${metric} ${type}`);
-      for (let s = 0; s < 24 && written < series; s++, written++) {
-        lines.push(`${metric}{device="sda${s}",mode="user",cpu="${s % 8}"} ${(seed * 1000.5 + s * 17.25 + f).toExponential(6)}`);
-      }
+type Core = Pick<typeof current, 'DropCounter' | 'mergeTargets'>;
+
+const pct = (list: number[], p: number): number => [...list].sort((a, b) => a - b)[Math.floor((list.length - 1) * p)]!;
+const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
+
+/** p50 wall and CPU milliseconds of run() over the iterations. */
+function measure(iterations: number, run: () => void, prepare?: () => void): { wall: number; cpu: number } {
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    prepare?.();
+    const start = performance.now();
+    const used = process.cpuUsage();
+    run();
+    const spent = process.cpuUsage(used);
+    wall.push(performance.now() - start);
+    cpu.push((spent.user + spent.system) / 1000);
+  }
+  return { wall: pct(wall, 0.5), cpu: pct(cpu, 0.5) };
+}
+
+const preparsed: FetchedTarget[][] = [];
+
+/** A BodyParser's result for body received in 64 KiB pieces. */
+function fedInPieces(body: Buffer): ParsedBody | ExpositionError {
+  const parser = new BodyParser('text', 'container');
+  for (let end = 65536; end < body.length; end += 65536) parser.feed(body, end);
+  try {
+    return parser.finish(body, body.length);
+  } catch (e) {
+    if (e instanceof ExpositionError) return e;
+    throw e;
+  }
+}
+
+/**
+ * p50 wall time of a merge (parse + write) with each core, their iterations taken in turn so that
+ * a busy machine or a warmer heap favours neither.
+ */
+function benchMerges(cores: Array<[string, Core]>, targets: FetchedTarget[], iterations: number): number[] {
+  const options = { containerLabel: 'container', acceptOpenMetrics: false };
+  const runs = cores.map(([name, core]) => {
+    const drops = new core.DropCounter();
+    // As the sidecar does on demand: each merge writes into the previous one's buffer.
+    let reuse = core.mergeTargets(targets, options, drops).buffer;
+    for (let i = 0; i < 10; i++) reuse = core.mergeTargets(targets, { ...options, reuse }, drops).buffer;
+    const merge = (): void => {
+      reuse = core.mergeTargets(targets, { ...options, reuse }, drops).buffer;
+    };
+    return { name, wall: [] as number[], cpu: [] as number[], merge };
+  });
+  (globalThis as { gc?: () => void }).gc?.();
+  for (let i = 0; i < iterations; i++) {
+    for (const run of runs) {
+      const start = performance.now();
+      const used = process.cpuUsage();
+      run.merge();
+      const spent = process.cpuUsage(used);
+      run.wall.push(performance.now() - start);
+      run.cpu.push((spent.user + spent.system) / 1000);
     }
   }
-  return Buffer.from(`${lines.join('\n')}\n`);
+  for (const run of runs) console.log(`${run.name}: p50 ${pct(run.wall, 0.5).toFixed(2)} ms, CPU p50 ${pct(run.cpu, 0.5).toFixed(2)} ms`);
+  return runs.map((run) => pct(run.wall, 0.5));
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 50);
-  const targets: FetchedTarget[] = [1, 2, 3].map((seed) => ({
-    container: `container-${seed}`,
-    body: generateBody(SERIES_PER_TARGET, seed),
-    contentType: 'text/plain; version=0.0.4',
-    durationSeconds: 0.01,
+  const bodies = APPS.map((app, i) => Buffer.from(generateExposition(app, SERIES_PER_TARGET, i + 1).body));
+  const targets: FetchedTarget[] = bodies.map((body, i) => ({
+    container: APPS[i]!, body, contentType: 'text/plain; version=0.0.4', durationSeconds: 0.01,
   }));
-  const gc = (globalThis as { gc?: () => void }).gc;
-  const drops = new DropCounter();
-  const options = { containerLabel: 'container', acceptOpenMetrics: false };
-  const merged = mergeTargets(targets, options, drops);
+  const merged = current.mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics: false }, new current.DropCounter());
   const served = merged.targets.reduce((sum, t) => sum + t.samples, 0);
-  const input = targets.reduce((sum, t) => sum + t.body!.length, 0);
-  // As the sidecar does on demand: each merge writes into the previous one's buffer.
-  let reuse = merged.buffer;
-  for (let i = 0; i < 10; i++) reuse = mergeTargets(targets, { ...options, reuse }, drops).buffer;
-  gc?.();
-  const heapBefore = process.memoryUsage().heapUsed;
-  const times: number[] = [];
-  const cpuTimes: number[] = [];
-  let peakHeap = 0;
-  for (let i = 0; i < iterations; i++) {
-    const start = performance.now();
-    const cpu = process.cpuUsage();
-    reuse = mergeTargets(targets, { ...options, reuse }, drops).buffer;
-    const used = process.cpuUsage(cpu);
-    cpuTimes.push((used.user + used.system) / 1000);
-    times.push(performance.now() - start);
-    peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
-  }
-  const concatTimes: number[] = [];
-  for (let i = 0; i < iterations; i++) {
-    const start = performance.now();
-    Buffer.concat(targets.map((t) => t.body!));
-    concatTimes.push(performance.now() - start);
-  }
-  const pct = (list: number[], p: number): number => [...list].sort((a, b) => a - b)[Math.floor((list.length - 1) * p)]!;
-  const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
-  console.log(`input: ${targets.length} targets, ${mb(input)} MiB, ${served} samples served; output ${mb(merged.body.length)} MiB`);
-  console.log(`merge: p50 ${pct(times, 0.5).toFixed(2)} ms, p99 ${pct(times, 0.99).toFixed(2)} ms over ${iterations} runs`);
-  console.log(`merge CPU time: p50 ${pct(cpuTimes, 0.5).toFixed(2)} ms, min ${pct(cpuTimes, 0).toFixed(2)} ms`);
-  console.log(`Buffer.concat of the bodies: p50 ${pct(concatTimes, 0.5).toFixed(2)} ms`);
-  console.log(`heap: ${mb(heapBefore)} MiB after gc, peak ${mb(peakHeap)} MiB during merges; RSS ${mb(process.memoryUsage().rss)} MiB`);
+  console.log(`input: ${targets.length} targets, ${mb(bodies.reduce((n, b) => n + b.length, 0))} MiB, ${served} samples; ` +
+    `output ${mb(merged.body.length)} MiB`);
+
+  const concat = measure(iterations, () => void Buffer.concat(bodies)).wall;
+  const baseline = process.argv[3];
+  const cores: Array<[string, Core]> = [['merge (parse + write)', current]];
+  if (baseline !== undefined) cores.push([`baseline merge (${baseline})`, (await import(baseline)) as Core]);
+  const [merge, before] = benchMerges(cores, targets, iterations);
+  if (before !== undefined) console.log(`merge / baseline merge: ${(merge! / before).toFixed(2)}`);
+  const parse = measure(iterations, () => {
+    for (const body of bodies) releaseRecords(parseBody(body, 'text', 'container').records);
+  });
+  // What is left on the sidecar's critical path once every body was parsed while it arrived.
+  const options = { containerLabel: 'container', acceptOpenMetrics: false };
+  let reuse: Buffer | undefined;
+  const written = measure(iterations, () => {
+    reuse = current.mergeTargets(preparsed.shift()!, { ...options, reuse }, new current.DropCounter()).buffer;
+  }, () => preparsed.push(targets.map((target) => ({ ...target, parsed: fedInPieces(target.body!) }))));
+  console.log(`merge of bodies parsed while they arrived: p50 ${written.wall.toFixed(2)} ms, CPU p50 ${written.cpu.toFixed(2)} ms`);
+  console.log(`parse alone (3 bodies): p50 ${parse.wall.toFixed(2)} ms, CPU p50 ${parse.cpu.toFixed(2)} ms`);
+  console.log(`Buffer.concat of the bodies: p50 ${concat.toFixed(2)} ms; merge / concat: ${(merge! / concat).toFixed(1)}`);
+  console.log(`RSS ${mb(process.memoryUsage().rss)} MiB`);
 }
 
-if (import.meta.main) main();
+if (import.meta.main) await main();

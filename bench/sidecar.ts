@@ -12,6 +12,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SIDECAR_NODE_OPTIONS } from '../src/inject/sidecar.ts';
+import { createMemoryCgroup, dropPageCache, type MemoryCgroup } from './sidecar/cgroup.ts';
 import { generateExposition } from './sidecar/generate.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -70,9 +71,10 @@ interface Started {
 }
 
 /** Spawns a server child that logs {"msg":"listening","address":"host:port"} on stderr. */
-async function startChild(args: string[], nodeOptions = ''): Promise<Started> {
+async function startChild(args: string[], nodeOptions = '', cgroup?: MemoryCgroup): Promise<Started> {
   const env = { ...process.env, NODE_OPTIONS: nodeOptions };
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const [command, argv] = cgroup === undefined ? [process.execPath, args] : cgroup.wrap(process.execPath, args);
+  const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   const port = await new Promise<number>((resolve, reject) => {
     child.stderr!.on('data', (c: Buffer) => {
@@ -242,10 +244,63 @@ async function measureSidecar(bundle: string, setup: NodeSetup, targets: Targets
   };
 }
 
+/** RSS of Node 24 itself: an HTTP server doing nothing, with the sidecar's flags. */
+async function bareNodeServer(): Promise<{ rss: number; rssFile: number }> {
+  const script = "require('node:http').createServer().listen(0, '127.0.0.1', function () { " +
+    "console.error(JSON.stringify({ msg: 'listening', address: '127.0.0.1:' + this.address().port })); });";
+  const bare = await startChild([...INJECTED.flags, '-e', script], INJECTED.nodeOptions);
+  await sleep(500);
+  const measured = { rss: procStatus(bare.child.pid!, 'VmRSS'), rssFile: procStatus(bare.child.pid!, 'RssFile') };
+  await stopChild(bare.child);
+  return measured;
+}
+
+const LIMIT_MIB = 64;
+
+interface Limited {
+  row: string;
+  oomKills: number;
+}
+
+/**
+ * The sidecar as injected, in a memory cgroup limited to LIMIT_MIB: what a Kubernetes memory limit
+ * does to it. `cold` empties the page cache first, so that the cgroup is charged for every page of
+ * Node's code the sidecar reads, as the first sidecar on a node would be (this drops the whole
+ * machine's page cache: a benchmark run on demand only).
+ */
+async function measureLimited(bundle: string, targets: Targets, cold: boolean): Promise<Limited | string> {
+  const cgroup = createMemoryCgroup(`promux-bench-${process.pid}`, LIMIT_MIB * 1024 * 1024);
+  if (typeof cgroup === 'string') return cgroup;
+  try {
+    if (cold) {
+      spawnSync('sync');
+      const failed = dropPageCache();
+      if (failed !== undefined) return `cannot empty the page cache: ${failed}`;
+    }
+    const map = APPS.map((app, i) => `${app}:${targets.ports[i]}`).join(',');
+    const args = [...INJECTED.flags, bundle, 'sidecar', '--listen_address', '127.0.0.1', '--export_to', '0', '-m', map];
+    const sidecar = await startChild(args, INJECTED.nodeOptions, cgroup);
+    const text = await measure(sidecar, PROMETHEUS_HEADERS, () => {});
+    const gzip = await measure(sidecar, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' }, () => {});
+    const alive = sidecar.child.exitCode === null;
+    await stopChild(sidecar.child);
+    const page = cold ? 'empty page cache at start (Node\'s code charged to the cgroup)' : 'warm page cache';
+    return {
+      row: `| ${targets.label} | ${page} | ${ms(text.p50)} | ${ms(text.p99)} | ${ms(gzip.p50)} | ` +
+        `${mib(cgroup.peakBytes())} | ${cgroup.limitHits()} | ${cgroup.oomKills()}${alive ? '' : ' (exited)'} |`,
+      oomKills: cgroup.oomKills() + (alive ? 0 : 1),
+    };
+  } finally {
+    cgroup.remove();
+  }
+}
+
 async function main(): Promise<void> {
   const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
   const rows: string[] = [];
   const notes: string[] = [];
+  const limitedRows: string[] = [];
+  let limitedNote = '';
   const big = await startTargets(SERIES_PER_TARGET);
   const small = await startTargets(SMALL_SERIES_PER_TARGET);
   try {
@@ -267,6 +322,16 @@ async function main(): Promise<void> {
     }
     report(await measureFloor(small));
     report(await measureSidecar(bundle, INJECTED, small, false));
+    for (const cold of [false, true]) {
+      const limited = await measureLimited(bundle, big, cold);
+      if (typeof limited === 'string') {
+        limitedNote = `not measured: ${limited}`;
+        break;
+      }
+      console.log(limited.row);
+      limitedRows.push(limited.row);
+    }
+    const bare = await bareNodeServer();
     if (injected?.idle !== undefined) {
       const ratio = injected.run.p50 / floor.run.p50;
       notes.push(
@@ -276,7 +341,8 @@ async function main(): Promise<void> {
           `of which ${mib(injected.anon)} MiB private.`,
         `- The sidecar before its first scrape (as injected): RSS ${mib(injected.idle.rss)} MiB, of which ` +
           `${mib(injected.idle.rssFile)} MiB mapped files (the Node binary's code, shared by every copy on a node) and ` +
-          `${mib(injected.idle.rssAnon)} MiB private: Node 24 alone is near 64 MiB of RSS before any work.`,
+          `${mib(injected.idle.rssAnon)} MiB private; a bare Node 24 HTTP server (CommonJS, same flags): RSS ` +
+          `${mib(bare.rss)} MiB, of which ${mib(bare.rssFile)} MiB mapped files.`,
         `- CPU while nobody scrapes (as injected, on demand): ${injected.idle.fresh} ms over ${IDLE_SECONDS} s ` +
           `after start; after the load, ${injected.idle.after} ms over the ${IDLE_SECONDS} s from ` +
           `${IDLE_SETTLE_SECONDS} s after the last scrape, then ${injected.idle.later} ms over the next ${IDLE_SECONDS} s; ` +
@@ -312,6 +378,18 @@ async function main(): Promise<void> {
     ...rows,
     '',
     ...notes,
+    '',
+    `### In a ${LIMIT_MIB} MiB memory limit`,
+    '',
+    `The sidecar as injected, run in a cgroup with a hard ${LIMIT_MIB} MiB memory limit (cgroup v1 ` +
+      'memory.limit_in_bytes or v2 memory.max: the mechanism of a Kubernetes memory limit), scraped as above. ' +
+      'The charge is what the limit counts: the anonymous memory plus the page cache the cgroup brought in; ' +
+      'clean page cache (Node\'s code) is reclaimed at the limit rather than the process killed.',
+    '',
+    ...(limitedRows.length > 0
+      ? ['| workload | start | p50 ms | p99 ms | p50 ms, gzip out | peak charge MiB | limit reached (times) | OOM kills |',
+        '|---|---|---|---|---|---|---|---|', ...limitedRows]
+      : [limitedNote]),
     '',
   ].join('\n');
   writeSection(join(ROOT, 'BENCHMARKS.md'), section);

@@ -14,7 +14,7 @@ import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import type { Target } from '../inject/target-map.ts';
 import { VERSION } from '../version.ts';
-import type { FetchedTarget } from './exposition/types.ts';
+import { BodyParser, ExpositionError, formatOfContentType, type FetchedTarget } from './exposition/index.ts';
 import { ResponseReader, type ResponseHead } from './http-response.ts';
 
 export interface FetchLimits {
@@ -74,7 +74,8 @@ const MIN_CAPACITY = 64 * 1024;
 /** A body as it arrives, copied straight into one (reused or growing) buffer. */
 class BodyWriter {
   size = 0;
-  private buffer: Buffer;
+  /** Holds the body so far in [0, size); replaced by a larger copy when it grows. */
+  buffer: Buffer;
   private readonly receive: ReceiveBuffer | undefined;
   private readonly maxBytes: number;
 
@@ -112,8 +113,14 @@ function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
-/** Fetches one target; with `receive`, into that reused buffer (see ReceiveBuffer). */
-export async function fetchTarget(target: Target, limits: FetchLimits, receive?: ReceiveBuffer): Promise<FetchedTarget> {
+/**
+ * Fetches one target; with `receive`, into that reused buffer (see ReceiveBuffer). With
+ * `containerLabel`, a body whose Content-Type names its format is also parsed as it arrives, so that
+ * parsing overlaps with waiting for the rest (FetchedTarget.parsed).
+ */
+export async function fetchTarget(
+  target: Target, limits: FetchLimits, receive?: ReceiveBuffer, containerLabel?: string,
+): Promise<FetchedTarget> {
   const started = performance.now();
   const request = requestFor(target, limits);
   // https targets are the pod's own containers on localhost: nothing to verify them against.
@@ -123,24 +130,42 @@ export async function fetchTarget(target: Target, limits: FetchLimits, receive?:
     let socket: net.Socket | undefined;
     let gunzip: Gunzip | undefined;
     let writer: BodyWriter | undefined;
+    let parser: BodyParser | undefined;
     let contentType: string | undefined;
-    const settle = (outcome: Pick<FetchedTarget, 'body' | 'contentType' | 'error'>): void => {
+    const settle = (outcome: Pick<FetchedTarget, 'body' | 'contentType' | 'parsed' | 'error'>): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket?.destroy();
-      if (outcome.error !== undefined) gunzip?.destroy();
+      if (outcome.error !== undefined) {
+        gunzip?.destroy();
+        parser?.abandon();
+      }
       const durationSeconds = Math.round((performance.now() - started) * 1000) / 1e6; // microseconds
       resolve({ container: target.container, durationSeconds, ...outcome });
     };
     const fail = (error: string): void => settle({ error });
     const append = (bytes: Buffer, start: number, end: number): boolean => {
       if (settled) return false; // e.g. gunzip output after a timeout: the buffer may be another fetch's now
-      if (writer!.append(bytes, start, end)) return true;
-      fail(`body larger than ${limits.maxBytes} bytes`);
-      return false;
+      if (!writer!.append(bytes, start, end)) {
+        fail(`body larger than ${limits.maxBytes} bytes`);
+        return false;
+      }
+      parser?.feed(writer!.buffer, writer!.size);
+      return true;
     };
-    const finished = (): void => settle({ body: writer!.contents(), contentType });
+    const finished = (): void => {
+      const body = writer!.contents();
+      if (parser === undefined) return settle({ body, contentType });
+      let parsed;
+      try {
+        parsed = parser.finish(body, body.length);
+      } catch (e) {
+        if (!(e instanceof ExpositionError)) throw e;
+        parsed = e;
+      }
+      settle({ body, contentType, parsed });
+    };
 
     const onHead = ({ status, headers }: ResponseHead): boolean => {
       if (status < 200 || status > 299) {
@@ -163,6 +188,8 @@ export async function fetchTarget(target: Target, limits: FetchLimits, receive?:
         return false;
       }
       writer = new BodyWriter(receive, gunzip === undefined && Number.isSafeInteger(declared) ? declared : undefined, limits.maxBytes);
+      const format = formatOfContentType(contentType);
+      if (containerLabel !== undefined && format !== undefined) parser = new BodyParser(format, containerLabel);
       return true;
     };
     const reader = new ResponseReader({

@@ -7,7 +7,7 @@ import { mergeTargets } from './exposition/index.ts';
 import { fetchTarget } from './fetch.ts';
 import { FlagError, parseSidecarFlags, usage, type SidecarOptions } from './flags.ts';
 import { jsonLog, type Log } from './log.ts';
-import { BackgroundScraper, OnDemandScraper } from './scraper.ts';
+import { BackgroundScraper, OnDemandScraper, type FetchFn } from './scraper.ts';
 import { SidecarServer } from './server.ts';
 
 function waitForSignal(): Promise<NodeJS.Signals> {
@@ -23,11 +23,12 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 }
 
 function sourceFor(options: SidecarOptions): Source {
+  const fetch: FetchFn = (target, limits, receive) => fetchTarget(target, limits, receive, options.containerLabel);
   if (options.scrapeIntervalMs === 0) {
-    return { mode: 'on-demand', scraper: new OnDemandScraper(options.targets, options.maxTargetBytes, fetchTarget) };
+    return { mode: 'on-demand', scraper: new OnDemandScraper(options.targets, options.maxTargetBytes, fetch) };
   }
   const limits = { timeoutMs: options.scrapeTimeoutMs, maxBytes: options.maxTargetBytes };
-  const scraper = new BackgroundScraper(options.targets, limits, options.scrapeIntervalMs, fetchTarget);
+  const scraper = new BackgroundScraper(options.targets, limits, options.scrapeIntervalMs, fetch);
   return { mode: 'background', scraper };
 }
 

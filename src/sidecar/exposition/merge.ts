@@ -123,7 +123,12 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     }
     const format = detectFormat(target.contentType, target.body);
     try {
-      parsed[parsed.length - 1] = parseBody(target.body, format, label);
+      const body = target.parsed ?? parseBody(target.body, format, label);
+      // A ParsedBody belongs to one merge: its records are flagged here and reused after. Merging the
+      // same snapshot again (in the other format, for another scraper) parses the body anew.
+      target.parsed = undefined;
+      if (body instanceof ExpositionError) throw body;
+      parsed[parsed.length - 1] = body;
       outcome.up = true;
     } catch (e) {
       if (!(e instanceof ExpositionError)) throw e;
@@ -212,7 +217,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     }
   }
   if (format === 'openmetrics') out.text('# EOF\n');
-  for (const body of parsed) if (body !== undefined) releaseRecords(body);
+  for (const body of parsed) if (body !== undefined) releaseRecords(body.records);
   return {
     body: out.result(),
     buffer: out.buf,
@@ -227,6 +232,11 @@ function countSamples(body: ParsedBody, family: ParsedFamily, partMask: number, 
   const records = body.records;
   const runs = family.runs;
   let count = 0;
+  if (!drop && partMask === ALL_PARTS && body.duplicates === 0) {
+    // Nothing of the family was dropped yet: every sample counts, and the records need not be read.
+    for (let k = 0; k < runs.length; k += 2) count += runs[k + 1]! - runs[k]!;
+    return count;
+  }
   for (let k = 0; k < runs.length; k += 2) {
     for (let i = runs[k]!, end = runs[k + 1]!; i < end; i++) {
       const r = i * RECORD_SIZE + R_FLAGS;
@@ -303,7 +313,7 @@ function writeSamples(
         if (from === -1) from = nameStart;
         out.ensure(labelsStart - from + room);
         out.copy(body, from, labelsStart);
-        out.copy(containerLabel, 0, labelLength);
+        out.all(containerLabel);
         out.byte(COMMA);
         if (body[tail] === LF && !(toText && tsStart >= 0)) {
           // The line is served to its end as it is: it goes out with the next piece.
@@ -319,7 +329,7 @@ function writeSamples(
         out.ensure(room + labels.length);
         out.copy(body, nameStart, nameEnd);
         out.byte(OPEN);
-        out.copy(containerLabel, 0, labelLength);
+        out.all(containerLabel);
         out.copy(labels, 0, labels.length);
         out.byte(CLOSE);
         out.copy(body, rest, tail);
@@ -328,7 +338,7 @@ function writeSamples(
         out.ensure(room);
         out.copy(body, nameStart, nameEnd);
         out.byte(OPEN);
-        out.copy(containerLabel, 0, labelLength);
+        out.all(containerLabel);
         if (labelsEnd > labelsStart) {
           out.byte(COMMA);
           out.copy(body, labelsStart, labelsEnd);
@@ -401,13 +411,20 @@ class Output {
     }
   }
 
+  /** The whole of bytes: TypedArray set() of a whole array is cheaper than copy() and than a loop. */
+  all(bytes: Buffer): void {
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
   /** ASCII text the caller made room for. */
   latin1(s: string): void {
     this.pos += this.buf.write(s, this.pos, 'latin1');
   }
 
   text(s: string): void {
-    this.ensure(Buffer.byteLength(s));
+    // At most 3 bytes of UTF-8 per UTF-16 code unit: room without measuring the string first.
+    this.ensure(s.length * 3);
     this.pos += this.buf.write(s, this.pos, 'utf8');
   }
 

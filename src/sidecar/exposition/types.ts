@@ -1,5 +1,7 @@
 // Contract between the sidecar's HTTP side (fetching targets, serving) and the exposition merger.
 
+import type { ExpositionError, ParsedBody } from './parse.ts';
+
 export type ExpositionFormat = 'text' | 'openmetrics';
 
 /** One target as fetched on this scrape. */
@@ -9,6 +11,12 @@ export interface FetchedTarget {
   body?: Buffer;
   /** The target's Content-Type header (decides text 0.0.4 or OpenMetrics parsing). */
   contentType?: string;
+  /**
+   * What a BodyParser made of `body` while it arrived (set only with `body`, and only when the
+   * Content-Type named the format: see formatOfContentType); without it the merge parses `body`.
+   * mergeTargets consumes it (and clears it): its records are reused after that merge.
+   */
+  parsed?: ParsedBody | ExpositionError;
   /** Why the fetch failed (timeout, refused, too large, HTTP 500, ...); the target is down. */
   error?: string;
   /** Wall time of the fetch. */
