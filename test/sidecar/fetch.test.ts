@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import type { Target } from '../../src/inject/target-map.ts';
+import { ExpositionError } from '../../src/sidecar/exposition/index.ts';
 import { fetchTarget, ReceiveBuffer, TARGET_ACCEPT } from '../../src/sidecar/fetch.ts';
 import { requireTool } from '../helpers/tools.ts';
 import { closedPort, OM_TYPE, startServer, staticBody, TEXT_TYPE, type Handler } from './helpers.ts';
@@ -87,6 +88,34 @@ test('concurrent fetches arriving in interleaved small pieces each get exactly t
     assert.equal(result.error, undefined);
     assert.ok(result.body?.equals(bodies[i]!), `body ${i} intact`);
   });
+});
+
+test('with a container label, a body whose Content-Type names its format is parsed as it arrives', async (t) => {
+  const lines = Array.from({ length: 3000 }, (_, i) => `metric_${i % 7}{n="${i}"} ${i}\n`);
+  const server = await startServer((req, res) => {
+    const type = req.url === '/unknown' ? {} : { 'content-type': req.url === '/om' ? OM_TYPE : TEXT_TYPE };
+    const gzip = req.url === '/gzip' ? { 'content-encoding': 'gzip' } : {};
+    res.writeHead(200, { ...type, ...gzip });
+    if (req.url === '/gzip') return void res.end(gzipSync(lines.join('')));
+    if (req.url === '/om') return void res.end('# TYPE up gauge\nup 1\n'); // no # EOF
+    for (const line of lines) res.write(line);
+    res.end();
+  });
+  t.after(() => server.close());
+  const fetchPath = (path: string) => fetchTarget({ container: 'app', port: server.port, path, scheme: 'http' }, limits, new ReceiveBuffer(), 'container');
+  for (const path of ['/text', '/gzip']) {
+    const { parsed, body } = await fetchPath(path);
+    assert.ok(parsed !== undefined && !(parsed instanceof ExpositionError), path);
+    assert.equal(parsed.samples, lines.length);
+    assert.equal(parsed.families.length, 7);
+    assert.equal(parsed.body.buffer, body!.buffer, 'parsed over the very bytes the fetch returns');
+    assert.ok(parsed.body.equals(body!));
+  }
+  const om = await fetchPath('/om');
+  assert.ok(om.parsed instanceof ExpositionError);
+  assert.match(om.parsed.message, /# EOF/);
+  assert.equal((await fetchPath('/unknown')).parsed, undefined, 'without a known Content-Type the merge decides from the body');
+  assert.equal((await fetchTarget(target(server.port), limits)).parsed, undefined, 'without a container label: no parse');
 });
 
 test('gunzips a gzip body', async (t) => {
