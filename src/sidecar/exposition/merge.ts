@@ -29,15 +29,14 @@ interface Projection {
 }
 
 /**
- * A family as served. Same format in and out: itself. OpenMetrics served as text follows
- * client_python's text writer, so no series changes its name: a counter `foo` becomes `foo_total`
- * (counter) and `foo_created` (gauge); histogram and summary `_created` become gauges; a gauge
- * histogram becomes a histogram of its buckets plus `foo_gcount` and `foo_gsum` gauges; info
- * `foo` is the gauge `foo_info`; a stateset is a gauge.
+ * How an OpenMetrics family is served as text, following client_python's text writer, so that no
+ * series changes its name: a counter `foo` becomes `foo_total` (counter) and `foo_created` (gauge);
+ * histogram and summary `_created` become gauges; a gauge histogram becomes a histogram of its
+ * buckets plus `foo_gcount` and `foo_gsum` gauges; info `foo` is the gauge `foo_info`; a stateset is
+ * a gauge. (A family served in the format it came in is served as it is.)
  */
-function projections(family: ParsedFamily, type: MetricType, from: ExpositionFormat, to: ExpositionFormat): Projection[] {
+function textProjections(family: ParsedFamily, type: MetricType): Projection[] {
   const name = family.name;
-  if (from === to) return [{ name, type, parts: ALL_PARTS }];
   const created: Projection = { name: `${name}_created`, type: 'gauge', parts: parts(Part.created) };
   switch (type) {
     case 'counter':
@@ -61,17 +60,18 @@ function projections(family: ParsedFamily, type: MetricType, from: ExpositionFor
   }
 }
 
-/** The sample names a family may use, which no other family may (expfmt and the OpenMetrics parser both map them). */
-function reservedNames(name: string, type: MetricType, format: ExpositionFormat): string[] {
-  const suffixes =
-    format === 'text'
-      ? { histogram: ['_bucket', '_count', '_sum'], summary: ['_count', '_sum'] }[type as string] ?? []
-      : {
-          counter: ['_total', '_created'], histogram: ['_bucket', '_count', '_sum', '_created'],
-          summary: ['_count', '_sum', '_created'], gaugehistogram: ['_bucket', '_gcount', '_gsum'], info: ['_info'],
-        }[type as string] ?? [];
-  return [name, ...suffixes.map((suffix) => name + suffix)];
-}
+/**
+ * The sample names a family uses besides its own name, which no other family may use (expfmt and the
+ * OpenMetrics parser both map them to it), by format and type.
+ */
+const TEXT_SUFFIXES: Partial<Record<MetricType, readonly string[]>> = {
+  histogram: ['_bucket', '_count', '_sum'], summary: ['_count', '_sum'],
+};
+const OPENMETRICS_SUFFIXES: Partial<Record<MetricType, readonly string[]>> = {
+  counter: ['_total', '_created'], histogram: ['_bucket', '_count', '_sum', '_created'],
+  summary: ['_count', '_sum', '_created'], gaugehistogram: ['_bucket', '_gcount', '_gsum'], info: ['_info'],
+};
+const NO_SUFFIXES: readonly string[] = [];
 
 interface Source {
   target: number;
@@ -138,20 +138,46 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
 
   const format: ExpositionFormat =
     options.acceptOpenMetrics && parsed.every((p) => p === undefined || p.format === 'openmetrics') ? 'openmetrics' : 'text';
-  const families = new Map<string, OutFamily>();
-  const reserved = new Set<string>();
+  const suffixes = format === 'text' ? TEXT_SUFFIXES : OPENMETRICS_SUFFIXES;
+  /** In output order. */
+  const families: OutFamily[] = [];
+  /** Every sample name an output family uses: its own name (mapped to the family) and its suffixed ones (null). */
+  const taken = new Map<string, OutFamily | null>();
   const add = (name: string, type: MetricType, help: string | undefined, unit: string | undefined): OutFamily => {
     const family: OutFamily = { name, type, help, unit: format === 'openmetrics' ? unit : undefined, ownLines: '', sources: [] };
-    families.set(name, family);
-    for (const reservedName of reservedNames(name, type, format)) reserved.add(reservedName);
+    families.push(family);
+    taken.set(name, family);
+    const suffixed = suffixes[type] ?? NO_SUFFIXES;
+    for (let i = 0; i < suffixed.length; i++) taken.set(name + suffixed[i]!, null);
     return family;
   };
-  /** The output family a projection joins, or why its samples are dropped. */
-  const place = (projection: Projection): OutFamily | DropReason => {
-    const out = families.get(projection.name);
-    if (out !== undefined) return out.type === projection.type ? out : 'type_conflict';
-    if (reservedNames(projection.name, projection.type, format).some((name) => reserved.has(name))) return 'name_conflict';
-    return add(projection.name, projection.type, undefined, undefined);
+  /** The output family samples named `name` of a family of `type` join, or why they are dropped. */
+  const place = (name: string, type: MetricType): OutFamily | DropReason => {
+    const out = taken.get(name);
+    if (out === null) return 'name_conflict';
+    if (out !== undefined) return out.type === type ? out : 'type_conflict';
+    const suffixed = suffixes[type] ?? NO_SUFFIXES;
+    for (let i = 0; i < suffixed.length; i++) if (taken.has(name + suffixed[i]!)) return 'name_conflict';
+    return add(name, type, undefined, undefined);
+  };
+  /** Serves the samples of family among parts as output family `name` of `type`, or drops and counts them. */
+  const serve = (target: number, family: ParsedFamily, name: string, type: MetricType, partMask: number): void => {
+    const body = parsed[target]!;
+    const count = countSamples(body, family, partMask, false);
+    if (count === 0) return;
+    const out = place(name, type);
+    if (typeof out === 'string') {
+      countSamples(body, family, partMask, true);
+      outcomes[target]!.samples -= count;
+      drops.add(targets[target]!.container, out, count);
+      return;
+    }
+    out.help ??= family.help;
+    if (format === 'openmetrics') out.unit ??= family.unit;
+    const source: Source = { target, family, parts: partMask };
+    // Most output families have one source: an array of just it, not the 17 slots a first push makes.
+    if (out.sources.length === 0) out.sources = [source];
+    else out.sources.push(source);
   };
   // promux's own families come first, so that a target's family of the same name joins them.
   const ownFamily = (f: { name: string; help: string; unit?: string }, type: MetricType): OutFamily =>
@@ -163,30 +189,29 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     dropped: ownFamily({ ...OWN_FAMILIES.dropped, name: format === 'text' ? DROPPED_TOTAL : OWN_FAMILIES.dropped.name }, 'counter'),
   };
 
-  parsed.forEach((body, target) => {
-    if (body === undefined) return;
-    const container = targets[target]!.container;
-    const outcome = outcomes[target]!;
-    outcome.samples = body.samples - body.duplicates;
-    if (body.duplicates > 0) drops.add(container, 'duplicate_series', body.duplicates);
-    for (const family of body.families) {
-      if (family.type === undefined) continue; // HELP or UNIT without samples
-      for (const projection of projections(family, family.type, body.format, format)) {
-        const count = countSamples(body, family, projection.parts, false);
-        if (count === 0) continue;
-        const out = place(projection);
-        if (typeof out === 'string') {
-          countSamples(body, family, projection.parts, true);
-          outcome.samples -= count;
-          drops.add(container, out, count);
-          continue;
-        }
-        out.help ??= family.help;
-        if (format === 'openmetrics') out.unit ??= family.unit;
-        out.sources.push({ target, family, parts: projection.parts });
+  for (let target = 0; target < parsed.length; target++) {
+    const body = parsed[target];
+    if (body === undefined) continue;
+    outcomes[target]!.samples = body.samples - body.duplicates;
+    if (body.duplicates > 0) drops.add(targets[target]!.container, 'duplicate_series', body.duplicates);
+    // Indexed loops here and below: a for-of makes an iterator result per step until V8 optimizes
+    // the function, which a merge once per scrape may never be.
+    const bodyFamilies = body.families;
+    for (let i = 0; i < bodyFamilies.length; i++) {
+      const family = bodyFamilies[i]!;
+      const type = family.type;
+      if (type === undefined) continue; // HELP or UNIT without samples
+      if (body.format === format) {
+        serve(target, family, family.name, type, ALL_PARTS);
+        continue;
+      }
+      const projections = textProjections(family, type);
+      for (let k = 0; k < projections.length; k++) {
+        const projection = projections[k]!;
+        serve(target, family, projection.name, projection.type, projection.parts);
       }
     }
-  });
+  }
 
   const containerLabels = targets.map((t) => Buffer.from(`${label}="${escapeLabelValue(t.container)}"`, 'utf8'));
   targets.forEach((target, i) => {
@@ -207,12 +232,17 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   // Each sample grows by its container label and a comma (or braces): exact but for renamed labels and
   // converted timestamps, which the Output grows for.
   const estimate = parsed.reduce((sum, p, i) => sum + (p === undefined ? 0 : p.body.length + p.samples * (containerLabels[i]!.length + 2)), 0);
-  const out = new Output(estimate + [...families.values()].reduce((sum, f) => sum + f.ownLines.length * 2 + 256, 0), options.reuse);
-  for (const family of families.values()) {
-    if (family.ownLines === '' && family.sources.length === 0) continue;
+  let metadata = 0;
+  for (let i = 0; i < families.length; i++) metadata += families[i]!.ownLines.length * 2 + 256;
+  const out = new Output(estimate + metadata, options.reuse);
+  for (let i = 0; i < families.length; i++) {
+    const family = families[i]!;
+    const sources = family.sources;
+    if (family.ownLines === '' && sources.length === 0) continue;
     writeMetadata(out, family, format);
     out.text(family.ownLines);
-    for (const source of family.sources) {
+    for (let k = 0; k < sources.length; k++) {
+      const source = sources[k]!;
       writeSamples(out, parsed[source.target]!, source, family.type, containerLabels[source.target]!, label, format);
     }
   }
@@ -249,12 +279,40 @@ function countSamples(body: ParsedBody, family: ParsedFamily, partMask: number, 
   return count;
 }
 
+const HELP_START = Buffer.from('# HELP ');
+const TYPE_START = Buffer.from('# TYPE ');
+const UNIT_START = Buffer.from('# UNIT ');
+/** The end of a TYPE line after the family name, by type as served. */
+const TYPE_END = new Map(
+  ['counter', 'gauge', 'histogram', 'summary', 'untyped', 'unknown', 'gaugehistogram', 'stateset', 'info']
+    .map((type) => [type, Buffer.from(` ${type}\n`)]),
+);
+
+/**
+ * Written in pieces: each line made a string first would be garbage for every family, and flattened
+ * once more to be written. Metric names are ASCII.
+ */
 function writeMetadata(out: Output, family: OutFamily, format: ExpositionFormat): void {
   const om = format === 'openmetrics';
-  if (family.help !== undefined && family.help !== '') out.text(`# HELP ${family.name} ${escapeHelp(family.help, om)}\n`);
-  const type = family.type === 'untyped' && om ? 'unknown' : family.type;
-  out.text(`# TYPE ${family.name} ${type}\n`);
-  if (om && family.unit !== undefined && family.unit !== '') out.text(`# UNIT ${family.name} ${family.unit}\n`);
+  const name = family.name;
+  if (family.help !== undefined && family.help !== '') writeMetadataLine(out, HELP_START, name, escapeHelp(family.help, om));
+  const typeEnd = TYPE_END.get(family.type === 'untyped' && om ? 'unknown' : family.type)!;
+  out.ensure(TYPE_START.length + name.length + typeEnd.length);
+  out.all(TYPE_START);
+  out.latin1(name);
+  out.all(typeEnd);
+  if (om && family.unit !== undefined && family.unit !== '') writeMetadataLine(out, UNIT_START, name, family.unit);
+}
+
+/** `# KEYWORD name text` and a line feed, keyword and its space in start. */
+function writeMetadataLine(out: Output, start: Buffer, name: string, text: string): void {
+  // Room for the whole line, counting 3 bytes per UTF-16 code unit of the text as text() does.
+  out.ensure(start.length + name.length + 2 + text.length * 3);
+  out.all(start);
+  out.latin1(name);
+  out.byte(SPACE);
+  out.text(text);
+  out.byte(LF);
 }
 
 const COMMA = 0x2c;
@@ -279,12 +337,6 @@ function writeSamples(
   // the container label goes in are copied in one piece rather than line by line.
   let from = -1;
   let to = -1;
-  const flush = (): void => {
-    if (from === -1) return;
-    out.ensure(to - from);
-    out.copy(body, from, to);
-    from = -1;
-  };
   for (let k = 0; k < runs.length; k += 2) {
     for (let i = runs[k]!, last = runs[k + 1]!; i < last; i++) {
       const r = i * RECORD_SIZE;
@@ -309,7 +361,7 @@ function writeSamples(
       if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) === 0 && labelsEnd > labelsStart && labelsStart === nameEnd + 1 &&
         rest === labelsEnd + 1) {
         // The usual `name{labels} value`: everything up to the brace, our label and a comma, the rest.
-        if (from !== -1 && to !== nameStart) flush();
+        if (from !== -1 && to !== nameStart) from = flush(out, body, from, to);
         if (from === -1) from = nameStart;
         out.ensure(labelsStart - from + room);
         out.copy(body, from, labelsStart);
@@ -324,7 +376,7 @@ function writeSamples(
         from = -1;
         out.copy(body, labelsStart, tail);
       } else if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) !== 0) {
-        flush();
+        from = flush(out, body, from, to);
         const labels = Buffer.from(rewriteLabels(body, labelsStart, labelsEnd, label));
         out.ensure(room + labels.length);
         out.copy(body, nameStart, nameEnd);
@@ -334,7 +386,7 @@ function writeSamples(
         out.byte(CLOSE);
         out.copy(body, rest, tail);
       } else {
-        flush();
+        from = flush(out, body, from, to);
         out.ensure(room);
         out.copy(body, nameStart, nameEnd);
         out.byte(OPEN);
@@ -353,7 +405,18 @@ function writeSamples(
       out.byte(LF);
     }
   }
-  flush();
+  flush(out, body, from, to);
+}
+
+/**
+ * Copies the bytes body[from, to) waiting to be copied, if any (from is -1 when none); returns -1, none
+ * waiting. A function rather than a closure over from and to, which every writeSamples call would make.
+ */
+function flush(out: Output, body: Buffer, from: number, to: number): number {
+  if (from === -1) return -1;
+  out.ensure(to - from);
+  out.copy(body, from, to);
+  return -1;
 }
 
 /** The labels after the container label, for a series that has one already or odd escapes (the rare path). */
@@ -372,6 +435,8 @@ export function escapeLabelValue(value: string): string {
 }
 
 function escapeHelp(help: string, openMetrics: boolean): string {
+  // Most HELP texts need no escape: looked for first, the replace (and its garbage) is left out.
+  if (!help.includes('\\') && !help.includes('\n') && !(openMetrics && help.includes('"'))) return help;
   return help.replace(openMetrics ? /[\\"\n]/g : /[\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
 

@@ -34,8 +34,10 @@ const OPENMETRICS_PARTS: Record<MetricType, readonly number[]> = {
   gaugehistogram: [Part.bucket, Part.gcount, Part.gsum], info: [Part.info],
 };
 
-const TEXT_TYPES = new Set<string>(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
-const OPENMETRICS_TYPES = new Set<string>(['counter', 'gauge', 'histogram', 'summary', 'unknown', 'gaugehistogram', 'stateset', 'info']);
+const TEXT_TYPE_NAMES = ['counter', 'gauge', 'histogram', 'summary', 'untyped'];
+const OPENMETRICS_TYPE_NAMES = ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'gaugehistogram', 'stateset', 'info'];
+const TEXT_TYPES = new Set<string>(TEXT_TYPE_NAMES);
+const OPENMETRICS_TYPES = new Set<string>(OPENMETRICS_TYPE_NAMES);
 
 export interface ParsedFamily {
   name: string;
@@ -352,22 +354,35 @@ class Scanner {
     const nameStart = p;
     if (p >= end || (CHAR_CLASS[buf[p]!]! & METRIC_START) === 0) throw new LineError(start, `${keyword} without a valid metric name`);
     while (p < end && (CHAR_CLASS[buf[p]!]! & METRIC_CHAR) !== 0) p++;
-    const name = buf.toString('latin1', nameStart, p);
+    // A TYPE line after its HELP line names the current family again: no string is made for the name.
+    // (The current family is always the one byName has for its name.)
+    const current = this.current;
+    const name = current !== undefined && isWord(buf, nameStart, p, current.name)
+      ? current.name
+      : buf.toString('latin1', nameStart, p);
     if (p < end && buf[p] !== SPACE && buf[p] !== TAB) throw new LineError(start, `invalid character in metric name`);
     if (p < end) p++;
     if (!this.openMetrics) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
-    const rest = buf.toString('utf8', p, end);
+    // The rest of the line becomes a string only when it is kept.
     if (keyword === 'HELP') {
       const family = this.byName.get(name) ?? this.newFamily(name, undefined);
-      family.help ??= unescapeHelp(rest, this.openMetrics);
+      family.help ??= unescapeHelp(buf.toString('utf8', p, end), this.openMetrics);
       this.current = family;
     } else if (keyword === 'UNIT') {
       const family = this.byName.get(name) ?? this.newFamily(name, undefined);
-      family.unit ??= rest;
+      family.unit ??= buf.toString('utf8', p, end);
       this.current = family;
     } else {
-      this.typeLine(start, name, rest.trim());
+      this.typeLine(start, name, this.typeName(p, end));
     }
+  }
+
+  /** The TYPE line's type word at [start, end), trimmed; a known one is told from the bytes, without a new string. */
+  typeName(start: number, end: number): string {
+    const buf = this.buf;
+    const names = this.openMetrics ? OPENMETRICS_TYPE_NAMES : TEXT_TYPE_NAMES;
+    for (let i = 0; i < names.length; i++) if (isWord(buf, start, end, names[i]!)) return names[i]!;
+    return buf.toString('utf8', start, end).trim();
   }
 
   typeLine(start: number, name: string, typeName: string): void {
@@ -460,7 +475,12 @@ class Scanner {
   }
 
   closeRun(): void {
-    if (this.runFamily !== undefined && this.count > this.runStart) this.runFamily.runs.push(this.runStart, this.count);
+    const family = this.runFamily;
+    if (family !== undefined && this.count > this.runStart) {
+      // Most families come in one run: an array of just its two numbers, not the 19 slots a first push makes.
+      if (family.runs.length === 0) family.runs = [this.runStart, this.count];
+      else family.runs.push(this.runStart, this.count);
+    }
     this.runFamily = undefined;
   }
 

@@ -329,6 +329,30 @@ describe('mergeTargets edge cases', () => {
     if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
   });
 
+  test('HELP, TYPE and UNIT lines find their family wherever they come; the first HELP and UNIT are kept', (t) => {
+    const checkers = tools(t);
+    // Names that are prefixes of one another, metadata after the samples or repeated, a TYPE with trailing blanks.
+    const text = '# HELP ab First.\n# TYPE a gauge\na 1\n# TYPE ab counter\n# HELP ab Second.\nab 2\n' +
+      '# HELP a Late help.\n# TYPE abc gauge \t\nabc 3\n';
+    const output = merge([target('c', text, TEXT)]);
+    assert.deepEqual(lines(output).filter((line) => !line.includes('promux_')), [
+      '# HELP ab First.', '# TYPE ab counter', 'ab{container="c"} 2',
+      '# HELP a Late help.', '# TYPE a gauge', 'a{container="c"} 1',
+      '# TYPE abc gauge', 'abc{container="c"} 3', '',
+    ]);
+    const openMetrics = '# TYPE x_seconds gauge\n# UNIT x_seconds seconds\n# UNIT x_seconds other\n# HELP x_seconds X.\n' +
+      'x_seconds 1\n# TYPE x_seconds_total gauge\n# HELP x_seconds_total Y.\nx_seconds_total 2\n# EOF\n';
+    const served = merge([target('c', openMetrics, OM)], true);
+    assert.deepEqual(lines(served).filter((line) => !line.includes('promux_')), [
+      '# HELP x_seconds X.', '# TYPE x_seconds gauge', '# UNIT x_seconds seconds', 'x_seconds{container="c"} 1',
+      '# HELP x_seconds_total Y.', '# TYPE x_seconds_total gauge', 'x_seconds_total{container="c"} 2', '# EOF', '',
+    ]);
+    if (checkers !== undefined) {
+      assert.equal(promtoolError(checkers.promtool, output.body), undefined);
+      assert.deepEqual(openMetricsErrors(checkers.python, [served.body.toString()]), [undefined]);
+    }
+  });
+
   test('comments, blank lines, indentation, tabs and CRLF line ends are read; the output has none', (t) => {
     const checkers = tools(t);
     const input = '# a comment\r\n\r\n# HELP x X.\r\n# TYPE x counter\r\n  x{a = "1" , } \t 1\t 17 \r\n\n#another\nx{a="2"} 2\r\n';
