@@ -20,8 +20,8 @@ export function choosePort(preferred: number, used: ReadonlySet<number>): number
 /**
  * V8 heap limits for the sidecar (NODE_OPTIONS takes these two flags): a small old space makes V8
  * collect a scrape's buffers soon after it, instead of letting several scrapes' worth pile up in the
- * pod's memory (peak RSS 110 MiB instead of 217 for 50k series); a 1 MiB semi-space keeps the young
- * generation small. 32 MiB of old space saved no memory over 48 and cost ~13 ms more CPU per scrape.
+ * pod's memory (peak RSS 102 MiB instead of 283 for 50k series); a 1 MiB semi-space keeps the young
+ * generation small. 32 MiB of old space saved no memory over 48.
  * The image's entrypoint adds --no-memory-reducer (which NODE_OPTIONS does not take). Measured in
  * bench/sidecar.ts.
  */
