@@ -217,10 +217,15 @@ async function measureFloor(targets: Targets): Promise<Measured> {
     anon: anon.peak() };
 }
 
-async function measureSidecar(bundle: string, setup: NodeSetup, targets: Targets, withIdle: boolean): Promise<Measured> {
+/** The bundle's sidecar in front of the targets, run with the setup's Node flags (in the cgroup, if any). */
+function startSidecar(bundle: string, setup: NodeSetup, targets: Targets, cgroup?: MemoryCgroup): Promise<Started> {
   const map = APPS.map((app, i) => `${app}:${targets.ports[i]}`).join(',');
   const args = [...setup.flags, bundle, 'sidecar', '--listen_address', '127.0.0.1', '--export_to', '0', '-m', map];
-  const sidecar = await startChild(args, setup.nodeOptions);
+  return startChild(args, setup.nodeOptions, cgroup);
+}
+
+async function measureSidecar(bundle: string, setup: NodeSetup, targets: Targets, withIdle: boolean): Promise<Measured> {
+  const sidecar = await startSidecar(bundle, setup, targets);
   const pid = sidecar.child.pid!;
   const fresh = withIdle ? await idleCpuMs(pid) : 0;
   const [rss, rssFile, rssAnon] = ['VmRSS', 'RssFile', 'RssAnon'].map((field) => procStatus(pid, field)) as [number, number, number];
@@ -277,9 +282,7 @@ async function measureLimited(bundle: string, targets: Targets, cold: boolean): 
       const failed = dropPageCache();
       if (failed !== undefined) return `cannot empty the page cache: ${failed}`;
     }
-    const map = APPS.map((app, i) => `${app}:${targets.ports[i]}`).join(',');
-    const args = [...INJECTED.flags, bundle, 'sidecar', '--listen_address', '127.0.0.1', '--export_to', '0', '-m', map];
-    const sidecar = await startChild(args, INJECTED.nodeOptions, cgroup);
+    const sidecar = await startSidecar(bundle, INJECTED, targets, cgroup);
     const text = await measure(sidecar, PROMETHEUS_HEADERS, () => {});
     const gzip = await measure(sidecar, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' }, () => {});
     const alive = sidecar.child.exitCode === null;

@@ -20,6 +20,11 @@ function field(text: string, name: string): number {
   return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
+/** A command that joins the cgroup at dir (v1 and v2 alike) and then runs `command args`. */
+function wrapIn(dir: string, command: string, args: string[]): [string, string[]] {
+  return ['/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec "$0" "$@"`, command, ...args]];
+}
+
 /** Makes the cgroup, or says why it cannot. */
 export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgroup | string {
   try {
@@ -32,7 +37,7 @@ export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgro
       writeFileSync(join(dir, 'memory.failcnt'), '0');
       return {
         version: 1,
-        wrap: (command, args) => ['/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec "$0" "$@"`, command, ...args]],
+        wrap: (command, args) => wrapIn(dir, command, args),
         peakBytes: () => Number(readFileSync(join(dir, 'memory.max_usage_in_bytes'), 'utf8')),
         limitHits: () => Number(readFileSync(join(dir, 'memory.failcnt'), 'utf8')),
         oomKills: () => field(readFileSync(join(dir, 'memory.oom_control'), 'utf8'), 'oom_kill'),
@@ -50,7 +55,7 @@ export function createMemoryCgroup(name: string, limitBytes: number): MemoryCgro
     const events = (): string => readFileSync(join(dir, 'memory.events'), 'utf8');
     return {
       version: 2,
-      wrap: (command, args) => ['/bin/sh', ['-c', `echo $$ > ${dir}/cgroup.procs && exec "$0" "$@"`, command, ...args]],
+      wrap: (command, args) => wrapIn(dir, command, args),
       peakBytes: () => Number(readFileSync(join(dir, 'memory.peak'), 'utf8')),
       limitHits: () => field(events(), 'max'),
       oomKills: () => field(events(), 'oom_kill'),

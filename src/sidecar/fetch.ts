@@ -167,14 +167,13 @@ export async function fetchTarget(
       settle({ body, contentType, parsed });
     };
 
-    const onHead = ({ status, headers }: ResponseHead): boolean => {
+    const onHead = ({ status, headers, bodyLength }: ResponseHead): boolean => {
       if (status < 200 || status > 299) {
         fail(`HTTP ${status}`);
         return false;
       }
       contentType = headers.get('content-type');
       const encoding = (headers.get('content-encoding') ?? 'identity').toLowerCase();
-      const declared = Number(headers.get('transfer-encoding') === undefined ? headers.get('content-length') ?? NaN : NaN);
       if (encoding === 'gzip' || encoding === 'x-gzip') {
         gunzip = createGunzip();
         gunzip.on('data', (chunk: Buffer) => append(chunk, 0, chunk.length));
@@ -183,11 +182,11 @@ export async function fetchTarget(
       } else if (encoding !== 'identity') {
         fail(`unsupported Content-Encoding "${encoding}"`);
         return false;
-      } else if (declared > limits.maxBytes) {
-        fail(`body larger than ${limits.maxBytes} bytes (Content-Length ${declared})`);
+      } else if (bodyLength !== undefined && bodyLength > limits.maxBytes) {
+        fail(`body larger than ${limits.maxBytes} bytes (Content-Length ${bodyLength})`);
         return false;
       }
-      writer = new BodyWriter(receive, gunzip === undefined && Number.isSafeInteger(declared) ? declared : undefined, limits.maxBytes);
+      writer = new BodyWriter(receive, gunzip === undefined ? bodyLength : undefined, limits.maxBytes);
       const format = formatOfContentType(contentType);
       if (containerLabel !== undefined && format !== undefined) parser = new BodyParser(format, containerLabel);
       return true;

@@ -7,6 +7,8 @@ export interface ResponseHead {
   status: number;
   /** Lower-case names; a repeated header's values joined with ", ". */
   headers: Map<string, string>;
+  /** The body's length when a Content-Length frames it (not chunked, not to the end of the connection). */
+  bodyLength: number | undefined;
 }
 
 export interface ResponseSink {
@@ -55,6 +57,7 @@ export class ResponseReader {
         case 'head':
         case 'trailers':
         case 'chunk-size':
+        case 'chunk-data-end': // the CR LF after a chunk's data: a line that must be empty
           p = this.line(buf, p, end);
           break;
         case 'length':
@@ -74,10 +77,6 @@ export class ResponseReader {
           }
           break;
         }
-        case 'chunk-data-end':
-          // The CR LF after a chunk's data: read as a line that must be empty.
-          p = this.line(buf, p, end);
-          break;
         case 'close':
           if (!this.sink.body(buf, p, end)) return this.finish();
           p = end;
@@ -178,7 +177,8 @@ export class ResponseReader {
     if (typeof framing === 'string') return this.fail(framing);
     this.state = framing.state;
     this.remaining = framing.length;
-    if (!this.sink.head({ status: Number(status[1]), headers })) return this.finish();
+    const bodyLength = this.state === 'length' ? this.remaining : undefined;
+    if (!this.sink.head({ status: Number(status[1]), headers, bodyLength })) return this.finish();
     if (this.state === 'length' && this.remaining === 0) {
       this.finish();
       this.sink.done();

@@ -6,7 +6,6 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { constants, gzip } from 'node:zlib';
 import type { Collector } from './collector.ts';
-import { http } from './http.ts';
 import type { Log } from './log.ts';
 import { acceptsGzip, acceptsOpenMetrics, targetTimeoutMs } from './negotiate.ts';
 
@@ -14,6 +13,10 @@ const gzipAsync = promisify(gzip);
 /** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days). */
 const MAX_TIMER_MS = 2_147_483_647;
 const IDLE_SOCKET_GRACE_MS = 30_000;
+// node:http taken with process.getBuiltinModule rather than an ES import: an ES import of node:http
+// reads every export, and its lazy `WebSocket` getter loads Node's bundled undici, which costs every
+// sidecar 13 MiB of RSS (a bare server: 60 MiB against 47) for a client it never uses.
+const http = process.getBuiltinModule('node:http');
 
 export interface ServerOptions {
   listenAddress: string;

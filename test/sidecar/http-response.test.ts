@@ -71,6 +71,7 @@ test('for any body, framing and split into pieces, exactly the body arrives and 
         assert.deepEqual(result.failures, []);
         assert.equal(result.head?.status, 200);
         assert.equal(result.head?.headers.get('content-type'), 'text/plain; version=0.0.4');
+        assert.equal(result.head?.bodyLength, framing === 'length' ? payload.length : undefined);
         assert.equal(body(result), payload.toString('latin1'));
         assert.equal(result.done, 1);
       },

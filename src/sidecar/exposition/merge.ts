@@ -5,9 +5,9 @@
 
 import { DROP_REASONS, type DropCounter, type DropReason } from './drops.ts';
 import {
-  detectFormat, ExpositionError, F_DROPPED, F_HAS_TARGET_LABEL, F_ODD_ESCAPE, parseBody, Part, PART_MASK, PART_SHIFT,
-  R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END, R_LABELS_START, R_NAME_END, R_NAME_START, R_REST, R_TS_END,
-  R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords, servedLabels,
+  detectFormat, ExpositionError, F_DROPPED, F_HAS_TARGET_LABEL, F_ODD_ESCAPE, OPENMETRICS_TYPE_NAMES, parseBody, Part,
+  PART_MASK, PART_SHIFT, R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END, R_LABELS_START, R_NAME_END, R_NAME_START,
+  R_REST, R_TS_END, R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords, servedLabels, TEXT_TYPE_NAMES,
   type MetricType, type ParsedBody, type ParsedFamily,
 } from './parse.ts';
 import type { ExpositionFormat, FetchedTarget, MergeOptions, MergeOutput, TargetOutcome } from './types.ts';
@@ -284,8 +284,7 @@ const TYPE_START = Buffer.from('# TYPE ');
 const UNIT_START = Buffer.from('# UNIT ');
 /** The end of a TYPE line after the family name, by type as served. */
 const TYPE_END = new Map(
-  ['counter', 'gauge', 'histogram', 'summary', 'untyped', 'unknown', 'gaugehistogram', 'stateset', 'info']
-    .map((type) => [type, Buffer.from(` ${type}\n`)]),
+  [...new Set([...TEXT_TYPE_NAMES, ...OPENMETRICS_TYPE_NAMES])].map((type) => [type, Buffer.from(` ${type}\n`)]),
 );
 
 /**

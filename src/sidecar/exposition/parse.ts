@@ -34,10 +34,9 @@ const OPENMETRICS_PARTS: Record<MetricType, readonly number[]> = {
   gaugehistogram: [Part.bucket, Part.gcount, Part.gsum], info: [Part.info],
 };
 
-const TEXT_TYPE_NAMES = ['counter', 'gauge', 'histogram', 'summary', 'untyped'];
-const OPENMETRICS_TYPE_NAMES = ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'gaugehistogram', 'stateset', 'info'];
-const TEXT_TYPES = new Set<string>(TEXT_TYPE_NAMES);
-const OPENMETRICS_TYPES = new Set<string>(OPENMETRICS_TYPE_NAMES);
+/** The type words of TYPE lines, per format. */
+export const TEXT_TYPE_NAMES = ['counter', 'gauge', 'histogram', 'summary', 'untyped'];
+export const OPENMETRICS_TYPE_NAMES = ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'gaugehistogram', 'stateset', 'info'];
 
 export interface ParsedFamily {
   name: string;
@@ -386,8 +385,8 @@ class Scanner {
   }
 
   typeLine(start: number, name: string, typeName: string): void {
-    const known = this.openMetrics ? OPENMETRICS_TYPES : TEXT_TYPES;
-    if (!known.has(typeName)) throw new LineError(start, `unknown metric type "${typeName}"`);
+    const known = this.openMetrics ? OPENMETRICS_TYPE_NAMES : TEXT_TYPE_NAMES;
+    if (!known.includes(typeName)) throw new LineError(start, `unknown metric type "${typeName}"`);
     const type = (typeName === 'unknown' ? 'untyped' : typeName) as MetricType;
     let family = this.byName.get(name);
     if (family === undefined) {
