@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import test from 'node:test';
 import fc from 'fast-check';
-import { SHARED_FIXTURES } from '../helpers/tools.ts';
+import { FIXTURES } from '../helpers/tools.ts';
 import { asRunningPod, podTargetGroups, sanitizeLabelName } from './pod-sd.ts';
 import { movePorts, podOf, readManifest } from './pods.ts';
 
 const M = '__meta_kubernetes_';
 
 test('the vault-agent pod: a target per declared port, a port-less one per container without ports, init marked', () => {
-  const manifest = readManifest(join(SHARED_FIXTURES, 'manifests', 'vault-agent-pod.yaml'));
+  const manifest = readManifest(join(FIXTURES, 'manifests', 'vault-agent-pod.yaml'));
   const pod = asRunningPod(manifest, { podIP: '10.1.2.3' });
   const groups = podTargetGroups(pod);
   assert.deepEqual(
@@ -44,7 +44,7 @@ test('the vault-agent pod: a target per declared port, a port-less one per conta
 });
 
 test("a Deployment's pod names its ReplicaSet as controller; moved ports reach the annotations and the target map", () => {
-  const manifest = readManifest(join(SHARED_FIXTURES, 'manifests', 'openfaas-gateway.yaml'));
+  const manifest = readManifest(join(FIXTURES, 'manifests', 'openfaas-gateway.yaml'));
   const pod = movePorts(podOf(manifest), new Map([[8080, 18080], [8081, 18081], [8082, 18082]]));
   const annotations = (pod.metadata as Record<string, Record<string, string>>).annotations!;
   assert.equal(annotations['prometheus.io/port'], '18082');

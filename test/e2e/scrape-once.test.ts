@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'node:test';
-import { REPO_ROOT, SHARED_FIXTURES, requireTool } from '../helpers/tools.ts';
+import { REPO_ROOT, FIXTURES, requireTool } from '../helpers/tools.ts';
 import {
   MARKER,
   startNodeExporter,
@@ -135,7 +135,7 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
   const gateway = await exporter(startPromClientExporter('gateway'));
   const faasNetes = await exporter(startPromClientExporter('faas-netes'));
   const openfaasPod = movePorts(
-    podOf(readManifest(join(SHARED_FIXTURES, 'manifests', 'openfaas-gateway.yaml'))),
+    podOf(readManifest(join(FIXTURES, 'manifests', 'openfaas-gateway.yaml'))),
     new Map([[8080, await freePort()], [8081, faasNetes.port], [8082, gateway.port]]),
   );
 
@@ -167,7 +167,7 @@ test('real Prometheus 2.42 scrapes each promux-injected pod once, with every con
   // annotation becomes the test's, so the test need not wait 30 s; intervals do not decide targets.
   const myService = await exporter(startPromClientExporter('my-service'));
   const vaultPod = movePorts(
-    readManifest(join(SHARED_FIXTURES, 'manifests', 'vault-agent-pod.yaml')),
+    readManifest(join(FIXTURES, 'manifests', 'vault-agent-pod.yaml')),
     new Map([[3500, myService.port]]),
   );
   ((vaultPod.metadata as Json).annotations as Json)['k8s.grafana.com/metrics.scrapeInterval'] = INTERVAL;

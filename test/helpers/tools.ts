@@ -5,7 +5,8 @@ import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
-export const SHARED_FIXTURES = join(REPO_ROOT, '..', 'shared', 'fixtures');
+/** Every input the tests read from disk (see test/fixtures/README.md for where each came from). */
+export const FIXTURES = join(REPO_ROOT, 'test', 'fixtures');
 const TOOLS_BIN = join(REPO_ROOT, '.tools', 'bin');
 
 const KNOWN: Record<string, string> = {

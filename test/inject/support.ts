@@ -12,7 +12,7 @@ import { injectPod, uninjectPod, STATUS_ANNOTATION } from '../../src/inject/inde
 import type { InjectResult, PodObject, PromuxStatus } from '../../src/inject/index.ts';
 import { kubectlPatchLocal, schemaProblems } from '../helpers/k8s.ts';
 import { psaRestrictedProblems } from '../helpers/psa.ts';
-import { SHARED_FIXTURES } from '../helpers/tools.ts';
+import { FIXTURES } from '../helpers/tools.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -44,7 +44,7 @@ export function fixturePods(): Map<string, PodObject> {
     pods.set(key, podFromTemplate(String(metadata.name), metadata.namespace as string | undefined, template));
   };
   for (const file of ['vault-agent-pod.yaml', 'openfaas-gateway.yaml', 'workloads.yaml']) {
-    const text = readFileSync(join(SHARED_FIXTURES, 'manifests', file), 'utf8');
+    const text = readFileSync(join(FIXTURES, 'manifests', file), 'utf8');
     for (const doc of parseAllDocuments(text)) add(doc.toJS() as Obj);
   }
   return pods;

@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { REPO_ROOT, SHARED_FIXTURES } from '../helpers/tools.ts';
+import { REPO_ROOT, FIXTURES } from '../helpers/tools.ts';
 
 export const BIN = join(REPO_ROOT, 'bin', 'promux.js');
 export const TEXT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -18,7 +18,7 @@ export const PROMETHEUS_ACCEPT =
 export const PROPOSED_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1', '--no-memory-reducer'];
 
 export function fixture(name: string): Buffer {
-  return readFileSync(join(SHARED_FIXTURES, 'expositions', name));
+  return readFileSync(join(FIXTURES, 'expositions', name));
 }
 
 export interface TestServer {

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { parseAllDocuments } from 'yaml';
 import { generateBundle, serviceDnsNames } from '../../src/webhook/tls/certs.ts';
 import type { CertBundle } from '../../src/webhook/tls/certs.ts';
-import { SHARED_FIXTURES } from '../helpers/tools.ts';
+import { FIXTURES } from '../helpers/tools.ts';
 
 export const SERVICE = 'promux-webhook';
 export const NAMESPACE = 'promux-system';
@@ -111,7 +111,7 @@ type Obj = Record<string, unknown>;
 
 /** The objects in a fixture manifest file. */
 export function fixtureObjects(file: string): Obj[] {
-  const text = readFileSync(join(SHARED_FIXTURES, 'manifests', file), 'utf8');
+  const text = readFileSync(join(FIXTURES, 'manifests', file), 'utf8');
   return parseAllDocuments(text).map((d) => d.toJS() as Obj);
 }
 

@@ -5,12 +5,12 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { REPO_ROOT, SHARED_FIXTURES } from '../helpers/tools.ts';
+import { REPO_ROOT, FIXTURES } from '../helpers/tools.ts';
 import { objectsOf, runCli, yamlValues, type Run } from './run.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden');
 const EXAMPLES = join(REPO_ROOT, 'examples');
-const OPENFAAS = join(SHARED_FIXTURES, 'manifests', 'openfaas-gateway.yaml');
+const OPENFAAS = join(FIXTURES, 'manifests', 'openfaas-gateway.yaml');
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'promux-cli-'));
@@ -45,8 +45,8 @@ test('-f - reads stdin; -o patch and -o json print the same objects as files do'
 });
 
 test('uninject restores what inject wrote, through a pipe as users chain them', () => {
-  const originals = objectsOf(yamlValues(readFileSync(join(SHARED_FIXTURES, 'manifests', 'workloads.yaml'), 'utf8')));
-  const injected = runCli(['inject', '-f', join(SHARED_FIXTURES, 'manifests', 'workloads.yaml')]);
+  const originals = objectsOf(yamlValues(readFileSync(join(FIXTURES, 'manifests', 'workloads.yaml'), 'utf8')));
+  const injected = runCli(['inject', '-f', join(FIXTURES, 'manifests', 'workloads.yaml')]);
   const restored = runCli(['uninject', '-f', '-'], injected.stdout);
   assert.equal(restored.code, 0, restored.stderr);
   assert.deepEqual(objectsOf(yamlValues(restored.stdout)), originals);

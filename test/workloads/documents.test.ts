@@ -7,7 +7,7 @@ import jsonpatch from 'fast-json-patch';
 import { stringify } from 'yaml';
 import { documentValue, editDocument, parseManifests, renderYaml } from '../../src/workloads/documents.ts';
 import { InputError } from '../../src/workloads/input.ts';
-import { SHARED_FIXTURES } from '../helpers/tools.ts';
+import { FIXTURES } from '../helpers/tools.ts';
 
 const unchanged = (name: string, text: string) =>
   renderYaml(parseManifests({ name, text }).map((document) => ({ document, changed: false })));
@@ -52,7 +52,7 @@ test('untouched documents come back byte for byte: comments, markers, quoting, k
 });
 
 test('every shared fixture comes back unchanged when nothing is edited', () => {
-  const dir = join(SHARED_FIXTURES, 'manifests');
+  const dir = join(FIXTURES, 'manifests');
   for (const name of readdirSync(dir)) {
     const text = readFileSync(join(dir, name), 'utf8');
     assert.equal(unchanged(name, text), text, name);

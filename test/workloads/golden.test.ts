@@ -11,7 +11,7 @@ import { test, type TestContext } from 'node:test';
 import { defaultConfig } from '../../src/config/defaults.ts';
 import { injectPod } from '../../src/inject/index.ts';
 import { kubectlPatchLocal, schemaProblems } from '../helpers/k8s.ts';
-import { REPO_ROOT, SHARED_FIXTURES } from '../helpers/tools.ts';
+import { REPO_ROOT, FIXTURES } from '../helpers/tools.ts';
 import { objectsOf, runInProcess, yamlValues } from './run.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden');
@@ -19,7 +19,7 @@ const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 const manifestsIn = (dir: string) => readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort().map((f) => join(dir, f));
 const MANIFESTS: [group: string, path: string][] = [
-  ...manifestsIn(join(SHARED_FIXTURES, 'manifests')).map((p) => ['fixtures', p] as [string, string]),
+  ...manifestsIn(join(FIXTURES, 'manifests')).map((p) => ['fixtures', p] as [string, string]),
   ...manifestsIn(join(REPO_ROOT, 'examples')).map((p) => ['examples', p] as [string, string]),
 ];
 

@@ -3,14 +3,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DropCounter, mergeTargets, type FetchedTarget, type MergeOutput } from '../../../src/sidecar/exposition/index.ts';
-import { SHARED_FIXTURES } from '../../helpers/tools.ts';
+import { FIXTURES } from '../../helpers/tools.ts';
 import { openMetricsErrors, promtoolError, readExposition, tools, type RefFamily } from './checkers.ts';
 
 const TEXT = 'text/plain; version=0.0.4; charset=utf-8';
 const OM = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 
 function fixture(name: string): Buffer {
-  return readFileSync(join(SHARED_FIXTURES, 'expositions', name));
+  return readFileSync(join(FIXTURES, 'expositions', name));
 }
 
 function target(container: string, body: string | Buffer | undefined, contentType?: string, error?: string): FetchedTarget {
