@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { parseAllDocuments } from 'yaml';
 import { defaultConfig } from './config/defaults.ts';
-import { formatTargetMap, parseTargetMap, type Target } from './inject/target-map.ts';
+import { formatTargetMap, parseTargetMap, type Target } from './target-map.ts';
 import { isObject } from './json.ts';
 import { generateBundle } from './webhook/tls/certs.ts';
 

@@ -10,7 +10,7 @@ import { isObject } from '../json.ts';
 import { checkPlainJson, copyPod, describeValue, PodError, readPod } from './pod.ts';
 import type { PodView } from './pod.ts';
 import { choosePort, sidecarContainer } from './sidecar.ts';
-import { DEFAULT_METRICS_PATH, formatTarget, formatTargetMap } from './target-map.ts';
+import { DEFAULT_METRICS_PATH, formatTarget, formatTargetMap } from '../target-map.ts';
 import { deriveTargets } from './targets.ts';
 import type { InjectResult, PodObject, PromuxStatus, SkipCode, Target } from './types.ts';
 

@@ -1,8 +1,8 @@
 // The injected container: the multiplexer in sidecar mode, with the target map in its flags.
 import type { ResourceList, SidecarConfig } from '../config/types.ts';
 import { parseDurationMs } from '../config/duration.ts';
-import { formatTargetMap } from './target-map.ts';
-import type { Target } from './target-map.ts';
+import { formatTargetMap } from '../target-map.ts';
+import type { Target } from '../target-map.ts';
 
 /** The sidecar's non-root user (the distroless "nonroot" uid). */
 export const SIDECAR_UID = 65532;

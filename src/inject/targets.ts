@@ -6,8 +6,8 @@ import { DEFAULT_CONTAINER_ANNOTATION, TARGETS_ANNOTATION } from './annotations.
 import type { SchemeAnnotations, SchemeKey } from './annotations.ts';
 import { PodError } from './pod.ts';
 import type { ContainerView, PodView } from './pod.ts';
-import { DEFAULT_METRICS_PATH, parseTargetMap, TargetMapError } from './target-map.ts';
-import type { Target } from './target-map.ts';
+import { DEFAULT_METRICS_PATH, parseTargetMap, TargetMapError } from '../target-map.ts';
+import type { Target } from '../target-map.ts';
 
 export interface Derivation {
   targets: Target[];

@@ -1,6 +1,6 @@
 // The injection engine's contract: a pod in, a decision, the mutated pod and its patch out. No I/O.
 import type { Operation } from 'fast-json-patch';
-import type { Target } from './target-map.ts';
+import type { Target } from '../target-map.ts';
 
 export type { Target };
 

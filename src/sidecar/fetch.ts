@@ -12,7 +12,7 @@
 import net from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { createGunzip, type Gunzip } from 'node:zlib';
-import type { Target } from '../inject/target-map.ts';
+import type { Target } from '../target-map.ts';
 import { VERSION } from '../version.ts';
 import { BodyParser, ExpositionError, formatOfContentType, type FetchedTarget } from './exposition/index.ts';
 import { ResponseReader, type ResponseHead } from './http-response.ts';

@@ -3,7 +3,7 @@
 // environment in, options out. Hand-written rather than commander: this mode loads nothing it can avoid.
 
 import { parseBytes, parseDurationMs } from '../config/duration.ts';
-import { parseTargetMap, TargetMapError, type Target } from '../inject/target-map.ts';
+import { parseTargetMap, TargetMapError, type Target } from '../target-map.ts';
 
 export interface SidecarOptions {
   /** Targets in map order, excluded containers already removed. */

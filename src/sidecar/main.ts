@@ -1,7 +1,7 @@
 // `promux sidecar`: the multiplexer. Loads node built-ins and promux's own modules only (one copy of
 // this process runs in every injected pod, so its memory is what promux costs).
 
-import { formatTarget } from '../inject/target-map.ts';
+import { formatTarget } from '../target-map.ts';
 import { Collector, type Merge, type Source } from './collector.ts';
 import { mergeTargets } from './exposition/index.ts';
 import { fetchTarget } from './fetch.ts';

@@ -1,7 +1,7 @@
 // The fan-out over the targets: on demand with one shared in-flight fan-out (singleflight), or a
 // background refresh into a cache that reads never empty.
 
-import type { Target } from '../inject/target-map.ts';
+import type { Target } from '../target-map.ts';
 import type { FetchedTarget } from './exposition/types.ts';
 import { ReceiveBuffer, type FetchLimits } from './fetch.ts';
 

@@ -4,7 +4,7 @@
 import type { PromuxConfig } from '../config/types.ts';
 import { isObject } from '../json.ts';
 import { INJECT_KEY } from '../inject/annotations.ts';
-import { formatTargetMap } from '../inject/target-map.ts';
+import { formatTargetMap } from '../target-map.ts';
 import type { InjectResult, SkipCode } from '../inject/types.ts';
 
 export type Injector = (pod: unknown, config: PromuxConfig) => InjectResult;

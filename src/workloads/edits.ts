@@ -1,7 +1,7 @@
 // The engine's two pod edits, in the terms of the dry run's report.
 import type { PromuxConfig } from '../config/types.ts';
 import { injectPod, uninjectPod } from '../inject/index.ts';
-import { formatTarget } from '../inject/target-map.ts';
+import { formatTarget } from '../target-map.ts';
 import type { PodEdit } from './transform.ts';
 
 export function injectEdit(config: PromuxConfig): PodEdit {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { STATUS_ANNOTATION } from '../../src/inject/index.ts';
-import { parseTargetMap } from '../../src/inject/target-map.ts';
+import { parseTargetMap } from '../../src/target-map.ts';
 import {
   annotationsOf, config, fixturePod, flagOf, inject, makePod, sidecarOf, statusOf,
 } from './support.ts';

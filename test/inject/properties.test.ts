@@ -8,7 +8,7 @@ import jsonPatch from 'fast-json-patch';
 import type { PromuxConfig } from '../../src/config/types.ts';
 import { injectPod, STATUS_ANNOTATION, uninjectPod } from '../../src/inject/index.ts';
 import type { PodObject } from '../../src/inject/index.ts';
-import { parseTargetMap } from '../../src/inject/target-map.ts';
+import { parseTargetMap } from '../../src/target-map.ts';
 import { kubectlPatchLocal, schemaProblems } from '../helpers/k8s.ts';
 import { psaRestrictedProblems } from '../helpers/psa.ts';
 import { annotationsOf, config, sidecarOf } from './support.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import type { Target } from '../../src/inject/target-map.ts';
+import type { Target } from '../../src/target-map.ts';
 import { Collector, type Merge } from '../../src/sidecar/collector.ts';
 import { mergeTargets } from '../../src/sidecar/exposition/index.ts';
 import type { FetchedTarget } from '../../src/sidecar/exposition/types.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import type { Target } from '../../src/inject/target-map.ts';
+import type { Target } from '../../src/target-map.ts';
 import { ExpositionError } from '../../src/sidecar/exposition/index.ts';
 import { fetchTarget, ReceiveBuffer, TARGET_ACCEPT } from '../../src/sidecar/fetch.ts';
 import { requireTool } from '../helpers/tools.ts';

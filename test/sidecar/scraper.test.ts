@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import type { Target } from '../../src/inject/target-map.ts';
+import type { Target } from '../../src/target-map.ts';
 import { fetchTarget } from '../../src/sidecar/fetch.ts';
 import { BackgroundScraper, OnDemandScraper } from '../../src/sidecar/scraper.ts';
 import { startServer, staticBody } from './helpers.ts';

@@ -196,7 +196,7 @@ test('SIGTERM during a scrape: the scrape is finished and sent, then the sidecar
   assert.deepEqual(s.logs().slice(-2).map((l) => l.msg), ['shutting down', 'stopped']);
 });
 
-test('the sidecar mode loads none of express, commander, yaml, pino, node-forge, @kubernetes/client-node, nor Node\'s undici', async (t) => {
+test('the sidecar mode loads none of express, commander, yaml, pino, node-forge, @kubernetes/client-node, the injector, nor Node\'s undici', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'promux-loads-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const hook = join(dir, 'record-loads.mjs');
@@ -223,5 +223,7 @@ test('the sidecar mode loads none of express, commander, yaml, pino, node-forge,
   const forbidden = ['express', 'commander', 'yaml', 'pino', 'node-forge', '@kubernetes/client-node'];
   const offending = loaded.filter((u) => forbidden.some((name) => u.includes(`/node_modules/${name}/`)));
   assert.deepEqual(offending, []);
+  assert.ok(loaded.some((u) => u.endsWith('/src/target-map.ts')), 'the target map, the contract with the injector, is loaded');
+  assert.deepEqual(loaded.filter((u) => u.includes('/src/inject/') || u.includes('/src/config/load')), [], 'nor the injector');
   assert.deepEqual(loaded.filter((u) => u.startsWith('moduleLoadList:')), [], 'Node\'s undici stays unloaded');
 });

@@ -4,7 +4,8 @@
 //
 //   <container>:[https:]<port>[/<path>[?<query>]]     e.g. gateway:8082, api:https:8443/custom/metrics
 //
-// Entries are separated by commas (or given as repeated flags). No dependencies: the sidecar loads it.
+// Entries are separated by commas (or given as repeated flags). It sits below src/inject and
+// src/sidecar, which both import it, so the sidecar never loads the injector; no dependencies.
 
 export interface Target {
   container: string;
