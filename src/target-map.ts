@@ -21,11 +21,28 @@ export class TargetMapError extends Error {
   override name = 'TargetMapError';
 }
 
+/**
+ * Why `path` cannot be a target's path, or undefined when it can. The one rule for the injector
+ * (at admission) and the sidecar (at start): the path goes into the request line as it is, and
+ * HTTP/1.1 allows only visible ASCII there (RFC 9112), so anything else must come percent-encoded.
+ */
+export function pathProblem(path: string): string | undefined {
+  if (!path.startsWith('/')) return `path ${JSON.stringify(path)} does not start with "/"`;
+  for (let i = 0; i < path.length; i++) {
+    const code = path.charCodeAt(i);
+    if (code < 0x21 || code > 0x7e) {
+      return `path ${JSON.stringify(path)} has a character HTTP does not allow in a request line ` +
+        `(${JSON.stringify(path[i])} at ${i}; percent-encode it)`;
+    }
+  }
+  return undefined;
+}
+
 /** One `<container>:[https:]<port>[/<path>]` entry. */
 export function parseTarget(entry: string): Target {
   const text = entry.trim();
   const firstColon = text.indexOf(':');
-  if (firstColon <= 0) throw new TargetMapError(`"${text}": expected <container>:<port>[/<path>]`);
+  if (firstColon <= 0) throw new TargetMapError(`${JSON.stringify(text)}: expected <container>:<port>[/<path>]`);
   const container = text.slice(0, firstColon);
   let rest = text.slice(firstColon + 1);
   let scheme: Target['scheme'] = 'http';
@@ -39,12 +56,14 @@ export function parseTarget(entry: string): Target {
   const portText = slash === -1 ? rest : rest.slice(0, slash);
   const path = slash === -1 ? DEFAULT_METRICS_PATH : rest.slice(slash);
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(container)) {
-    throw new TargetMapError(`"${text}": "${container}" is not a container name`);
+    throw new TargetMapError(`${JSON.stringify(text)}: ${JSON.stringify(container)} is not a container name`);
   }
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
-    throw new TargetMapError(`"${text}": "${portText}" is not a port number (1-65535)`);
+    throw new TargetMapError(`${JSON.stringify(text)}: ${JSON.stringify(portText)} is not a port number (1-65535)`);
   }
+  const problem = pathProblem(path);
+  if (problem !== undefined) throw new TargetMapError(`${JSON.stringify(text)}: ${problem}`);
   return { container, port, path, scheme };
 }
 

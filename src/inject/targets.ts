@@ -47,9 +47,10 @@ function scrapeOptions(s: SchemeAnnotations): ScrapeOptions {
   }
   let normalizedPath: string | undefined;
   if (path !== undefined && path.value.trim() !== '') {
-    // Prometheus adds the leading slash itself; commas and blanks would break the sidecar's target map.
+    // Prometheus adds the leading slash itself and percent-encodes what a request line cannot carry;
+    // so does the injector (and commas, the target map's separator), so that pathProblem() holds.
     const withSlash = path.value.startsWith('/') ? path.value : `/${path.value}`;
-    normalizedPath = withSlash.replace(/[,\s]/g, (c) => encode(c, first(path)));
+    normalizedPath = withSlash.replace(/[^\x21-\x2b\x2d-\x7e]/gu, (c) => encode(c, first(path)));
   }
   const query = s.params.map((p) => `${encode(p.name, p.key)}=${encode(p.value, p.key)}`).join('&');
   return { path: normalizedPath, scheme: scheme?.value as Target['scheme'] | undefined, query };

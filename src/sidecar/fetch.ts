@@ -46,9 +46,8 @@ function describe(error: NodeJS.ErrnoException, started: boolean): string {
   return started ? 'connection closed mid-body' : 'connection closed without a response';
 }
 
-/** The request, or why the target's path cannot be sent (characters HTTP does not allow, as node:http rejects). */
-function requestFor(target: Target, limits: FetchLimits): string | Error {
-  if (!/^[\x21-\xff]+$/.test(target.path)) return new Error(`path ${JSON.stringify(target.path)} has characters HTTP does not allow`);
+/** The request (the target's path was checked by parseTarget: visible ASCII only). */
+function requestFor(target: Target, limits: FetchLimits): string {
   return `GET ${target.path} HTTP/1.1\r\n` +
     `Host: 127.0.0.1:${target.port}\r\n` +
     `Accept: ${TARGET_ACCEPT}\r\n` +
@@ -200,7 +199,6 @@ export async function fetchTarget(
     });
 
     const timer = setTimeout(() => fail(`timeout after ${formatSeconds(limits.timeoutMs)}`), limits.timeoutMs);
-    if (request instanceof Error) return fail(request.message);
     if (connectTls === undefined) {
       socket = net.connect({
         host: '127.0.0.1',

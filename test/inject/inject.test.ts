@@ -160,6 +160,16 @@ describe('scrape schemes', () => {
     assert.equal(status.original['prometheus.io/param_module'], 'http 2xx');
   });
 
+  test('a path annotation is percent-encoded where a request line cannot carry it, as Prometheus requests it', (t) => {
+    const input = makePod(
+      { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9000', 'prometheus.io/path': '/指标 a,b\u00e9' },
+      [{ name: 'a', ports: [['http', 9000]] }, 'b'],
+    );
+    const result = inject(t, input);
+    assert.deepEqual(result.targets, [{ container: 'a', port: 9000, path: '/%E6%8C%87%E6%A0%87%20a%2Cb%C3%A9', scheme: 'http' }]);
+    assert.deepEqual(parseTargetMap(flagOf(result.pod, '--container_to_port_map')!), result.targets);
+  });
+
   test('without a port annotation, path and scheme apply to every target (as the scraper did)', (t) => {
     const input = makePod(
       { 'prometheus.io/scrape': 'true', 'prometheus.io/path': '/m' },

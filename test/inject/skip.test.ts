@@ -124,6 +124,9 @@ describe('bad input is an invalid-pod skip, never a throw', () => {
   const annotated: [string, Record<string, string>, string][] = [
     ['an invalid promux.io/targets', { 'promux.io/targets': 'app:http' },
       'not a valid Pod: annotation promux.io/targets: "app:http": "http" is not a port number (1-65535)'],
+    ['a promux.io/targets path the sidecar could never request', { 'promux.io/targets': 'app:80/a\r\nb' },
+      'not a valid Pod: annotation promux.io/targets: "app:80/a\\r\\nb": path "/a\\r\\nb" has a character HTTP does not allow ' +
+      'in a request line ("\\r" at 2; percent-encode it)'],
     ['promux.io/targets naming a missing container', { 'promux.io/targets': 'app:80,ghost:81' },
       'not a valid Pod: annotation promux.io/targets names container "ghost", which is not a running container'],
     ['a port annotation that is not a port', { 'prometheus.io/port': 'http' },

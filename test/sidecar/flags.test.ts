@@ -91,6 +91,7 @@ test('bad flags are FlagErrors naming the flag and the value', () => {
     [['-m', 'a:1', '-x', 'a'], {}, /excludes every container/],
     [['-m', 'a:http'], {}, /--container_to_port_map: .*not a port number/],
     [['-m', 'a:1', '-m', 'a:2'], {}, /"a" appears twice/],
+    [['-m', 'a:1/x y'], {}, /--container_to_port_map: "a:1\/x y": path "\/x y" has a character HTTP does not allow/],
     [[], { PROMUX_CONTAINER_TO_PORT_MAP: 'A_B:1' }, /PROMUX_CONTAINER_TO_PORT_MAP: .*not a container name/],
     [['-m', 'a:1', '-e', '70000'], {}, /--export_to: "70000" is not a port/],
     [['-m', 'a:1', '-p', 'metrics'], {}, /--endpoint: "metrics" must start with "\/"/],
