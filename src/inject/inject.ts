@@ -7,7 +7,7 @@ import {
 } from './annotations.ts';
 import type { SchemeAnnotations } from './annotations.ts';
 import { isObject } from '../json.ts';
-import { checkPlainJson, copyPod, describeValue, PodError, readPod } from './pod.ts';
+import { checkPlainJson, describeValue, PodError, readPod } from './pod.ts';
 import type { PodView } from './pod.ts';
 import { choosePort, sidecarContainer } from './sidecar.ts';
 import { DEFAULT_METRICS_PATH, formatTarget, formatTargetMap } from '../target-map.ts';
@@ -92,7 +92,7 @@ function rewriteAnnotations(
   const out = { ...annotations };
   const original: Record<string, string | null> = {};
   const removedAt: Record<string, number> = {};
-  const keyOrder = Object.keys(annotations);
+  const position = new Map(Object.keys(annotations).map((key, i) => [key, i]));
   type Role = 'port' | 'portName' | 'container' | 'path' | 'scheme';
   const set = (s: SchemeAnnotations, role: Role, value: string, addWhenAbsent: boolean): void => {
     const configured = s.scheme.keys[role];
@@ -119,11 +119,26 @@ function rewriteAnnotations(
     set(s, 'scheme', 'http', false);
     for (const p of s.params) {
       original[p.key] = annotations[p.key]!;
-      removedAt[p.key] = keyOrder.indexOf(p.key);
+      removedAt[p.key] = position.get(p.key)!;
       delete out[p.key];
     }
   }
   return { annotations: out, original, removedAt };
+}
+
+/** Kubernetes refuses an object whose annotations' keys and values add up to more (TotalAnnotationSizeLimitB). */
+const MAX_ANNOTATION_BYTES = 256 * 1024;
+/**
+ * The target map is one argument of the sidecar (and part of its status annotation); Linux refuses
+ * to start a process with an argument over 128 KiB, and no real pod needs more than a few hundred bytes.
+ */
+const MAX_TARGET_MAP_BYTES = 32 * 1024;
+
+/** Annotation size as the API server counts it: UTF-8 bytes of every key and value. */
+function sizeOfAnnotations(annotations: Record<string, string>): number {
+  let bytes = 0;
+  for (const key in annotations) bytes += Buffer.byteLength(key) + Buffer.byteLength(annotations[key]!);
+  return bytes;
 }
 
 function excludedContainers(view: PodView, config: PromuxConfig): Set<string> {
@@ -165,6 +180,13 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
     throw new Skip('no-target', `no target to scrape: ${why}`, warnings);
   }
 
+  const targetMap = formatTargetMap(targets);
+  if (Buffer.byteLength(targetMap) > MAX_TARGET_MAP_BYTES) {
+    throw new Skip('too-large',
+      `the target map would be ${Buffer.byteLength(targetMap)} bytes, over promux's limit of ${MAX_TARGET_MAP_BYTES} ` +
+        '(long param_* or path annotations?): the sidecar\'s argument would be too long', warnings);
+  }
+
   const used = new Set([...view.declaredPorts, ...targets.map((t) => t.port)]);
   const port = choosePort(config.sidecar.port, used);
   if (port !== config.sidecar.port) {
@@ -191,7 +213,7 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
   // deep-copied and compare() below skips the shared subtrees (the webhook's hottest path).
   const pod: PodObject = { ...input, metadata: { ...(input.metadata as object) }, spec: { ...(input.spec as object) } };
   const spec = pod.spec as Record<string, unknown>;
-  const container = sidecarContainer(config.sidecar, port, targets, native);
+  const container = sidecarContainer(config.sidecar, port, targetMap, native);
   const createdInitContainers = native && spec.initContainers === undefined;
   if (native) spec.initContainers = [...((spec.initContainers as unknown[] | undefined) ?? []), container];
   else spec.containers = [...(spec.containers as unknown[]), container];
@@ -201,12 +223,18 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
     version: VERSION,
     sidecar: config.sidecar.containerName,
     port,
-    targets: formatTargetMap(targets),
+    targets: targetMap,
     original: rewrite.original,
     ...(Object.keys(rewrite.removedAt).length > 0 ? { removedAt: rewrite.removedAt } : {}),
     ...(createdInitContainers ? { createdInitContainers: true as const } : {}),
   };
   rewrite.annotations[STATUS_ANNOTATION] = JSON.stringify(status);
+  const annotationBytes = sizeOfAnnotations(rewrite.annotations);
+  if (annotationBytes > MAX_ANNOTATION_BYTES) {
+    throw new Skip('too-large',
+      `the pod's annotations would be ${annotationBytes} bytes with promux's, over Kubernetes' limit of ` +
+        `${MAX_ANNOTATION_BYTES} (256 KiB): the API server would refuse the pod`, warnings);
+  }
   (pod.metadata as Record<string, unknown>).annotations = rewrite.annotations;
 
   return {
@@ -219,18 +247,12 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
   };
 }
 
-function copyOrEmpty(pod: PodObject): PodObject {
-  try {
-    return copyPod(pod);
-  } catch {
-    return {};
-  }
-}
-
 /**
  * Decides whether to inject the promux sidecar into `pod` and, when so, returns the mutated pod
  * (new objects where it changed, unchanged parts shared with the input) and the RFC 6902 patch to
- * it. Pure: the input is never modified; never throws: unusable input is an invalid-pod skip.
+ * it; when skipped, `pod` is the input itself (a copy would cost more than the decision, and most
+ * pods a webhook sees are skipped). Pure: the input is never modified; never throws: unusable
+ * input is an invalid-pod skip.
  */
 export function injectPod(pod: unknown, config: PromuxConfig): InjectResult {
   if (!isObject(pod)) {
@@ -239,8 +261,8 @@ export function injectPod(pod: unknown, config: PromuxConfig): InjectResult {
   try {
     return decide(pod, config);
   } catch (err) {
-    if (err instanceof Skip) return skipResult(err.code, err.message, copyPod(pod), err.warnings);
-    if (err instanceof PodError) return skipResult('invalid-pod', `not a valid Pod: ${err.message}`, copyOrEmpty(pod));
+    if (err instanceof Skip) return skipResult(err.code, err.message, pod, err.warnings);
+    if (err instanceof PodError) return skipResult('invalid-pod', `not a valid Pod: ${err.message}`, pod);
     throw err;
   }
 }

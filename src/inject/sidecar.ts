@@ -1,8 +1,6 @@
 // The injected container: the multiplexer in sidecar mode, with the target map in its flags.
 import type { ResourceList, SidecarConfig } from '../config/types.ts';
 import { parseDurationMs } from '../config/duration.ts';
-import { formatTargetMap } from '../target-map.ts';
-import type { Target } from '../target-map.ts';
 
 /** The sidecar's non-root user (the distroless "nonroot" uid). */
 export const SIDECAR_UID = 65532;
@@ -34,10 +32,10 @@ function definedResources(list: ResourceList): ResourceList | undefined {
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
-function sidecarArgs(sidecar: SidecarConfig, port: number, targets: readonly Target[]): string[] {
+function sidecarArgs(sidecar: SidecarConfig, port: number, targetMap: string): string[] {
   const args = [
     'sidecar',
-    '--container_to_port_map', formatTargetMap(targets),
+    '--container_to_port_map', targetMap,
     '--export_to', String(port),
     '--container_label', sidecar.containerLabel,
     '--scrape_timeout', sidecar.scrapeTimeout,
@@ -48,11 +46,14 @@ function sidecarArgs(sidecar: SidecarConfig, port: number, targets: readonly Tar
   return args;
 }
 
-/** The sidecar container; `native` makes it an init container that keeps running (restartPolicy Always). */
+/**
+ * The sidecar container, scraping `targetMap` (formatTargetMap's); `native` makes it an init
+ * container that keeps running (restartPolicy Always).
+ */
 export function sidecarContainer(
   sidecar: SidecarConfig,
   port: number,
-  targets: readonly Target[],
+  targetMap: string,
   native: boolean,
 ): Record<string, unknown> {
   const resources: Record<string, ResourceList> = {};
@@ -65,7 +66,7 @@ export function sidecarContainer(
     image: sidecar.image,
     imagePullPolicy: sidecar.imagePullPolicy,
     ...(native ? { restartPolicy: 'Always' } : {}),
-    args: sidecarArgs(sidecar, port, targets),
+    args: sidecarArgs(sidecar, port, targetMap),
     env: [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
     ports: [{ name: sidecar.portName, containerPort: port, protocol: 'TCP' }],
     ...(Object.keys(resources).length > 0 ? { resources } : {}),

@@ -148,10 +148,10 @@ function explicitTargets(
       warnings.push(`${TARGETS_ANNOTATION} names the excluded container "${t.container}"; it is not scraped`);
     }
   }
-  for (const s of active) {
-    for (const p of s.params) {
-      warnings.push(`annotation ${p.key} is not applied to ${TARGETS_ANNOTATION}; put the query in the target's path`);
-    }
+  const ignored = active.flatMap((s) => s.params.map((p) => p.key));
+  if (ignored.length > 0) {
+    const named = ignored.length > 3 ? `${ignored.slice(0, 3).join(', ')} and ${ignored.length - 3} more` : ignored.join(', ');
+    warnings.push(`${named} ${ignored.length === 1 ? 'is' : 'are'} not applied to ${TARGETS_ANNOTATION}; put the query in the target's path`);
   }
   return { targets: listed.filter((t) => !excluded.has(t.container)), explicit: true, warnings };
 }

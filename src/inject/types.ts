@@ -15,7 +15,8 @@ export type SkipCode =
   | 'host-network'
   | 'already-injected'
   | 'too-few-containers'
-  | 'no-target';
+  | 'no-target'
+  | 'too-large'; // what injection adds would push the pod past a Kubernetes or Linux limit
 
 export interface InjectResult {
   decision: 'inject' | 'skip';
@@ -25,7 +26,7 @@ export interface InjectResult {
   reason: string;
   /** The scrape targets the sidecar gets, in map order (empty when skipped). */
   targets: Target[];
-  /** The mutated pod; a deep copy of the input when skipped. */
+  /** The mutated pod; the input itself (unmodified) when skipped. */
   pod: PodObject;
   /** RFC 6902 patch from the input pod to `pod` (fast-json-patch compare); [] when skipped. */
   patch: Operation[];

@@ -9,6 +9,36 @@ const scraped = { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080' }
 const twoContainers = [{ name: 'app', ports: [8080] }, 'proxy'];
 
 describe('skip reasons', () => {
+  test('what injection adds would push the annotations past Kubernetes\' 256 KiB: too-large, before any patch', () => {
+    // Each param_* annotation moves into the status annotation (JSON-escaped) and into the target map.
+    const near = { ...scraped, 'prometheus.io/param_q': 'x'.repeat(200 * 1024) };
+    const result = skip(makePod(near, twoContainers));
+    assert.equal(result.skipCode, 'too-large');
+    assert.match(result.reason, /^the target map would be \d+ bytes, over promux's limit of 32768 /);
+    // The status keeps the original of every key it rewrites, JSON-escaped: 100 KiB of quotes become 200.
+    const quoted = {
+      'k8s.grafana.com/scrape': 'true', 'k8s.grafana.com/metrics.container': '"'.repeat(100 * 1024),
+      'promux.io/targets': 'app:8080', 'other/blob': 'x'.repeat(100 * 1024),
+    };
+    const grown = skip(makePod(quoted, twoContainers));
+    assert.equal(grown.skipCode, 'too-large');
+    assert.match(grown.reason, /^the pod's annotations would be \d+ bytes with promux's, over Kubernetes' limit of 262144 \(256 KiB\)/);
+  });
+
+  test('90,000 param_* annotations: decided in linear time, one warning, skipped as too large', () => {
+    const many: Record<string, string> = { ...scraped };
+    for (let i = 0; i < 90_000; i++) many[`prometheus.io/param_p${i}`] = 'v';
+    assert.match(skip(makePod(many, twoContainers)).reason, /^the target map would be/);
+    // With an explicit map the params are not applied, so every one of them reaches the rewrite.
+    const result = skip(makePod({ ...many, 'promux.io/targets': 'app:8080' }, twoContainers));
+    assert.equal(result.skipCode, 'too-large');
+    assert.match(result.reason, /^the pod's annotations would be/);
+    assert.deepEqual(result.warnings, [
+      'prometheus.io/param_p0, prometheus.io/param_p1, prometheus.io/param_p2 and 89997 more are not applied to ' +
+        "promux.io/targets; put the query in the target's path",
+    ]);
+  });
+
   test('opted out by label or annotation promux.io/inject "false"', () => {
     const byLabel = makePod(scraped, twoContainers);
     (byLabel.metadata as { labels: Record<string, string> }).labels = { 'promux.io/inject': 'false' };
@@ -147,9 +177,10 @@ describe('bad input is an invalid-pod skip, never a throw', () => {
   }
 
   test('an object that is not plain JSON data', () => {
-    const result = injectPod({ spec: { containers: [{ name: 'a', probe: () => 1 }] } }, config());
+    const input = { spec: { containers: [{ name: 'a', probe: () => 1 }] } };
+    const result = injectPod(input, config());
     assert.equal(result.skipCode, 'invalid-pod');
     assert.equal(result.reason, 'not a valid Pod: the object is not plain JSON data');
-    assert.deepEqual(result.pod, {});
+    assert.equal(result.pod, input, 'the input itself, not a copy');
   });
 });
