@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const iterations = Number(process.argv[2] ?? 50);
   const bodies = APPS.map((app, i) => Buffer.from(generateExposition(app, SERIES_PER_TARGET, i + 1).body));
   const targets: FetchedTarget[] = bodies.map((body, i) => ({
-    container: APPS[i]!, body, contentType: 'text/plain; version=0.0.4', durationSeconds: 0.01,
+    container: APPS[i]!, endpoint: '9100', body, contentType: 'text/plain; version=0.0.4', durationSeconds: 0.01,
   }));
   const merged = current.mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics: false }, new current.DropCounter());
   const served = merged.targets.reduce((sum, t) => sum + t.samples, 0);

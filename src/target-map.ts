@@ -4,8 +4,9 @@
 //
 //   <container>:[https:]<port>[/<path>[?<query>]]     e.g. gateway:8082, api:https:8443/custom/metrics
 //
-// Entries are separated by commas (or given as repeated flags). It sits below src/inject and
-// src/sidecar, which both import it, so the sidecar never loads the injector; no dependencies.
+// Entries are separated by commas (or given as repeated flags). One container may have several
+// entries (endpoints); the same entry twice is refused. It sits below src/inject and src/sidecar,
+// which both import it, so the sidecar never loads the injector; no dependencies.
 
 export interface Target {
   container: string;
@@ -67,7 +68,10 @@ export function parseTarget(entry: string): Target {
   return { container, port, path, scheme };
 }
 
-/** A comma-separated list, or several of them (repeated flags); empty entries are ignored. */
+/**
+ * A comma-separated list, or several of them (repeated flags); empty entries are ignored. The same
+ * endpoint of a container twice (same scheme, port and path) is refused: it would be scraped twice.
+ */
 export function parseTargetMap(...lists: string[]): Target[] {
   const targets = lists
     .flatMap((l) => l.split(','))
@@ -75,16 +79,22 @@ export function parseTargetMap(...lists: string[]): Target[] {
     .map(parseTarget);
   const seen = new Set<string>();
   for (const t of targets) {
-    if (seen.has(t.container)) throw new TargetMapError(`container "${t.container}" appears twice in the target map`);
-    seen.add(t.container);
+    const entry = formatTarget(t);
+    if (seen.has(entry)) throw new TargetMapError(`${JSON.stringify(entry)} appears twice: the same endpoint would be scraped twice`);
+    seen.add(entry);
   }
   return targets;
 }
 
-export function formatTarget(t: Target): string {
+/** The entry without its container, as the sidecar's `endpoint` label shows it: "8080", "https:8443/custom/metrics". */
+export function endpointOf(t: Target): string {
   const scheme = t.scheme === 'https' ? 'https:' : '';
   const path = t.path === DEFAULT_METRICS_PATH ? '' : t.path;
-  return `${t.container}:${scheme}${t.port}${path}`;
+  return `${scheme}${t.port}${path}`;
+}
+
+export function formatTarget(t: Target): string {
+  return `${t.container}:${endpointOf(t)}`;
 }
 
 export function formatTargetMap(targets: readonly Target[]): string {

@@ -29,7 +29,9 @@ const portName: Check = (v) =>
     ? undefined
     : 'a port name (IANA_SVC_NAME: at most 15 lower-case letters, digits and "-")';
 const labelName: Check = (v) =>
-  typeof v === 'string' && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(v) && !v.startsWith('__') ? undefined : 'a Prometheus label name';
+  typeof v === 'string' && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(v) && !v.startsWith('__') && v !== 'endpoint' && v !== 'reason'
+    ? undefined
+    : 'a Prometheus label name other than endpoint and reason (promux\'s own metrics use those)';
 const quantity: Check = (v) =>
   typeof v === 'string' && /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.test(v) ? undefined : 'a Kubernetes quantity such as "10m" or "64Mi"';
 

@@ -15,8 +15,8 @@ export type Source =
 
 function copyOf(drops: DropCounter): DropCounter {
   const copy = new DropCounter();
-  for (const container of drops.containers()) {
-    for (const reason of DROP_REASONS) copy.add(container, reason, drops.get(container, reason));
+  for (const target of drops.targets()) {
+    for (const reason of DROP_REASONS) copy.add(target, reason, drops.get(target, reason));
   }
   return copy;
 }
@@ -30,7 +30,7 @@ export class Collector {
   /** The drops before the latest snapshot, for merging that snapshot again in the other format. */
   private dropsBefore = new DropCounter();
   private lastCounted = -1;
-  /** Up or down as last logged; a target not yet seen counts as up, so only a failure is logged first. */
+  /** Up or down as last logged, by container and endpoint; a target not yet seen counts as up, so only a failure is logged first. */
   private readonly up = new Map<string, boolean>();
   /** Last merge per output format: the background cache serves one snapshot to many readers. */
   private readonly merged = new Map<boolean, { generation: number; output: MergeOutput }>();
@@ -76,11 +76,12 @@ export class Collector {
 
   private logChanges(outcomes: readonly TargetOutcome[]): void {
     for (const t of outcomes) {
-      const wasUp = this.up.get(t.container) ?? true;
-      this.up.set(t.container, t.up);
+      const key = `${t.container}\n${t.endpoint}`;
+      const wasUp = this.up.get(key) ?? true;
+      this.up.set(key, t.up);
       if (t.up === wasUp) continue;
-      if (t.up) this.log('info', 'target up', { container: t.container });
-      else this.log('warn', 'target down', { container: t.container, reason: t.error ?? 'unknown' });
+      if (t.up) this.log('info', 'target up', { container: t.container, endpoint: t.endpoint });
+      else this.log('warn', 'target down', { container: t.container, endpoint: t.endpoint, reason: t.error ?? 'unknown' });
     }
   }
 }

@@ -12,7 +12,7 @@
 import net from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { createGunzip, type Gunzip } from 'node:zlib';
-import type { Target } from '../target-map.ts';
+import { endpointOf, type Target } from '../target-map.ts';
 import { VERSION } from '../version.ts';
 import { BodyParser, ExpositionError, formatOfContentType, type FetchedTarget } from './exposition/index.ts';
 import { ResponseReader, type ResponseHead } from './http-response.ts';
@@ -141,7 +141,7 @@ export async function fetchTarget(
         parser?.abandon();
       }
       const durationSeconds = Math.round((performance.now() - started) * 1000) / 1e6; // microseconds
-      resolve({ container: target.container, durationSeconds, ...outcome });
+      resolve({ container: target.container, endpoint: endpointOf(target), durationSeconds, ...outcome });
     };
     const fail = (error: string): void => settle({ error });
     const append = (bytes: Buffer, start: number, end: number): boolean => {

@@ -139,6 +139,9 @@ function parseInterval(text: string, source: string): number {
   return ms;
 }
 
+/** Labels promux_target_* and promux_dropped_samples_total carry beside the container label. */
+const OWN_LABELS = ['endpoint', 'reason'];
+
 export function parseSidecarFlags(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
@@ -167,6 +170,9 @@ export function parseSidecarFlags(
   const label = get('container_label');
   if (!LABEL_NAME.test(label.text) || label.text.startsWith('__')) {
     throw new FlagError(`${label.source}: "${label.text}" is not a Prometheus label name`);
+  }
+  if (OWN_LABELS.includes(label.text)) {
+    throw new FlagError(`${label.source}: "${label.text}" is a label of promux's own metrics; choose another name`);
   }
 
   const timeout = get('scrape_timeout');

@@ -1,7 +1,7 @@
 // The fan-out over the targets: on demand with one shared in-flight fan-out (singleflight), or a
 // background refresh into a cache that reads never empty.
 
-import type { Target } from '../target-map.ts';
+import { endpointOf, type Target } from '../target-map.ts';
 import type { FetchedTarget } from './exposition/types.ts';
 import { ReceiveBuffer, type FetchLimits } from './fetch.ts';
 
@@ -14,13 +14,13 @@ export interface Snapshot {
 }
 
 /** The result of `fetched`, or a timeout of its own when it takes longer than `timeoutMs`. */
-function within(fetched: Promise<FetchedTarget>, container: string, timeoutMs: number): Promise<FetchedTarget> {
+function within(fetched: Promise<FetchedTarget>, target: Target, timeoutMs: number): Promise<FetchedTarget> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<FetchedTarget>((resolve) => {
     timer = setTimeout(() => {
       const durationSeconds = Math.round((performance.now() - started) * 1000) / 1e6;
-      resolve({ container, durationSeconds, error: `timeout after ${timeoutMs / 1000}s (shared scrape still running)` });
+      resolve({ container: target.container, endpoint: endpointOf(target), durationSeconds, error: `timeout after ${timeoutMs / 1000}s (shared scrape still running)` });
     }, timeoutMs);
   });
   return Promise.race([fetched, late]).finally(() => clearTimeout(timer));
@@ -53,7 +53,7 @@ export class OnDemandScraper {
     const shared = this.inFlight;
     if (shared !== undefined) {
       // Joining: each result still bounded by this scraper's own timeout.
-      const bounded = shared.fetches.map((p, i) => within(p, this.targets[i]!.container, timeoutMs));
+      const bounded = shared.fetches.map((p, i) => within(p, this.targets[i]!, timeoutMs));
       return { generation: shared.generation, targets: await Promise.all(bounded) };
     }
     const own = {

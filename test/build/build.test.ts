@@ -57,7 +57,7 @@ test('the sidecar from the bundle serves a merged scrape of a local target', asy
   assert.equal(response.status, 200);
   const body = await response.text();
   assert.match(body, /^shop_orders_total\{container="app"\} 42$/m);
-  assert.match(body, /^promux_target_up\{container="app"\} 1$/m);
+  assert.match(body, /^promux_target_up\{container="app",endpoint="\d+"\} 1$/m);
   assert.equal(await sidecar.stop(), 0);
 });
 

@@ -183,6 +183,7 @@ describe('errors name the file and the key', () => {
     fails('sidecar: { portName: Promux_Metrics }\n', 'sidecar.portName: expected a port name');
     fails('sidecar: { containerName: Promux }\n', 'sidecar.containerName: expected a DNS label');
     fails('sidecar: { containerLabel: __name__ }\n', 'sidecar.containerLabel: expected a Prometheus label name');
+    fails('sidecar: { containerLabel: endpoint }\n', 'sidecar.containerLabel: expected a Prometheus label name other than endpoint and reason');
     fails('sidecar: { resources: { requests: { cpu: lots } } }\n', 'sidecar.resources.requests.cpu: expected a Kubernetes quantity');
     fails('excludeContainers: vault-agent\n', 'excludeContainers: expected a list, got string "vault-agent"');
     fails('excludeContainers: [""]\n', 'excludeContainers[0]: expected a non-empty string');

@@ -76,8 +76,8 @@ test('promux demo: admits the example pod, serves the merge until SIGINT, then e
   const scrape = await fetch(url);
   assert.equal(scrape.status, 200);
   const body = await scrape.text();
-  assert.match(body, /^promux_target_up\{container="app"\} 1$/m);
-  assert.match(body, /^promux_target_up\{container="worker"\} 1$/m);
+  assert.match(body, /^promux_target_up\{container="app",endpoint="\d+"\} 1$/m);
+  assert.match(body, /^promux_target_up\{container="worker",endpoint="\d+"\} 1$/m);
   assert.equal(body.match(/^# TYPE http_requests_total /gm)?.length, 1, 'one TYPE line per family');
   const promtool = requireTool(t, 'promtool');
   if (promtool !== undefined) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import type { Target } from '../../src/target-map.ts';
+import { endpointOf, type Target } from '../../src/target-map.ts';
 import { Collector, type Merge } from '../../src/sidecar/collector.ts';
 import { mergeTargets } from '../../src/sidecar/exposition/index.ts';
 import type { FetchedTarget } from '../../src/sidecar/exposition/types.ts';
@@ -22,7 +22,7 @@ function fetchCounting(delayMs = 0): { fetch: FetchFn; count: () => number } {
   const fetch: FetchFn = async (target) => {
     count++;
     await sleep(delayMs);
-    const fetched: FetchedTarget = { container: target.container, body: DUPLICATED, contentType: 'text/plain', durationSeconds: 0.001 };
+    const fetched: FetchedTarget = { container: target.container, endpoint: endpointOf(target), body: DUPLICATED, contentType: 'text/plain', durationSeconds: 0.001 };
     return fetched;
   };
   return { fetch, count: () => count };
@@ -88,8 +88,8 @@ test('target state changes are logged: down with the reason, then up again', asy
   let healthy = false;
   const fetch: FetchFn = async (target) =>
     healthy
-      ? { container: target.container, body: Buffer.from('ok 1\n'), contentType: 'text/plain', durationSeconds: 0 }
-      : { container: target.container, error: 'connection refused', durationSeconds: 0 };
+      ? { container: target.container, endpoint: endpointOf(target), body: Buffer.from('ok 1\n'), contentType: 'text/plain', durationSeconds: 0 }
+      : { container: target.container, endpoint: endpointOf(target), error: 'connection refused', durationSeconds: 0 };
   const lines: [string, string, Record<string, unknown> | undefined][] = [];
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(TARGETS, 1 << 20, fetch) }, merge,
     (level, msg, fields) => lines.push([level, msg, fields]));
@@ -99,7 +99,32 @@ test('target state changes are logged: down with the reason, then up again', asy
   await collector.collect(false, 1000);
   await collector.collect(false, 1000);
   assert.deepEqual(lines, [
-    ['warn', 'target down', { container: 'app', reason: 'connection refused' }],
-    ['info', 'target up', { container: 'app' }],
+    ['warn', 'target down', { container: 'app', endpoint: '1', reason: 'connection refused' }],
+    ['info', 'target up', { container: 'app', endpoint: '1' }],
+  ]);
+});
+
+test('two endpoints of one container: each has its own state, its own log lines and its own series', async () => {
+  const targets: Target[] = [
+    { container: 'ksm', port: 8080, path: '/metrics', scheme: 'http' },
+    { container: 'ksm', port: 8081, path: '/metrics', scheme: 'http' },
+  ];
+  let healthy = false;
+  const fetch: FetchFn = async (target) =>
+    healthy || target.port === 8080
+      ? { container: target.container, endpoint: endpointOf(target), body: Buffer.from(`up_${target.port} 1\n`), contentType: 'text/plain', durationSeconds: 0 }
+      : { container: target.container, endpoint: endpointOf(target), error: 'connection refused', durationSeconds: 0 };
+  const lines: [string, string, Record<string, unknown> | undefined][] = [];
+  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge,
+    (level, msg, fields) => lines.push([level, msg, fields]));
+  const down = (await collector.collect(false, 1000)).body.toString();
+  assert.match(down, /^promux_target_up\{container="ksm",endpoint="8080"\} 1$/m);
+  assert.match(down, /^promux_target_up\{container="ksm",endpoint="8081"\} 0$/m);
+  assert.match(down, /^promux_dropped_samples_total\{container="ksm",endpoint="8081",reason="duplicate_series"\} 0$/m);
+  healthy = true;
+  await collector.collect(false, 1000);
+  assert.deepEqual(lines, [
+    ['warn', 'target down', { container: 'ksm', endpoint: '8081', reason: 'connection refused' }],
+    ['info', 'target up', { container: 'ksm', endpoint: '8081' }],
   ]);
 });

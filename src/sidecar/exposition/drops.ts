@@ -1,5 +1,5 @@
-// promux_dropped_samples_total{container,reason}: samples promux did not serve, counted across
-// scrapes for as long as the sidecar runs (a Prometheus counter).
+// promux_dropped_samples_total{container,endpoint,reason}: samples promux did not serve, per target,
+// counted across scrapes for as long as the sidecar runs (a Prometheus counter).
 
 /**
  * duplicate_series: a series repeated within one target's body (the first sample is served);
@@ -10,29 +10,42 @@
 export const DROP_REASONS = ['duplicate_series', 'type_conflict', 'name_conflict'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
+/** A target as its own metrics name it; one container may have several endpoints. */
+export interface TargetKey {
+  container: string;
+  endpoint: string;
+}
+
+interface Counts {
+  target: TargetKey;
+  dropped: Record<DropReason, number>;
+}
+
 export class DropCounter {
-  private readonly counts = new Map<string, Record<DropReason, number>>();
+  /** By container and endpoint ("\n" cannot occur in either). */
+  private readonly counts = new Map<string, Counts>();
 
-  /** Makes the container's series exist (at 0), so that rate() and absent() work from the first scrape. */
-  track(container: string): Record<DropReason, number> {
-    let counts = this.counts.get(container);
+  /** Makes the target's series exist (at 0), so that rate() and absent() work from the first scrape. */
+  track(target: TargetKey): Record<DropReason, number> {
+    const key = `${target.container}\n${target.endpoint}`;
+    let counts = this.counts.get(key);
     if (counts === undefined) {
-      counts = { duplicate_series: 0, type_conflict: 0, name_conflict: 0 };
-      this.counts.set(container, counts);
+      counts = { target: { container: target.container, endpoint: target.endpoint }, dropped: { duplicate_series: 0, type_conflict: 0, name_conflict: 0 } };
+      this.counts.set(key, counts);
     }
-    return counts;
+    return counts.dropped;
   }
 
-  add(container: string, reason: DropReason, samples: number): void {
-    this.track(container)[reason] += samples;
+  add(target: TargetKey, reason: DropReason, samples: number): void {
+    this.track(target)[reason] += samples;
   }
 
-  get(container: string, reason: DropReason): number {
-    return this.counts.get(container)?.[reason] ?? 0;
+  get(target: TargetKey, reason: DropReason): number {
+    return this.counts.get(`${target.container}\n${target.endpoint}`)?.dropped[reason] ?? 0;
   }
 
-  /** Containers in the order they were first tracked. */
-  containers(): string[] {
-    return [...this.counts.keys()];
+  /** Targets in the order they were first tracked. */
+  targets(): TargetKey[] {
+    return [...this.counts.values()].map((c) => c.target);
   }
 }

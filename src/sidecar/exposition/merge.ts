@@ -92,17 +92,17 @@ interface OutFamily {
 const OWN_FAMILIES = {
   up: {
     name: 'promux_target_up',
-    help: '1 when promux fetched and parsed the container\'s metrics on this scrape, 0 when it served none of them.',
+    help: '1 when promux fetched and parsed the target\'s metrics (a container\'s endpoint) on this scrape, 0 when it served none of them.',
   },
   duration: {
     name: 'promux_target_scrape_duration_seconds', unit: 'seconds',
-    help: 'How long fetching the container\'s metrics took on this scrape.',
+    help: 'How long fetching the target\'s metrics took on this scrape.',
   },
-  samples: { name: 'promux_target_samples', help: 'Samples of the container served on this scrape.' },
+  samples: { name: 'promux_target_samples', help: 'Samples of the target served on this scrape.' },
   /** A counter: OpenMetrics names the family without _total, text with it. */
   dropped: {
     name: 'promux_dropped_samples',
-    help: 'Samples of the container not served, by reason: duplicate_series, type_conflict, name_conflict.',
+    help: 'Samples of the target not served, by reason: duplicate_series, type_conflict, name_conflict.',
   },
 };
 const DROPPED_TOTAL = `${OWN_FAMILIES.dropped.name}_total`;
@@ -113,8 +113,8 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   const parsed: Array<ParsedBody | undefined> = [];
   const outcomes: TargetOutcome[] = [];
   for (const target of targets) {
-    drops.track(target.container);
-    const outcome: TargetOutcome = { container: target.container, up: false, samples: 0 };
+    drops.track(target);
+    const outcome: TargetOutcome = { container: target.container, endpoint: target.endpoint, up: false, samples: 0 };
     outcomes.push(outcome);
     parsed.push(undefined);
     if (target.body === undefined) {
@@ -169,7 +169,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     if (typeof out === 'string') {
       countSamples(body, family, partMask, true);
       outcomes[target]!.samples -= count;
-      drops.add(targets[target]!.container, out, count);
+      drops.add(targets[target]!, out, count);
       return;
     }
     out.help ??= family.help;
@@ -193,7 +193,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     const body = parsed[target];
     if (body === undefined) continue;
     outcomes[target]!.samples = body.samples - body.duplicates;
-    if (body.duplicates > 0) drops.add(targets[target]!.container, 'duplicate_series', body.duplicates);
+    if (body.duplicates > 0) drops.add(targets[target]!, 'duplicate_series', body.duplicates);
     // Indexed loops here and below: a for-of makes an iterator result per step until V8 optimizes
     // the function, which a merge once per scrape may never be.
     const bodyFamilies = body.families;
@@ -216,16 +216,16 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   const containerLabels = targets.map((t) => Buffer.from(`${label}="${escapeLabelValue(t.container)}"`, 'utf8'));
   targets.forEach((target, i) => {
     const outcome = outcomes[i]!;
-    const labels = `{${label}="${escapeLabelValue(target.container)}"}`;
+    const labels = `{${label}="${escapeLabelValue(target.container)}",endpoint="${escapeLabelValue(target.endpoint)}"}`;
     own.up.ownLines += `${own.up.name}${labels} ${outcome.up ? 1 : 0}\n`;
     own.duration.ownLines += `${own.duration.name}${labels} ${target.durationSeconds}\n`;
     own.samples.ownLines += `${own.samples.name}${labels} ${outcome.samples}\n`;
   });
-  for (const container of drops.containers()) {
+  for (const target of drops.targets()) {
     for (const reason of DROP_REASONS) {
       own.dropped.ownLines +=
-        `${DROPPED_TOTAL}{${label}="${escapeLabelValue(container)}",reason="${reason}"} ` +
-        `${drops.get(container, reason)}\n`;
+        `${DROPPED_TOTAL}{${label}="${escapeLabelValue(target.container)}",endpoint="${escapeLabelValue(target.endpoint)}",reason="${reason}"} ` +
+        `${drops.get(target, reason)}\n`;
     }
   }
 

@@ -7,6 +7,8 @@ export type ExpositionFormat = 'text' | 'openmetrics';
 /** One target as fetched on this scrape. */
 export interface FetchedTarget {
   container: string;
+  /** The map entry without its container (target-map's endpointOf): "8080", "https:8443/custom". */
+  endpoint: string;
   /** The response body, already gunzipped; undefined when the fetch failed. */
   body?: Buffer;
   /** The target's Content-Type header (decides text 0.0.4 or OpenMetrics parsing). */
@@ -37,6 +39,7 @@ export interface MergeOptions {
 
 export interface TargetOutcome {
   container: string;
+  endpoint: string;
   /** Fetched and parsed; false when the fetch failed or the body did not parse (nothing of it served). */
   up: boolean;
   /** Samples of this target served. */

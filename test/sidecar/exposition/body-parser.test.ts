@@ -178,7 +178,7 @@ describe('mergeTargets with bodies parsed while they arrived', () => {
     let error: ExpositionError | undefined;
     assert.throws(() => parser.finish(body, body.length), (e) => (error = e as ExpositionError) instanceof ExpositionError);
     const targets = (parsed?: ExpositionError): FetchedTarget[] =>
-      [{ container: 'bad', body, contentType: 'text/plain; version=0.0.4', durationSeconds: 0, parsed }];
+      [{ container: 'bad', endpoint: '9100', body, contentType: 'text/plain; version=0.0.4', durationSeconds: 0, parsed }];
     const streamedOutcome = mergeTargets(targets(error), { containerLabel: LABEL, acceptOpenMetrics: false }, new DropCounter());
     const plainOutcome = mergeTargets(targets(), { containerLabel: LABEL, acceptOpenMetrics: false }, new DropCounter());
     assert.deepEqual(streamedOutcome.targets, plainOutcome.targets);
@@ -205,7 +205,7 @@ describe('BodyParser sample records', () => {
       parsers[0]!.abandon();
       // Merging hands the records back, for the next round's parsers.
       mergeTargets(results.flatMap((parsed, i) => (parsed === undefined ? [] : [{
-        container: `c${i}`, body: bodies[i], contentType: 'text/plain', durationSeconds: 0, parsed,
+        container: `c${i}`, endpoint: '9100', body: bodies[i], contentType: 'text/plain', durationSeconds: 0, parsed,
       }])), { containerLabel: LABEL, acceptOpenMetrics: false }, new DropCounter());
     }
   });

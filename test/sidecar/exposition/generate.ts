@@ -214,10 +214,11 @@ export const mergeCase = (formats: Format[] = ['text', 'openmetrics'], acceptOpe
 }).map(({ label, acceptOpenMetrics, bodies, down }) => {
   const targets: FetchedTarget[] = bodies.map((b, i) => ({
     container: `c${i}`,
+    endpoint: String(9100 + i),
     body: Buffer.from(b.text),
     contentType: b.format === 'text' ? 'text/plain; version=0.0.4' : 'application/openmetrics-text; version=1.0.0',
     durationSeconds: 0.001 * (i + 1),
   }));
-  if (down) targets.push({ container: 'down', error: 'connection refused', durationSeconds: 0.5 });
+  if (down) targets.push({ container: 'down', endpoint: '9999', error: 'connection refused', durationSeconds: 0.5 });
   return { label, acceptOpenMetrics, targets };
 });

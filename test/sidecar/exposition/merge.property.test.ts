@@ -66,7 +66,7 @@ function checkInvariants(c: Case): MergeOutput {
       const k = key({ ...s, labels }, timestamp);
       expected.set(k, (expected.get(k) ?? 0) + 1);
     }
-    const dropped = DROP_REASONS.reduce((sum, reason) => sum + drops.get(target.container, reason), 0);
+    const dropped = DROP_REASONS.reduce((sum, reason) => sum + drops.get(target, reason), 0);
     const out = served.get(target.container) ?? 0;
     assert.equal(samples, out + dropped, `${target.container}: ${samples} samples in, ${out} out, ${dropped} dropped`);
     assert.equal(output.targets.find((o) => o.container === target.container)!.samples, out);

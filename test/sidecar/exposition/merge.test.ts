@@ -16,6 +16,7 @@ function fixture(name: string): Buffer {
 function target(container: string, body: string | Buffer | undefined, contentType?: string, error?: string): FetchedTarget {
   return {
     container,
+    endpoint: '9100',
     body: typeof body === 'string' ? Buffer.from(body) : body,
     contentType,
     error,
@@ -72,9 +73,9 @@ describe('mergeTargets on the real fixture outputs', () => {
     assert.match(body, /^queue_depth\{container="worker",queue="weird \\"quoted\\" \\\\ value\\nnewline"\} 3\.0$/m);
     assert.match(body, /^queue_depth\{container="worker",queue="default"\} NaN$/m);
     assert.match(body, /^node_exporter_build_info\{container="node",branch=/m);
-    assert.match(body, /^promux_target_up\{container="worker"\} 1$/m);
-    assert.match(body, /^promux_target_samples\{container="node"\} \d+$/m);
-    assert.match(body, /^promux_target_scrape_duration_seconds\{container="app"\} 0\.0125$/m);
+    assert.match(body, /^promux_target_up\{container="worker",endpoint="9100"\} 1$/m);
+    assert.match(body, /^promux_target_samples\{container="node",endpoint="9100"\} \d+$/m);
+    assert.match(body, /^promux_target_scrape_duration_seconds\{container="app",endpoint="9100"\} 0\.0125$/m);
   });
 
   test('the Python OpenMetrics app alone, with OpenMetrics accepted, is served as OpenMetrics the Python parser accepts', (t) => {
@@ -88,7 +89,7 @@ describe('mergeTargets on the real fixture outputs', () => {
     assert.match(body, /^jobs_processed_total\{container="worker",queue="default"\} 43\.0 # \{trace_id="abc123def456"\} 1\.0 1795274673\.2669926$/m);
     assert.match(body, /^# UNIT batch_size_bytes bytes$/m);
     assert.match(body, /^# UNIT promux_target_scrape_duration_seconds seconds$/m);
-    assert.match(body, /^promux_dropped_samples_total\{container="again",reason="type_conflict"\} 0$/m);
+    assert.match(body, /^promux_dropped_samples_total\{container="again",endpoint="9100",reason="type_conflict"\} 0$/m);
     const jobs = family(output, 'jobs_processed');
     assert.deepEqual(jobs.samples.map((s) => s.labels[0]), [
       ['container', 'worker'], ['container', 'worker'], ['container', 'worker'], ['container', 'worker'],
@@ -99,8 +100,8 @@ describe('mergeTargets on the real fixture outputs', () => {
   test('all three fixtures with text promux output pass promtool when a target is down too', (t) => {
     const checkers = tools(t);
     const output = merge([...FIXTURE_TARGETS(), target('gone', undefined, undefined, 'connection refused')]);
-    assert.deepEqual(output.targets.at(-1), { container: 'gone', up: false, samples: 0, error: 'connection refused' });
-    assert.match(output.body.toString(), /^promux_target_up\{container="gone"\} 0$/m);
+    assert.deepEqual(output.targets.at(-1), { container: 'gone', endpoint: '9100', up: false, samples: 0, error: 'connection refused' });
+    assert.match(output.body.toString(), /^promux_target_up\{container="gone",endpoint="9100"\} 0$/m);
     if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
   });
 });
@@ -124,7 +125,7 @@ describe('mergeTargets edge cases', () => {
   test('the label name comes from the options', () => {
     const output = merge([target('web', 'a{pod_container="p"} 1\n', TEXT)], false, new DropCounter(), 'pod_container');
     assert.match(output.body.toString(), /^a\{pod_container="web",exported_pod_container="p"\} 1$/m);
-    assert.match(output.body.toString(), /^promux_target_up\{pod_container="web"\} 1$/m);
+    assert.match(output.body.toString(), /^promux_target_up\{pod_container="web",endpoint="9100"\} 1$/m);
   });
 
   test('label values, HELP text, NaN, infinities and timestamps are kept byte for byte', (t) => {
@@ -191,7 +192,7 @@ describe('mergeTargets edge cases', () => {
       '# EOF', '',
     ].join('\n');
     const output = merge([target('x', input, OM)], true);
-    assert.deepEqual(output.targets[0], { container: 'x', up: true, samples: 3 });
+    assert.deepEqual(output.targets[0], { container: 'x', endpoint: '9100', up: true, samples: 3 });
     const body = output.body.toString();
     assert.match(body, /^c_total\{container="x",k="odd"\} 1$/m);
     assert.match(body, /^c_total\{container="x",k="long"\} 2$/m);
@@ -208,9 +209,9 @@ describe('mergeTargets edge cases', () => {
     ], false, drops);
     assert.deepEqual(family(output, 'x').samples.map((s) => s.value), ['1']);
     assert.equal(family(output, 'x').type, 'gauge');
-    assert.equal(drops.get('b', 'type_conflict'), 2);
+    assert.equal(drops.get({ container: 'b', endpoint: '9100' }, 'type_conflict'), 2);
     assert.deepEqual(output.targets.map((o) => o.samples), [1, 1]);
-    assert.match(output.body.toString(), /^promux_dropped_samples_total\{container="b",reason="type_conflict"\} 2$/m);
+    assert.match(output.body.toString(), /^promux_dropped_samples_total\{container="b",endpoint="9100",reason="type_conflict"\} 2$/m);
     if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
   });
 
@@ -218,7 +219,7 @@ describe('mergeTargets edge cases', () => {
     const drops = new DropCounter();
     const output = merge([target('a', '# TYPE x gauge\nx{a="1"} 1\n# TYPE x counter\nx{a="2"} 2\n', TEXT)], false, drops);
     assert.deepEqual(family(output, 'x').samples.map((s) => s.value), ['1']);
-    assert.equal(drops.get('a', 'type_conflict'), 1);
+    assert.equal(drops.get({ container: 'a', endpoint: '9100' }, 'type_conflict'), 1);
   });
 
   test('sample names two families would share are dropped as name_conflict', (t) => {
@@ -228,7 +229,7 @@ describe('mergeTargets edge cases', () => {
       target('a', '# TYPE s summary\ns{quantile="0.5"} 1\ns_sum 2\ns_count 3\n', TEXT),
       target('b', '# TYPE s_count gauge\ns_count 7\n', TEXT),
     ], false, drops);
-    assert.equal(drops.get('b', 'name_conflict'), 1);
+    assert.equal(drops.get({ container: 'b', endpoint: '9100' }, 'name_conflict'), 1);
     assert.doesNotMatch(output.body.toString(), / 7$/m);
     if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
   });
@@ -241,8 +242,8 @@ describe('mergeTargets edge cases', () => {
       target('b', 'x{a="1",b="2"} 5\n', TEXT),
     ], false, drops);
     assert.deepEqual(family(output, 'x').samples.map((s) => s.value), ['1', '3', '5']);
-    assert.equal(drops.get('a', 'duplicate_series'), 2);
-    assert.equal(drops.get('b', 'duplicate_series'), 0);
+    assert.equal(drops.get({ container: 'a', endpoint: '9100' }, 'duplicate_series'), 2);
+    assert.equal(drops.get({ container: 'b', endpoint: '9100' }, 'duplicate_series'), 0);
     if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
   });
 
@@ -251,7 +252,7 @@ describe('mergeTargets edge cases', () => {
     const drops = new DropCounter();
     const output = merge([target('a', 'x{exported_container="v"} 1\nx{container="v"} 2\nx{p="a\\\\tb"} 3\nx{p="a\\tb"} 4\n', TEXT)], false, drops);
     assert.deepEqual(family(output, 'x').samples.map((s) => s.value), ['1', '3']);
-    assert.equal(drops.get('a', 'duplicate_series'), 2);
+    assert.equal(drops.get({ container: 'a', endpoint: '9100' }, 'duplicate_series'), 2);
     if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
   });
 
@@ -260,7 +261,7 @@ describe('mergeTargets edge cases', () => {
     const targets = [target('a', 'x 1\nx 2\n', TEXT)];
     merge(targets, false, drops);
     const second = merge(targets, false, drops);
-    assert.match(second.body.toString(), /^promux_dropped_samples_total\{container="a",reason="duplicate_series"\} 2$/m);
+    assert.match(second.body.toString(), /^promux_dropped_samples_total\{container="a",endpoint="9100",reason="duplicate_series"\} 2$/m);
   });
 
   test('a body that does not parse marks its target down with the line, and serves none of it', () => {
@@ -271,13 +272,13 @@ describe('mergeTargets edge cases', () => {
       target('binary', Buffer.from([0x66, 0x20, 0xff, 0xfe, 0x0a]), TEXT),
     ]);
     const [good, bad, html, binary] = output.targets;
-    assert.deepEqual(good, { container: 'good', up: true, samples: 1 });
+    assert.deepEqual(good, { container: 'good', endpoint: '9100', up: true, samples: 1 });
     assert.equal(bad!.up, false);
     assert.match(bad!.error!, /^invalid text format exposition: line 2: expected "," or "}" after a label value: "second\{a=\\"1\\" 2"$/);
     assert.match(html!.error!, /line 1: expected a metric name/);
     assert.match(binary!.error!, /not valid UTF-8/);
     assert.doesNotMatch(output.body.toString(), /^(first|third)/m);
-    assert.match(output.body.toString(), /^promux_target_up\{container="bad"\} 0$/m);
+    assert.match(output.body.toString(), /^promux_target_up\{container="bad",endpoint="9100"\} 0$/m);
   });
 
   for (const [what, body, error] of [
@@ -316,7 +317,7 @@ describe('mergeTargets edge cases', () => {
 
   test('an empty text body is a target with no samples; an empty OpenMetrics body lacks # EOF', () => {
     const output = merge([target('text', '', TEXT), target('om', '', OM)]);
-    assert.deepEqual(output.targets[0], { container: 'text', up: true, samples: 0 });
+    assert.deepEqual(output.targets[0], { container: 'text', endpoint: '9100', up: true, samples: 0 });
     assert.equal(output.targets[1]!.up, false);
   });
 
@@ -357,7 +358,7 @@ describe('mergeTargets edge cases', () => {
     const checkers = tools(t);
     const input = '# a comment\r\n\r\n# HELP x X.\r\n# TYPE x counter\r\n  x{a = "1" , } \t 1\t 17 \r\n\n#another\nx{a="2"} 2\r\n';
     const output = merge([target('a', input, TEXT)]);
-    assert.deepEqual(output.targets[0], { container: 'a', up: true, samples: 2 });
+    assert.deepEqual(output.targets[0], { container: 'a', endpoint: '9100', up: true, samples: 2 });
     const body = output.body.toString();
     assert.doesNotMatch(body, /\r|comment|another/);
     assert.match(body, /^x\{container="a",a = "1"\} \t 1\t 17$/m);
@@ -415,7 +416,7 @@ describe('mergeTargets edge cases', () => {
     const checkers = tools(t);
     const output = merge([target('inner', '# TYPE promux_target_up gauge\npromux_target_up{container="x"} 0\n', TEXT)]);
     assert.deepEqual(family(output, 'promux_target_up').samples.map((s) => [s.labels, s.value]), [
-      [[['container', 'inner']], '1'],
+      [[['container', 'inner'], ['endpoint', '9100']], '1'],
       [[['container', 'inner'], ['exported_container', 'x']], '0'],
     ]);
     if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
