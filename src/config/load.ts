@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import { isObject } from '../json.ts';
 import { defaultConfig } from './defaults.ts';
 import { parseBytes, parseDurationMs } from './duration.ts';
+import { parseKubernetesVersion } from './kubernetes-version.ts';
 import type { PromuxConfig } from './types.ts';
 
 export class ConfigError extends Error {
@@ -34,6 +35,11 @@ const labelName: Check = (v) =>
     : 'a Prometheus label name other than endpoint and reason (promux\'s own metrics use those)';
 const quantity: Check = (v) =>
   typeof v === 'string' && /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.test(v) ? undefined : 'a Kubernetes quantity such as "10m" or "64Mi"';
+
+const kubernetesVersion: Check = (v) =>
+  typeof v === 'string' && (v === '' || parseKubernetesVersion(v) !== undefined)
+    ? undefined
+    : 'a Kubernetes version as a quoted string such as "1.31" ("" for unknown)';
 
 interface Shape {
   [key: string]: Check | Shape | ListOf;
@@ -66,6 +72,7 @@ const SHAPE: Shape = {
     resources: { requests: resources, limits: resources },
     nativeSidecar: oneOf('never', 'always', 'auto'),
   },
+  kubernetesVersion: kubernetesVersion,
   excludeContainers: { listOf: nonEmpty },
   minContainers: intIn(1, 1000),
   schemes: { listOf: schemeShape },

@@ -50,6 +50,11 @@ export interface SidecarConfig {
 
 export interface PromuxConfig {
   sidecar: SidecarConfig;
+  /**
+   * The cluster's Kubernetes version ("1.31"), for whether it runs native sidecars; "" is unknown,
+   * which the webhook fills at start from the API server's /version.
+   */
+  kubernetesVersion: string;
   /** Containers never scraped; a pod's `promux.io/exclude` adds to these. */
   excludeContainers: string[];
   /** Fewer containers than this and a pod is skipped, unless it says `promux.io/inject: "true"`. */

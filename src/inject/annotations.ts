@@ -1,6 +1,6 @@
 // promux's own annotations, and the scrape schemes' annotations read the way scrapers read them.
 import type { AnnotationScheme } from '../config/types.ts';
-import { PodError } from './pod.ts';
+import { AnnotationError } from './pod.ts';
 
 export const STATUS_ANNOTATION = 'promux.io/status';
 export const TARGETS_ANNOTATION = 'promux.io/targets';
@@ -51,14 +51,14 @@ function keysByName(names: readonly { key: string; sanitized: string }[]): KeysB
   return byName;
 }
 
-/** Every spelling of `configuredKey` among the pod's annotations; disagreeing spellings are a PodError. */
+/** Every spelling of `configuredKey` among the pod's annotations; disagreeing spellings are an AnnotationError. */
 function lookup(annotations: Record<string, string>, byName: KeysByName, configuredKey: string): SchemeKey | undefined {
   const keys = byName.get(sanitizeAnnotationName(configuredKey));
   if (keys === undefined) return undefined;
   const value = annotations[keys[0]!]!;
   const other = keys.find((k) => annotations[k] !== value);
   if (other !== undefined) {
-    throw new PodError(
+    throw new AnnotationError(
       `annotations ${keys[0]} (${JSON.stringify(value)}) and ${other} (${JSON.stringify(annotations[other])}) ` +
         'are the same key to Prometheus but disagree',
     );

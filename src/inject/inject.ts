@@ -3,22 +3,32 @@ import jsonPatch from 'fast-json-patch';
 import type { PromuxConfig } from '../config/types.ts';
 import { VERSION } from '../version.ts';
 import {
-  EXCLUDE_ANNOTATION, INJECT_KEY, readSchemes, scrapeKeyOf, STATUS_ANNOTATION,
+  EXCLUDE_ANNOTATION, INJECT_KEY, readSchemes, scrapeKeyOf, STATUS_ANNOTATION, TARGETS_ANNOTATION,
 } from './annotations.ts';
 import type { SchemeAnnotations } from './annotations.ts';
 import { isObject } from '../json.ts';
-import { checkPlainJson, describeValue, PodError, readPod } from './pod.ts';
-import type { PodView } from './pod.ts';
+import { NATIVE_SIDECAR_VERSION, nativeSidecarSupport } from '../config/kubernetes-version.ts';
+import {
+  EXCLUDE_INBOUND_ANNOTATION, istioInitArgs, readIstioMerge, withExcludedPort,
+} from './istio.ts';
+import { findMultiplexer, MultiplexerError } from './multiplexer.ts';
+import type { Multiplexer } from './multiplexer.ts';
+import { AnnotationError, checkPlainJson, describeValue, PodError, readPod } from './pod.ts';
+import type { ContainerView, PodView } from './pod.ts';
+import { behindProxy, findRbacProxies } from './rbac-proxy.ts';
+import type { RbacProxy } from './rbac-proxy.ts';
 import { choosePort, sidecarContainer } from './sidecar.ts';
+import type { SidecarServing } from './sidecar.ts';
 import { DEFAULT_METRICS_PATH, formatTarget, formatTargetMap } from '../target-map.ts';
 import { deriveTargets } from './targets.ts';
+import type { Derivation } from './targets.ts';
 import type { InjectResult, PodObject, PromuxStatus, SkipCode, Target } from './types.ts';
 
 const { compare } = jsonPatch;
 
-/** Where the sidecar serves (its --endpoint default, which the injector leaves alone). */
-const SIDECAR_PATH = DEFAULT_METRICS_PATH;
 const GRAFANA = 'grafana';
+/** The scheme whose annotations Istio's metrics merge moves (Istio knows no other). */
+const ISTIO_SCHEME_PREFIX = 'prometheus.io';
 
 class Skip extends Error {
   code: SkipCode;
@@ -34,7 +44,7 @@ function skipResult(code: SkipCode, reason: string, pod: PodObject, warnings: st
   return { decision: 'skip', skipCode: code, reason, targets: [], pod, patch: [], warnings };
 }
 
-/** Skips that do not depend on the scrape annotations. */
+/** Pods promux never touches, whatever they ask for: injected already, or opted out. */
 function checkEligible(view: PodView, config: PromuxConfig): void {
   if (view.annotations[STATUS_ANNOTATION] !== undefined) {
     throw new Skip('already-injected', `already injected (${STATUS_ANNOTATION} is set)`);
@@ -44,10 +54,6 @@ function checkEligible(view: PodView, config: PromuxConfig): void {
   }
   for (const [where, values] of [['label', view.labels], ['annotation', view.annotations]] as const) {
     if (values[INJECT_KEY] === 'false') throw new Skip('opted-out', `opted out: ${where} ${INJECT_KEY} is "false"`);
-  }
-  if (view.hostNetwork) {
-    throw new Skip('host-network',
-      'uses hostNetwork: the sidecar would open its port on the node and could clash there');
   }
 }
 
@@ -79,14 +85,15 @@ interface Rewrite {
  * - port (and Grafana's portName and container) are always written, added when absent: without
  *   them Prometheus scrapes every declared container port and Grafana keeps every container.
  * - path and scheme are rewritten only when present: absent, the scraper uses /metrics over http,
- *   which is what the sidecar serves, so adding them would change nothing but the pod.
+ *   which is what the sidecar serves (unless it took over another path), so adding them would
+ *   change nothing but the pod.
  * - param_* are removed (the sidecar passes them on to its target instead).
  * Added keys use the pod's own spelling of the scheme's prefix (from its scrape key).
  */
 function rewriteAnnotations(
   annotations: Record<string, string>,
   active: SchemeAnnotations[],
-  port: number,
+  serving: SidecarServing,
   config: PromuxConfig,
 ): Rewrite {
   const out = { ...annotations };
@@ -112,10 +119,10 @@ function rewriteAnnotations(
     }
   };
   for (const s of active) {
-    set(s, 'port', String(port), true);
-    set(s, 'portName', config.sidecar.portName, true);
+    set(s, 'port', String(serving.port), true);
+    set(s, 'portName', serving.portName, true);
     set(s, 'container', config.sidecar.containerName, true);
-    set(s, 'path', SIDECAR_PATH, false);
+    set(s, 'path', serving.endpoint, serving.endpoint !== DEFAULT_METRICS_PATH);
     set(s, 'scheme', 'http', false);
     for (const p of s.params) {
       original[p.key] = annotations[p.key]!;
@@ -150,11 +157,143 @@ function describeTargets(targets: readonly Target[]): string {
   return targets.map(formatTarget).join(', ');
 }
 
+function describePorts(containers: readonly ContainerView[]): string {
+  return containers
+    .map((c) => `${c.name} ${c.ports.map((p) => (p.name === undefined ? String(p.containerPort) : `${p.name} (${p.containerPort})`)).join(', ')}`)
+    .join('; ');
+}
+
+/** Why no target resolved, and which annotation would make one. */
+function noTargetReason(derivation: Derivation, view: PodView, active: SchemeAnnotations[], excluded: Set<string>): string {
+  if (derivation.source === 'annotation') return `every container in ${TARGETS_ANNOTATION} is excluded`;
+  if (derivation.source === 'multiplexer') return 'every container in the original multiplexer\'s map is excluded';
+  const withPorts = view.running.filter((c) => !excluded.has(c.name) && c.ports.length > 0);
+  const scheme = active[0]!;
+  const portKey = `${scheme.spelling}${scheme.scheme.keys.port}`;
+  const fix = `annotate ${portKey} with the port that serves metrics, or ${TARGETS_ANNOTATION}: "<container>:<port>[/<path>]" (several, comma-separated)`;
+  if (withPorts.length === 0) {
+    return `no container outside the excluded ones declares a port, and no port annotation names one: ${fix}`;
+  }
+  return 'no container outside the excluded ones has a port named metrics, http-metrics or *-metrics, ' +
+    `and no port annotation points at one; the ports are ${describePorts(withPorts)}: ${fix}`;
+}
+
+/** Running containers that declare ports yet get no target: their metrics, if any, stay unscraped. */
+function unscrapedWarning(view: PodView, targets: readonly Target[], excluded: Set<string>): string[] {
+  const unscraped = view.running.filter((c) => !excluded.has(c.name) && c.ports.length > 0 && !targets.some((t) => t.container === c.name));
+  if (unscraped.length === 0) return [];
+  return [`not scraped: ${describePorts(unscraped)} (no port named *-metrics, and no port annotation); ` +
+    `if ${unscraped.length === 1 ? 'it serves' : 'they serve'} metrics, list every target in ${TARGETS_ANNOTATION}`];
+}
+
+/** Skips (by default) or warns about targets behind kube-rbac-proxy. */
+function checkAuthenticated(derivation: Derivation, proxies: readonly RbacProxy[], port: number): string[] {
+  const warnings: string[] = [];
+  for (const t of derivation.targets) {
+    const proxy = behindProxy(proxies, t.port);
+    if (proxy === undefined) continue;
+    const where = `the metrics at ${formatTarget(t)} are behind kube-rbac-proxy (container "${proxy.container}")`;
+    if (derivation.source === 'derived') {
+      throw new Skip('authenticated-metrics',
+        `${where}: they are authenticated, and promux would serve them without authentication to anyone who reaches ` +
+          `its port; to inject anyway, name the targets in ${TARGETS_ANNOTATION}`);
+    }
+    warnings.push(`${where}: promux serves them without authentication on port ${port}, as ${TARGETS_ANNOTATION} asks`);
+  }
+  return warnings;
+}
+
+/** Where the sidecar runs: a native sidecar (init container), a regular container, or nowhere (a skip). */
+function placement(view: PodView, config: PromuxConfig): boolean {
+  const mode = config.sidecar.nativeSidecar;
+  const support = nativeSidecarSupport(config.kubernetesVersion);
+  const { major, minor } = NATIVE_SIDECAR_VERSION;
+  const version = support === 'unknown'
+    ? 'the cluster\'s Kubernetes version is unknown (kubernetesVersion in the configuration; the webhook asks the API server)'
+    : `the cluster runs Kubernetes ${config.kubernetesVersion}`;
+  const tooOld = `native sidecars need Kubernetes ${major}.${minor} or newer, and ${version}`;
+  if (mode === 'always') {
+    if (support === 'no') {
+      throw new Skip('needs-native-sidecar',
+        `sidecar.nativeSidecar is "always", but ${tooOld}: the API server would drop the init container's restartPolicy ` +
+          'and the pod would never leave Init');
+    }
+    return true;
+  }
+  if (view.restartPolicy === 'Always') return false;
+  const job = `restartPolicy is ${view.restartPolicy}: a regular sidecar keeps running after the other containers finish, ` +
+    'so the pod (and a Job running it) would never complete';
+  if (mode === 'never') {
+    throw new Skip('needs-native-sidecar', `${job}; sidecar.nativeSidecar "auto" runs promux as a native sidecar (Kubernetes ${major}.${minor}+)`);
+  }
+  if (support !== 'yes') throw new Skip('needs-native-sidecar', `${job}, and ${tooOld}`);
+  return true;
+}
+
+/** The sidecar's port, port name, path and label: its own, or the original multiplexer's where free. */
+function chooseServing(view: PodView, config: PromuxConfig, targets: readonly Target[], mux: Multiplexer | undefined, warnings: string[]): SidecarServing {
+  const others = view.containers.filter((c) => c !== mux?.container);
+  const used = new Set([...others.flatMap((c) => c.ports.map((p) => p.containerPort)), ...targets.map((t) => t.port)]);
+  const preferred = mux !== undefined && !used.has(mux.port) ? mux.port : config.sidecar.port;
+  const port = choosePort(preferred, used);
+  if (mux !== undefined && mux.port !== port) {
+    warnings.push(`the original multiplexer's port ${mux.port} is used by a target or another container; the sidecar serves on ${port}`);
+  } else if (mux === undefined && port !== config.sidecar.port) {
+    warnings.push(`port ${config.sidecar.port} is taken in this pod; the sidecar serves on ${port}`);
+  }
+  const names = new Set(others.flatMap((c) => c.ports.map((p) => p.name)));
+  const portName = mux?.portName !== undefined && !names.has(mux.portName) ? mux.portName : config.sidecar.portName;
+  return {
+    port,
+    portName,
+    endpoint: mux?.endpoint ?? DEFAULT_METRICS_PATH,
+    containerLabel: mux?.containerLabel ?? config.sidecar.containerLabel,
+  };
+}
+
+type Field = 'containers' | 'initContainers';
+
+/** Copies of the pod's container lists, made the first time one changes; the input's are never modified. */
+class ContainerLists {
+  private readonly spec: Record<string, unknown>;
+  constructor(spec: Record<string, unknown>) {
+    this.spec = spec;
+  }
+
+  list(field: Field): unknown[] {
+    const current = this.spec[field];
+    return Array.isArray(current) ? current : [];
+  }
+
+  private copy(field: Field): unknown[] {
+    const copied = [...this.list(field)];
+    this.spec[field] = copied;
+    return copied;
+  }
+
+  change(field: Field, index: number, edit: (c: Record<string, unknown>) => Record<string, unknown>): void {
+    const list = this.copy(field);
+    list[index] = edit(list[index] as Record<string, unknown>);
+  }
+
+  remove(field: Field, index: number): void {
+    this.copy(field).splice(index, 1);
+  }
+
+  append(field: Field, container: Record<string, unknown>): void {
+    this.copy(field).push(container);
+  }
+}
+
 function decide(input: PodObject, config: PromuxConfig): InjectResult {
   const view = readPod(input);
   checkPlainJson(input);
   checkEligible(view, config);
   const active = activeSchemes(view, config);
+  if (view.hostNetwork) {
+    throw new Skip('host-network',
+      'uses hostNetwork: the sidecar would open its port on the node and could clash there');
+  }
   const warnings: string[] = [];
   const injectValue = view.annotations[INJECT_KEY];
   const force = injectValue === 'true';
@@ -169,16 +308,25 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
     );
   }
   const excluded = excludedContainers(view, config);
-  const derivation = deriveTargets(view, active, excluded);
+  let mux: Multiplexer | undefined;
+  try {
+    mux = findMultiplexer(view);
+  } catch (err) {
+    if (err instanceof MultiplexerError) throw new Skip('no-target', err.message, warnings);
+    throw err;
+  }
+  const prometheus = active.find((s) => s.scheme.prefix === ISTIO_SCHEME_PREFIX);
+  const merge = prometheus === undefined ? undefined : readIstioMerge(view, prometheus.values.port?.value);
+  const derivation = deriveTargets(view, active, excluded, {
+    istio: merge === undefined ? undefined : { merge, scheme: prometheus! },
+    multiplexer: mux,
+  });
   warnings.push(...derivation.warnings);
   const { targets } = derivation;
   if (targets.length === 0) {
-    const why = derivation.explicit
-      ? 'every container in promux.io/targets is excluded'
-      : 'no container outside the excluded ones has a port named metrics, http-metrics or *-metrics, ' +
-        'and no port annotation points at one';
-    throw new Skip('no-target', `no target to scrape: ${why}`, warnings);
+    throw new Skip('no-target', `no target to scrape: ${noTargetReason(derivation, view, active, excluded)}`, warnings);
   }
+  if (derivation.source === 'derived') warnings.push(...unscrapedWarning(view, targets, excluded));
 
   const targetMap = formatTargetMap(targets);
   if (Buffer.byteLength(targetMap) > MAX_TARGET_MAP_BYTES) {
@@ -186,21 +334,10 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
       `the target map would be ${Buffer.byteLength(targetMap)} bytes, over promux's limit of ${MAX_TARGET_MAP_BYTES} ` +
         '(long param_* or path annotations?): the sidecar\'s argument would be too long', warnings);
   }
-
-  const used = new Set([...view.declaredPorts, ...targets.map((t) => t.port)]);
-  const port = choosePort(config.sidecar.port, used);
-  if (port !== config.sidecar.port) {
-    warnings.push(`port ${config.sidecar.port} is taken in this pod; the sidecar serves on ${port}`);
-  }
-  const mode = config.sidecar.nativeSidecar;
-  const native = mode === 'always' || (mode === 'auto' && view.restartPolicy !== 'Always');
-  if (!native && view.restartPolicy !== 'Always') {
-    warnings.push(
-      `restartPolicy is ${view.restartPolicy}: the sidecar keeps running after the other containers ` +
-        'finish, so the pod (and a Job running it) never completes; ' +
-        'sidecar.nativeSidecar "auto" runs it as a native sidecar',
-    );
-  }
+  const servingWarnings: string[] = [];
+  const serving = chooseServing(view, config, targets, mux, servingWarnings);
+  warnings.push(...checkAuthenticated(derivation, findRbacProxies(view), serving.port), ...servingWarnings);
+  const native = placement(view, config);
   if (native && active.some((s) => s.scheme.name === GRAFANA)) {
     warnings.push(
       'the sidecar is a native sidecar (an init container), and Grafana k8s-monitoring annotation ' +
@@ -208,26 +345,52 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
     );
   }
 
-  // New objects only where the pod changes: itself, its metadata (new annotations) and its spec (a
-  // new container list). The rest is shared with the input, which is never modified, so nothing is
-  // deep-copied and compare() below skips the shared subtrees (the webhook's hottest path).
+  // New objects only where the pod changes: itself, its metadata (new annotations), its spec and the
+  // container lists and containers it edits. The rest is shared with the input, which is never
+  // modified, so nothing is deep-copied and compare() below skips the shared subtrees (the webhook's
+  // hottest path).
   const pod: PodObject = { ...input, metadata: { ...(input.metadata as object) }, spec: { ...(input.spec as object) } };
   const spec = pod.spec as Record<string, unknown>;
-  const container = sidecarContainer(config.sidecar, port, targetMap, native);
-  const createdInitContainers = native && spec.initContainers === undefined;
-  if (native) spec.initContainers = [...((spec.initContainers as unknown[] | undefined) ?? []), container];
-  else spec.containers = [...(spec.containers as unknown[]), container];
-
-  const rewrite = rewriteAnnotations(view.annotations, active, port, config);
+  const lists = new ContainerLists(spec);
   const status: PromuxStatus = {
     version: VERSION,
     sidecar: config.sidecar.containerName,
-    port,
+    port: serving.port,
     targets: targetMap,
-    original: rewrite.original,
-    ...(Object.keys(rewrite.removedAt).length > 0 ? { removedAt: rewrite.removedAt } : {}),
-    ...(createdInitContainers ? { createdInitContainers: true as const } : {}),
+    original: {},
   };
+  const rewrite = rewriteAnnotations(view.annotations, active, serving, config);
+  if (merge !== undefined) {
+    // The agent stops merging the app's metrics into its endpoint (promux scrapes the app itself),
+    // and Prometheus reaches promux's port in plain HTTP as it reaches the agent's, even under STRICT mTLS.
+    const { proxy, envIndex } = merge;
+    const env = proxy.spec.env as Record<string, unknown>[];
+    status.removedEnv = { container: proxy.name, index: envIndex, entry: env[envIndex]! };
+    lists.change(proxy.field as Field, proxy.index, (c) => ({ ...c, env: env.filter((_, i) => i !== envIndex) }));
+    const current = view.annotations[EXCLUDE_INBOUND_ANNOTATION];
+    const excludedPorts = withExcludedPort(current, serving.port);
+    if (excludedPorts !== current) {
+      rewrite.original[EXCLUDE_INBOUND_ANNOTATION] = current ?? null;
+      rewrite.annotations[EXCLUDE_INBOUND_ANNOTATION] = excludedPorts;
+    }
+    const init = istioInitArgs(view, serving.port);
+    if (init !== undefined) {
+      status.originalArgs = { [init.container.name]: init.container.spec.args as string[] };
+      lists.change('initContainers', init.container.index, (c) => ({ ...c, args: init.args }));
+    }
+  }
+  if (mux !== undefined) {
+    const field = mux.container.field as Field;
+    status.removedContainer = { field, index: mux.container.index, container: mux.container.spec };
+    lists.remove(field, mux.container.index);
+  }
+  const container = sidecarContainer(config.sidecar, serving, targetMap, native);
+  const createdInitContainers = native && spec.initContainers === undefined;
+  lists.append(native ? 'initContainers' : 'containers', container);
+
+  status.original = rewrite.original;
+  if (Object.keys(rewrite.removedAt).length > 0) status.removedAt = rewrite.removedAt;
+  if (createdInitContainers) status.createdInitContainers = true;
   rewrite.annotations[STATUS_ANNOTATION] = JSON.stringify(status);
   const annotationBytes = sizeOfAnnotations(rewrite.annotations);
   if (annotationBytes > MAX_ANNOTATION_BYTES) {
@@ -237,9 +400,10 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
   }
   (pod.metadata as Record<string, unknown>).annotations = rewrite.annotations;
 
+  const replaced = mux === undefined ? '' : ` (replacing the original multiplexer "${mux.container.name}")`;
   return {
     decision: 'inject',
-    reason: `injected: the sidecar serves port ${port} and scrapes ${describeTargets(targets)}`,
+    reason: `injected: the sidecar serves port ${serving.port} and scrapes ${describeTargets(targets)}${replaced}`,
     targets,
     pod,
     patch: compare(input, pod),
@@ -262,6 +426,7 @@ export function injectPod(pod: unknown, config: PromuxConfig): InjectResult {
     return decide(pod, config);
   } catch (err) {
     if (err instanceof Skip) return skipResult(err.code, err.message, pod, err.warnings);
+    if (err instanceof AnnotationError) return skipResult('invalid-annotation', err.message, pod);
     if (err instanceof PodError) return skipResult('invalid-pod', `not a valid Pod: ${err.message}`, pod);
     throw err;
   }

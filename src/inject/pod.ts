@@ -7,16 +7,28 @@ export class PodError extends Error {
   override name = 'PodError';
 }
 
+/** An annotation promux reads that it cannot use; the message starts with the annotation's name. */
+export class AnnotationError extends Error {
+  override name = 'AnnotationError';
+}
+
 export interface PortView {
   name: string | undefined;
   containerPort: number;
 }
+
+export type ContainerField = 'containers' | 'initContainers' | 'ephemeralContainers';
 
 export interface ContainerView {
   name: string;
   ports: PortView[];
   /** An init container with restartPolicy Always: runs beside the app containers. */
   nativeSidecar: boolean;
+  /** Where it is: spec[field][index]. */
+  field: ContainerField;
+  index: number;
+  /** The container object itself (read only: the engine never modifies its input). */
+  spec: Record<string, unknown>;
 }
 
 export interface PodView {
@@ -24,8 +36,8 @@ export interface PodView {
   labels: Record<string, string>;
   /** spec.containers, then native-sidecar init containers: everything running while the pod serves. */
   running: ContainerView[];
-  /** Every port declared by any container (init and ephemeral included). */
-  declaredPorts: Set<number>;
+  /** Every container: spec.containers, spec.initContainers, spec.ephemeralContainers, in that order. */
+  containers: ContainerView[];
   allContainerNames: Set<string>;
   hostNetwork: boolean;
   restartPolicy: string;
@@ -96,16 +108,16 @@ export function readPod(pod: unknown): PodView {
   const ephemeral = containerList(spec.ephemeralContainers, 'spec.ephemeralContainers');
 
   const allContainerNames = new Set<string>();
-  const declaredPorts = new Set<number>();
   const running: ContainerView[] = [];
+  const all: ContainerView[] = [];
   const groups = [
-    ['spec.containers', containers],
-    ['spec.initContainers', initContainers],
-    ['spec.ephemeralContainers', ephemeral],
+    ['containers', containers],
+    ['initContainers', initContainers],
+    ['ephemeralContainers', ephemeral],
   ] as const;
   for (const [field, list] of groups) {
     list.forEach((c, i) => {
-      const at = `${field}[${i}]`;
+      const at = `spec.${field}[${i}]`;
       if (c.name === undefined) throw new PodError(`${at} has no name`);
       if (typeof c.name !== 'string' || !DNS_LABEL.test(c.name)) {
         throw new PodError(`${at}.name is ${describeValue(c.name)}, not a container name (DNS label)`);
@@ -113,9 +125,10 @@ export function readPod(pod: unknown): PodView {
       if (allContainerNames.has(c.name)) throw new PodError(`two containers are named "${c.name}"`);
       allContainerNames.add(c.name);
       const ports = readPorts(c, at);
-      for (const p of ports) declaredPorts.add(p.containerPort);
-      const nativeSidecar = field === 'spec.initContainers' && c.restartPolicy === 'Always';
-      if (field === 'spec.containers' || nativeSidecar) running.push({ name: c.name, ports, nativeSidecar });
+      const nativeSidecar = field === 'initContainers' && c.restartPolicy === 'Always';
+      const view: ContainerView = { name: c.name, ports, nativeSidecar, field, index: i, spec: c };
+      all.push(view);
+      if (field === 'containers' || nativeSidecar) running.push(view);
     });
   }
   if (spec.hostNetwork !== undefined && typeof spec.hostNetwork !== 'boolean') {
@@ -129,7 +142,7 @@ export function readPod(pod: unknown): PodView {
     annotations,
     labels,
     running,
-    declaredPorts,
+    containers: all,
     allContainerNames,
     hostNetwork: spec.hostNetwork === true,
     restartPolicy,

@@ -32,12 +32,22 @@ function definedResources(list: ResourceList): ResourceList | undefined {
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
-function sidecarArgs(sidecar: SidecarConfig, port: number, targetMap: string): string[] {
+/** What one pod's sidecar serves: where, under which port name and path, with which label. */
+export interface SidecarServing {
+  port: number;
+  portName: string;
+  /** The path it serves (its --endpoint). */
+  endpoint: string;
+  containerLabel: string;
+}
+
+function sidecarArgs(sidecar: SidecarConfig, serving: SidecarServing, targetMap: string): string[] {
   const args = [
     'sidecar',
     '--container_to_port_map', targetMap,
-    '--export_to', String(port),
-    '--container_label', sidecar.containerLabel,
+    '--export_to', String(serving.port),
+    ...(serving.endpoint === '/metrics' ? [] : ['--endpoint', serving.endpoint]),
+    '--container_label', serving.containerLabel,
     '--scrape_timeout', sidecar.scrapeTimeout,
     '--max_target_bytes', sidecar.maxTargetBytes,
   ];
@@ -52,7 +62,7 @@ function sidecarArgs(sidecar: SidecarConfig, port: number, targetMap: string): s
  */
 export function sidecarContainer(
   sidecar: SidecarConfig,
-  port: number,
+  serving: SidecarServing,
   targetMap: string,
   native: boolean,
 ): Record<string, unknown> {
@@ -66,12 +76,12 @@ export function sidecarContainer(
     image: sidecar.image,
     imagePullPolicy: sidecar.imagePullPolicy,
     ...(native ? { restartPolicy: 'Always' } : {}),
-    args: sidecarArgs(sidecar, port, targetMap),
+    args: sidecarArgs(sidecar, serving, targetMap),
     env: [{ name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }],
-    ports: [{ name: sidecar.portName, containerPort: port, protocol: 'TCP' }],
+    ports: [{ name: serving.portName, containerPort: serving.port, protocol: 'TCP' }],
     ...(Object.keys(resources).length > 0 ? { resources } : {}),
-    readinessProbe: { httpGet: { path: '/readyz', port: sidecar.portName } },
-    livenessProbe: { httpGet: { path: '/healthz', port: sidecar.portName } },
+    readinessProbe: { httpGet: { path: '/readyz', port: serving.portName } },
+    livenessProbe: { httpGet: { path: '/healthz', port: serving.portName } },
     securityContext: {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },

@@ -9,6 +9,7 @@ export type PodObject = Record<string, unknown>;
 
 export type SkipCode =
   | 'invalid-pod' // not a usable Pod object (no spec.containers, duplicate names, ...)
+  | 'invalid-annotation' // an annotation promux reads cannot be used (promux.io/targets, a port, a scheme, ...)
   | 'opted-out' // promux.io/inject "false" (label or annotation)
   | 'no-scrape-annotation'
   | 'scrape-false'
@@ -16,6 +17,8 @@ export type SkipCode =
   | 'already-injected'
   | 'too-few-containers'
   | 'no-target'
+  | 'authenticated-metrics' // the scraped endpoint is behind kube-rbac-proxy: promux would serve it without authentication
+  | 'needs-native-sidecar' // restartPolicy is not Always and the cluster is not known to run native sidecars
   | 'too-large'; // what injection adds would push the pod past a Kubernetes or Linux limit
 
 export interface InjectResult {
@@ -61,4 +64,10 @@ export interface PromuxStatus {
   removedAt?: Record<string, number>;
   /** Set when promux created spec.initContainers for a native sidecar. */
   createdInitContainers?: true;
+  /** An env entry promux removed from a container (istio-proxy's ISTIO_PROMETHEUS_ANNOTATIONS), and its position. */
+  removedEnv?: { container: string; index: number; entry: Record<string, unknown> };
+  /** Containers whose args promux changed (istio-init's inbound exclusions), with their args before. */
+  originalArgs?: Record<string, string[]>;
+  /** A container promux replaced (the original multiplexer sidecar), whole, and where it was. */
+  removedContainer?: { field: 'containers' | 'initContainers'; index: number; container: Record<string, unknown> };
 }

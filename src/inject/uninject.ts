@@ -27,6 +27,19 @@ export function parseStatus(text: string): PromuxStatus {
   if (value.removedAt !== undefined && !(isObject(value.removedAt) && Object.values(value.removedAt).every(isPosition))) {
     throw bad('"removedAt" is not a mapping of annotations to positions');
   }
+  const env = value.removedEnv;
+  if (env !== undefined && !(isObject(env) && typeof env.container === 'string' && isPosition(env.index) && isObject(env.entry))) {
+    throw bad('"removedEnv" is not {container, index, entry}');
+  }
+  const args = value.originalArgs;
+  if (args !== undefined && !(isObject(args) && Object.values(args).every((a) => Array.isArray(a) && a.every((s) => typeof s === 'string')))) {
+    throw bad('"originalArgs" is not a mapping of containers to argument lists');
+  }
+  const removed = value.removedContainer;
+  if (removed !== undefined && !(isObject(removed) && (removed.field === 'containers' || removed.field === 'initContainers')
+    && isPosition(removed.index) && isObject(removed.container))) {
+    throw bad('"removedContainer" is not {field, index, container}');
+  }
   return value as unknown as PromuxStatus;
 }
 
@@ -53,6 +66,45 @@ function withoutContainer(list: unknown, name: string): { list: unknown[]; found
   return { list: kept, found: kept.length !== list.length };
 }
 
+/** The container named `name` in spec.containers or spec.initContainers. */
+function findContainer(spec: Record<string, unknown>, name: string): Record<string, unknown> | undefined {
+  for (const field of ['containers', 'initContainers'] as const) {
+    const list = spec[field];
+    if (!Array.isArray(list)) continue;
+    const found = list.find((c) => isObject(c) && c.name === name);
+    if (found !== undefined) return found as Record<string, unknown>;
+  }
+  return undefined;
+}
+
+/** Puts back what promux changed in other containers (on the copy); says what it did. */
+function restoreContainers(spec: Record<string, unknown>, status: PromuxStatus): string[] {
+  const done: string[] = [];
+  const removed = status.removedContainer;
+  if (removed !== undefined) {
+    const list = Array.isArray(spec[removed.field]) ? spec[removed.field] as unknown[] : [];
+    list.splice(Math.min(removed.index, list.length), 0, removed.container);
+    spec[removed.field] = list;
+    done.push(`put back the ${String(removed.container.name)} container`);
+  }
+  const env = status.removedEnv;
+  if (env !== undefined) {
+    const container = findContainer(spec, env.container);
+    if (container === undefined) throw new PodError(`${STATUS_ANNOTATION}: no container "${env.container}" to put its env entry back into`);
+    const list = Array.isArray(container.env) ? container.env : [];
+    list.splice(Math.min(env.index, list.length), 0, env.entry);
+    container.env = list;
+    done.push(`restored ${env.container}'s env ${String(env.entry.name)}`);
+  }
+  for (const [name, args] of Object.entries(status.originalArgs ?? {})) {
+    const container = findContainer(spec, name);
+    if (container === undefined) throw new PodError(`${STATUS_ANNOTATION}: no container "${name}" to restore the args of`);
+    container.args = args;
+    done.push(`restored ${name}'s args`);
+  }
+  return done;
+}
+
 function restore(input: PodObject): UninjectResult {
   const pod = copyPod(input);
   const metadata = pod.metadata;
@@ -76,12 +128,13 @@ function restore(input: PodObject): UninjectResult {
     if (emptied && status.createdInitContainers === true) delete spec.initContainers;
     else spec[field] = result.list;
   }
+  const others = restoreContainers(spec, status);
   (metadata as Record<string, unknown>).annotations = restoreAnnotations(annotations as Record<string, string>, status);
   const restored = Object.keys(status.original).length;
   const sidecar = removedSidecar ? `removed the ${status.sidecar} container` : `found no ${status.sidecar} container`;
   return {
     changed: true,
-    reason: `uninjected: ${sidecar} and restored ${restored} annotation${restored === 1 ? '' : 's'}`,
+    reason: `uninjected: ${sidecar}${others.map((o) => `, ${o}`).join('')} and restored ${restored} annotation${restored === 1 ? '' : 's'}`,
     pod,
     patch: compare(input, pod),
   };

@@ -98,7 +98,12 @@ describe('skip reasons', () => {
     const none = skip(makePod({ 'prometheus.io/scrape': 'true' }, [{ name: 'app', ports: [['http', 8080]] }, 'proxy']));
     assert.equal(none.skipCode, 'no-target');
     assert.equal(none.reason, 'no target to scrape: no container outside the excluded ones has a port named metrics, ' +
-      'http-metrics or *-metrics, and no port annotation points at one');
+      'http-metrics or *-metrics, and no port annotation points at one; the ports are app http (8080): annotate ' +
+      'prometheus.io/port with the port that serves metrics, or promux.io/targets: "<container>:<port>[/<path>]" (several, comma-separated)');
+    const portless = skip(makePod({ 'k8s.grafana.com/scrape': 'true' }, ['app', 'proxy']));
+    assert.equal(portless.reason, 'no target to scrape: no container outside the excluded ones declares a port, and no port ' +
+      'annotation names one: annotate k8s.grafana.com/metrics.portNumber with the port that serves metrics, or promux.io/targets: ' +
+      '"<container>:<port>[/<path>]" (several, comma-separated)');
     const excluded = skip(makePod({ ...scraped, 'promux.io/exclude': 'app' }, twoContainers));
     assert.equal(excluded.skipCode, 'no-target');
     assert.match(excluded.warnings.join('\n'), /port 8080 of the excluded container "app"/);
@@ -107,16 +112,19 @@ describe('skip reasons', () => {
     assert.match(explicit.reason, /^no target to scrape: every container in promux.io\/targets is excluded/);
   });
 
-  test('the checks run in order: already injected before opt-out before hostNetwork before scrape', () => {
+  test('the checks run in the order a person thinks: injected, opted out, asks for no scrape, then hostNetwork, then the rest', () => {
     const everything = makePod({ 'promux.io/inject': 'false', 'promux.io/status': '{}' }, ['app'], { hostNetwork: true });
     assert.equal(skip(everything).skipCode, 'already-injected');
     const optedOutHost = makePod({ 'promux.io/inject': 'false' }, ['app'], { hostNetwork: true });
     assert.equal(skip(optedOutHost).skipCode, 'opted-out');
-    assert.equal(skip(makePod({}, ['app'], { hostNetwork: true })).skipCode, 'host-network');
+    assert.equal(skip(makePod({}, ['app'], { hostNetwork: true })).skipCode, 'no-scrape-annotation');
+    assert.equal(skip(makePod({ 'prometheus.io/scrape': 'false' }, ['app'], { hostNetwork: true })).skipCode, 'scrape-false');
+    assert.equal(skip(makePod(scraped, ['app'], { hostNetwork: true })).skipCode, 'host-network');
+    assert.equal(skip(makePod(scraped, ['app'], { restartPolicy: 'Never' })).skipCode, 'too-few-containers');
   });
 });
 
-describe('bad input is an invalid-pod skip, never a throw', () => {
+describe('bad input is an invalid-pod or invalid-annotation skip, never a throw', () => {
   const cases: [string, unknown, string][] = [
     ['null', null, 'not a valid Pod: expected an object, got null'],
     ['a string', 'kind: Pod', 'not a valid Pod: expected an object, got string "kind: Pod"'],
@@ -153,25 +161,27 @@ describe('bad input is an invalid-pod skip, never a throw', () => {
 
   const annotated: [string, Record<string, string>, string][] = [
     ['an invalid promux.io/targets', { 'promux.io/targets': 'app:http' },
-      'not a valid Pod: annotation promux.io/targets: "app:http": "http" is not a port number (1-65535)'],
+      'annotation promux.io/targets: "app:http": "http" is not a port number (1-65535)'],
     ['a promux.io/targets path the sidecar could never request', { 'promux.io/targets': 'app:80/a\r\nb' },
-      'not a valid Pod: annotation promux.io/targets: "app:80/a\\r\\nb": path "/a\\r\\nb" has a character HTTP does not allow ' +
+      'annotation promux.io/targets: "app:80/a\\r\\nb": path "/a\\r\\nb" has a character HTTP does not allow ' +
       'in a request line ("\\r" at 2; percent-encode it)'],
+    ['the same endpoint twice in promux.io/targets', { 'promux.io/targets': 'app:80,proxy:81,app:80/metrics' },
+      'annotation promux.io/targets: "app:80" appears twice: the same endpoint would be scraped twice'],
     ['promux.io/targets naming a missing container', { 'promux.io/targets': 'app:80,ghost:81' },
-      'not a valid Pod: annotation promux.io/targets names container "ghost", which is not a running container'],
+      'annotation promux.io/targets names container "ghost", which is not a running container'],
     ['a port annotation that is not a port', { 'prometheus.io/port': 'http' },
-      'not a valid Pod: annotation prometheus.io/port is "http", not a port number'],
+      'annotation prometheus.io/port is "http", not a port number'],
     ['a scheme annotation other than http or https', { 'prometheus.io/port': '80', 'prometheus.io/scheme': 'HTTPS' },
-      'not a valid Pod: annotation prometheus.io/scheme is "HTTPS", not http or https'],
+      'annotation prometheus.io/scheme is "HTTPS", not http or https'],
     ['a param_* annotation that is not valid Unicode', { 'prometheus.io/port': '80', 'prometheus.io/param_q': 'a\uD800' },
-      'not a valid Pod: annotation prometheus.io/param_q is not valid Unicode text'],
+      'annotation prometheus.io/param_q is not valid Unicode text'],
     ['two spellings of one key that disagree', { 'prometheus.io/port': '80', 'prometheus-io/port': '81' },
-      'not a valid Pod: annotations prometheus.io/port ("80") and prometheus-io/port ("81") are the same key to Prometheus but disagree'],
+      'annotations prometheus.io/port ("80") and prometheus-io/port ("81") are the same key to Prometheus but disagree'],
   ];
   for (const [name, annotations, reason] of annotated) {
     test(name, () => {
       const result = skip(makePod({ 'prometheus.io/scrape': 'true', ...annotations }, ['app', 'proxy']));
-      assert.equal(result.skipCode, 'invalid-pod');
+      assert.equal(result.skipCode, 'invalid-annotation');
       assert.equal(result.reason, reason);
     });
   }
