@@ -208,10 +208,10 @@ function placement(view: PodView, config: PromuxConfig): boolean {
   const mode = config.sidecar.nativeSidecar;
   const support = nativeSidecarSupport(config.kubernetesVersion);
   const { major, minor } = NATIVE_SIDECAR_VERSION;
-  const version = support === 'unknown'
-    ? 'the cluster\'s Kubernetes version is unknown (kubernetesVersion in the configuration; the webhook asks the API server)'
-    : `the cluster runs Kubernetes ${config.kubernetesVersion}`;
-  const tooOld = `native sidecars need Kubernetes ${major}.${minor} or newer, and ${version}`;
+  const tooOld = `native sidecars need Kubernetes ${major}.${minor} or newer, and ` + (support === 'unknown'
+    ? 'the cluster\'s version is unknown: set kubernetesVersion in promux\'s configuration (the webhook asks the API ' +
+      'server at start; promux inject takes --kubernetes-version)'
+    : `the cluster runs ${config.kubernetesVersion}`);
   if (mode === 'always') {
     if (support === 'no') {
       throw new Skip('needs-native-sidecar',
@@ -222,11 +222,11 @@ function placement(view: PodView, config: PromuxConfig): boolean {
   }
   if (view.restartPolicy === 'Always') return false;
   const job = `restartPolicy is ${view.restartPolicy}: a regular sidecar keeps running after the other containers finish, ` +
-    'so the pod (and a Job running it) would never complete';
+    'so the pod (and a Job running it) would never complete; promux runs in such pods as a native sidecar';
   if (mode === 'never') {
-    throw new Skip('needs-native-sidecar', `${job}; sidecar.nativeSidecar "auto" runs promux as a native sidecar (Kubernetes ${major}.${minor}+)`);
+    throw new Skip('needs-native-sidecar', `${job} only with sidecar.nativeSidecar "auto" (Kubernetes ${major}.${minor}+), and it is "never"`);
   }
-  if (support !== 'yes') throw new Skip('needs-native-sidecar', `${job}, and ${tooOld}`);
+  if (support !== 'yes') throw new Skip('needs-native-sidecar', `${job}, but ${tooOld}`);
   return true;
 }
 

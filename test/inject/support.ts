@@ -1,7 +1,7 @@
 // Shared by the engine's tests: fixture pods, a small pod builder and the checks every injection
 // must pass (patch applies with fast-json-patch and the real kubectl, schema, PSA, round trip).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import jsonPatch from 'fast-json-patch';
@@ -28,7 +28,7 @@ function templateOf(doc: Obj): Obj | undefined {
   return spec?.template as Obj | undefined;
 }
 
-/** Every pod in the shared fixture manifests, keyed "Kind/name" (templates wrapped as Pods). */
+/** Every pod in the fixture manifests (test/fixtures/manifests/*.yaml), keyed "Kind/name" (templates wrapped as Pods). */
 export function fixturePods(): Map<string, PodObject> {
   const pods = new Map<string, PodObject>();
   const add = (doc: Obj): void => {
@@ -43,7 +43,7 @@ export function fixturePods(): Map<string, PodObject> {
     if (template === undefined) return;
     pods.set(key, podFromTemplate(String(metadata.name), metadata.namespace as string | undefined, template));
   };
-  for (const file of ['vault-agent-pod.yaml', 'openfaas-gateway.yaml', 'workloads.yaml']) {
+  for (const file of readdirSync(join(FIXTURES, 'manifests')).filter((f) => f.endsWith('.yaml')).sort()) {
     const text = readFileSync(join(FIXTURES, 'manifests', file), 'utf8');
     for (const doc of parseAllDocuments(text)) add(doc.toJS() as Obj);
   }
