@@ -1,13 +1,15 @@
 // Property tests over generated pods: containers with arbitrary names and ports, scrape annotations
 // in every spelling, other annotation keys full of "/" and "~" (JSON Pointer's escapes), all
-// three native-sidecar modes.
+// three native-sidecar modes and cluster versions; and the same pods reshaped the way other tools
+// leave them: Istio's metrics merge (regular or native istio-proxy, istio-init or istio-validation),
+// the original multiplexer (long or short flags), kube-rbac-proxy (by image or by flags).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import jsonPatch from 'fast-json-patch';
 import type { PromuxConfig } from '../../src/config/types.ts';
 import { injectPod, STATUS_ANNOTATION, uninjectPod } from '../../src/inject/index.ts';
-import type { PodObject } from '../../src/inject/index.ts';
+import type { PodObject, PromuxStatus } from '../../src/inject/index.ts';
 import { parseTargetMap } from '../../src/target-map.ts';
 import { kubectlPatchLocal, schemaProblems } from '../helpers/k8s.ts';
 import { psaRestrictedProblems } from '../helpers/psa.ts';
@@ -119,9 +121,94 @@ const podArb = fc
     };
   });
 
+/** What another tool added to the pod before promux saw it. */
+const extraArb = fc.oneof(
+  fc.record({
+    kind: fc.constant('istio' as const),
+    native: fc.boolean(),
+    init: fc.constantFrom('istio-init', 'istio-validation', undefined),
+    scrape: fc.constantFrom('true', 'true', 'false'),
+    port: fc.option(portArb, { nil: undefined }), // undefined: a declared port
+    path: fc.constantFrom('', '/metrics', '/actuator/prometheus'),
+    targets: fc.boolean(),
+    excludeInbound: fc.option(fc.constantFrom('', '9443', '9443,13434'), { nil: undefined }),
+  }),
+  fc.record({
+    kind: fc.constant('multiplexer' as const),
+    long: fc.boolean(),
+    endpoint: fc.constantFrom(undefined, '/prom'),
+    port: fc.constantFrom(undefined, 13434, 9999, 8080),
+    exclude: fc.boolean(),
+  }),
+  fc.record({ kind: fc.constant('rbac-proxy' as const), byImage: fc.boolean(), upstreamFirst: fc.boolean(), annotate: fc.boolean() }),
+);
+type Extra = typeof extraArb extends fc.Arbitrary<infer T> ? T : never;
+
+function addContainer(pod: PodObject, field: 'containers' | 'initContainers', container: Obj, first = false): boolean {
+  const spec = pod.spec as Record<string, Obj[] | undefined>;
+  const all = [...(spec.containers ?? []), ...(spec.initContainers ?? [])];
+  if (all.some((c) => c.name === container.name)) return false;
+  const list = spec[field] ?? [];
+  spec[field] = first ? [container, ...list] : [...list, container];
+  return true;
+}
+
+function reshape(pod: PodObject, extra: Extra): PodObject {
+  const annotations = annotationsOf(pod);
+  const spec = pod.spec as { containers: Obj[] };
+  const declared = spec.containers.flatMap((c) => ((c.ports as Obj[] | undefined) ?? []).map((p) => p.containerPort as number));
+  const entries = spec.containers.map((c, i) => `${c.name as string}:${(c.ports as Obj[] | undefined)?.[0]?.containerPort ?? 9100 + i}`);
+  const setPort = (port: string): void => {
+    // The pod's own prometheus.io keys give way to the tool's (Istio clears every spelling too).
+    for (const key of Object.keys(annotations)) if (/^prometheus[._-]io[/.]/.test(key)) delete annotations[key];
+    Object.assign(annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': port });
+  };
+  if (extra.kind === 'istio') {
+    const app = String(extra.port ?? declared[0] ?? 8080);
+    const env = { scrape: extra.scrape, path: extra.path, port: app, ...(extra.targets ? { targets: [{ port: app, path: extra.path }, { port: '9404', path: '' }] } : {}) };
+    const proxy: Obj = {
+      name: 'istio-proxy', image: 'docker.io/istio/proxyv2:1.24.2', args: ['proxy', 'sidecar'],
+      env: [{ name: 'PILOT_CERT_PROVIDER', value: 'istiod' }, { name: 'ISTIO_PROMETHEUS_ANNOTATIONS', value: JSON.stringify(env) }],
+      ports: [{ name: 'http-envoy-prom', containerPort: 15090, protocol: 'TCP' }],
+      ...(extra.native ? { restartPolicy: 'Always' } : {}),
+    };
+    if (extra.init !== undefined) {
+      addContainer(pod, 'initContainers', { name: extra.init, image: 'docker.io/istio/proxyv2:1.24.2', args: ['istio-iptables', '-b', '*', '-d', '15090,15021,15020'] }, true);
+    }
+    if (!addContainer(pod, extra.native ? 'initContainers' : 'containers', proxy)) return pod;
+    setPort('15020');
+    annotations['prometheus.io/path'] = '/stats/prometheus';
+    if (extra.excludeInbound !== undefined) annotations['traffic.sidecar.istio.io/excludeInboundPorts'] = extra.excludeInbound;
+  } else if (extra.kind === 'multiplexer') {
+    const port = extra.port ?? 13434;
+    const flags = extra.long
+      ? [...entries.map((e) => `--container_to_port_map=${e}`), ...(extra.endpoint === undefined ? [] : [`--endpoint=${extra.endpoint}`]), `--export_to=${port}`]
+      : ['-e', String(port), ...entries.flatMap((e) => ['-m', e]), ...(extra.endpoint === undefined ? [] : ['-p', extra.endpoint])];
+    if (extra.exclude) flags.push('-x', (spec.containers[0]!.name as string));
+    const mux = { name: 'prom-multiplexer-sidecar', image: 'registry.example.com/prometheus-multiplexer-sidecar:0.1.0',
+      command: ['/metrics-multiplexer-sidecar', ...flags], ports: [{ name: 'mux-metrics', containerPort: port }] };
+    if (addContainer(pod, 'containers', mux)) setPort(String(port));
+  } else {
+    const upstream = extra.upstreamFirst ? declared[0] ?? 8081 : 8081;
+    addContainer(pod, 'containers', {
+      name: 'kube-rbac-proxy',
+      image: extra.byImage ? 'quay.io/brancz/kube-rbac-proxy:v0.18.1' : 'registry.example.com/authn:1',
+      args: ['--secure-listen-address=:8443', `--upstream=http://127.0.0.1:${upstream}/`],
+      ports: [{ name: 'https-main', containerPort: 8443 }],
+    });
+    if (extra.annotate) setPort('8443');
+  }
+  return pod;
+}
+
+const shapedPodArb = fc.oneof(podArb, fc.tuple(podArb, extraArb).map(([pod, extra]) => reshape(pod, extra)));
+
 const configArb = fc
-  .constantFrom<PromuxConfig['sidecar']['nativeSidecar'][]>('never', 'always', 'auto')
-  .map((mode) => config((c) => (c.sidecar.nativeSidecar = mode)));
+  .record({
+    mode: fc.constantFrom<PromuxConfig['sidecar']['nativeSidecar'][]>('never', 'always', 'auto'),
+    version: fc.constantFrom('', '1.27', 'v1.29.3-eks-1', '1.33'),
+  })
+  .map(({ mode, version }) => config((c) => { c.sidecar.nativeSidecar = mode; c.kubernetesVersion = version; }));
 
 function declaredPorts(pod: PodObject, except: string): number[] {
   const spec = pod.spec as Obj;
@@ -130,13 +217,35 @@ function declaredPorts(pod: PodObject, except: string): number[] {
     .flatMap((c) => ((c.ports as Obj[] | undefined) ?? []).map((p) => p.containerPort as number));
 }
 
+/** Nothing scraped twice, nothing that needs what the pod cannot give: what every injected pod must show. */
+function checkShape(input: PodObject, pod: PodObject, targets: readonly { container: string; port: number; path: string }[], cfg: PromuxConfig): void {
+  const spec = pod.spec as { containers: Obj[]; initContainers?: Obj[]; restartPolicy?: string };
+  const all = [...spec.containers, ...(spec.initContainers ?? [])].filter((c) => c.name !== cfg.sidecar.containerName);
+  assert.ok(!all.some((c) => JSON.stringify([c.image, c.command, c.args]).includes('multiplexer-sidecar')), 'the original multiplexer is gone');
+  const proxy = all.find((c) => c.name === 'istio-proxy');
+  if (targets.some((t) => t.container === 'istio-proxy' && t.port === 15020)) {
+    assert.ok(!JSON.stringify(proxy?.env ?? []).includes('ISTIO_PROMETHEUS_ANNOTATIONS'), 'the agent no longer merges the app into 15020');
+  }
+  const sidecar = sidecarOf(pod, cfg.sidecar.containerName);
+  if ((spec.restartPolicy ?? 'Always') !== 'Always') assert.equal(sidecar.restartPolicy, 'Always', 'a Job pod gets a native sidecar or none');
+  const explicit = annotationsOf(input)['promux.io/targets'] !== undefined;
+  const rbac = all.find((c) => c.name === 'kube-rbac-proxy');
+  if (rbac !== undefined && !explicit && !JSON.stringify(input).includes('multiplexer-sidecar')) {
+    const upstream = Number(/127\.0\.0\.1:(\d+)/.exec(JSON.stringify(rbac.args))![1]);
+    assert.ok(!targets.some((t) => t.port === 8443 || t.port === upstream), 'nothing behind kube-rbac-proxy unless the user listed it');
+  }
+}
+
 test('property: injection is consistent, idempotent and undone exactly by uninject', () => {
   let injected = 0;
+  const seen = { istioMerge: 0, multiplexer: 0, authenticated: 0, nativeJob: 0, needsNative: 0 };
   fc.assert(
-    fc.property(podArb, configArb, (input, cfg) => {
+    fc.property(shapedPodArb, configArb, (input, cfg) => {
       const before = JSON.stringify(input);
       const result = injectPod(input, cfg);
       assert.equal(JSON.stringify(input), before, 'input untouched');
+      if (result.skipCode === 'authenticated-metrics') seen.authenticated++;
+      if (result.skipCode === 'needs-native-sidecar') seen.needsNative++;
       if (result.decision === 'skip') {
         assert.deepEqual(result.patch, []);
         assert.deepEqual(result.pod, input);
@@ -154,6 +263,11 @@ test('property: injection is consistent, idempotent and undone exactly by uninje
       assert.deepEqual(parseTargetMap(args[args.indexOf('--container_to_port_map') + 1]!), result.targets);
       assert.deepEqual(psaRestrictedProblems({ containers: [sidecar] }), []);
       assert.deepEqual(schemaProblems(result.pod), []);
+      checkShape(input, result.pod, result.targets, cfg);
+      const written = JSON.parse(annotationsOf(result.pod)[STATUS_ANNOTATION]!) as PromuxStatus;
+      if (written.removedEnv !== undefined) seen.istioMerge++;
+      if (written.removedContainer !== undefined) seen.multiplexer++;
+      if (((input.spec as Obj).restartPolicy ?? 'Always') !== 'Always') seen.nativeJob++;
 
       const inputAnnotations = annotationsOf(input);
       const status = JSON.parse(annotationsOf(result.pod)[STATUS_ANNOTATION]!) as { original: Obj };
@@ -167,14 +281,15 @@ test('property: injection is consistent, idempotent and undone exactly by uninje
       const restored = uninjectPod(result.pod, cfg);
       assert.equal(JSON.stringify(restored.pod), before, 'uninject restores the pod exactly');
     }),
-    { numRuns: 300 },
+    { numRuns: 500 },
   );
-  assert.ok(injected > 50, `only ${injected} of 300 generated pods were injected`);
+  assert.ok(injected > 80, `only ${injected} of 500 generated pods were injected`);
+  for (const [shape, count] of Object.entries(seen)) assert.ok(count >= 5, `only ${count} generated pods of shape ${shape}`);
 });
 
 test('property: kubectl patch --local applies the patch of a sample of generated pods', (t) => {
   const injected = fc
-    .sample(fc.tuple(podArb, configArb), { numRuns: 200, seed: 7 })
+    .sample(fc.tuple(shapedPodArb, configArb), { numRuns: 200, seed: 7 })
     .map(([pod, cfg]) => ({ pod, result: injectPod(pod, cfg) }))
     .filter(({ result }) => result.decision === 'inject')
     .slice(0, 8);
@@ -198,7 +313,7 @@ function slots(value: unknown, out: [Obj | unknown[], string | number][] = []): 
 
 test('property: a valid pod with any one value replaced by arbitrary JSON never makes the engine throw', () => {
   fc.assert(
-    fc.property(podArb, fc.jsonValue(), fc.nat(), configArb, (pod, replacement, pick, cfg) => {
+    fc.property(shapedPodArb, fc.jsonValue(), fc.nat(), configArb, (pod, replacement, pick, cfg) => {
       const all = slots(pod);
       const [parent, key] = all[pick % all.length]!;
       (parent as Record<string | number, unknown>)[key] = replacement;
