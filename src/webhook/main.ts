@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { PromuxConfig } from '../config/types.ts';
 import { injectPod } from '../inject/index.ts';
@@ -47,6 +48,33 @@ function seconds(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+/**
+ * The config with the cluster's Kubernetes version (whether it runs native sidecars, for Job pods):
+ * as configured, else asked of the API server at start when running in a cluster. Unknown, promux
+ * skips pods that would need a native sidecar, saying why.
+ */
+export async function withKubernetesVersion(
+  config: PromuxConfig, log: Pick<Logger, 'info' | 'warn'>, read: () => Promise<string>, inCluster: boolean,
+): Promise<PromuxConfig> {
+  if (config.kubernetesVersion !== '') {
+    log.info({ kubernetesVersion: config.kubernetesVersion }, 'Kubernetes version from the configuration');
+    return config;
+  }
+  const unknown = 'pods whose restartPolicy is not Always are skipped (they need a native sidecar); set kubernetesVersion in the configuration';
+  if (!inCluster) {
+    log.warn(`Kubernetes version unknown (not running in a cluster): ${unknown}`);
+    return config;
+  }
+  try {
+    const version = await read();
+    log.info({ kubernetesVersion: version }, 'Kubernetes version from the API server');
+    return { ...config, kubernetesVersion: version };
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, `cannot read the API server's /version: ${unknown}`);
+    return config;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   let options: WebhookOptions;
   let config: PromuxConfig;
@@ -69,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
   const log = pino({ name: 'promux-webhook', level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime },
     pino.destination({ dest: 1, sync: true }));
   const signals = watchSignals();
+  config = await withKubernetesVersion(config, log, async () => (await import('./tls/kube.ts')).readServerVersion(),
+    process.env.KUBERNETES_SERVICE_HOST !== undefined);
   let webhook;
   try {
     webhook = await startWebhook(options, { config, inject: injectPod, log });

@@ -3,6 +3,7 @@
 // stderr. Exit codes: 0 when the input was read (even if every pod was skipped), 1 for input or
 // configuration that cannot be used, 2 for a command line that cannot be understood.
 import { Command, CommanderError, Option } from 'commander';
+import { parseKubernetesVersion } from '../config/kubernetes-version.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { dryRun, OUTPUT_FORMATS, type OutputFormat } from './dry-run.ts';
 import { injectEdit, uninjectEdit } from './edits.ts';
@@ -58,6 +59,8 @@ function program(mode: Mode, io: CommandIO): Command {
     .option('-f, --filename <path>', 'a manifest file, a folder of *.yaml/*.yml/*.json files, or - for stdin (repeatable)', collect)
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('yaml'))
     .option('--config <file>', 'promux configuration file (YAML), as mounted into the webhook')
+    .option('--kubernetes-version <version>',
+      'the cluster\'s Kubernetes version ("1.31"), which decides whether Job pods get a native sidecar; overrides the configuration\'s kubernetesVersion')
     .addHelpText('after', EXAMPLES[mode])
     .helpOption('-h, --help', 'show this help')
     .exitOverride()
@@ -68,6 +71,7 @@ interface Options {
   filename?: string[];
   output: OutputFormat;
   config?: string;
+  kubernetesVersion?: string;
 }
 
 export async function runCommand(mode: Mode, argv: string[], io: CommandIO): Promise<number> {
@@ -86,8 +90,13 @@ export async function runCommand(mode: Mode, argv: string[], io: CommandIO): Pro
   if (options.filename === undefined) {
     return fail(`no input: give -f FILE, -f FOLDER or -f - (standard input); see 'promux ${mode} --help'`, 2);
   }
+  const version = options.kubernetesVersion;
+  if (version !== undefined && parseKubernetesVersion(version) === undefined) {
+    return fail(`--kubernetes-version: ${JSON.stringify(version)} is not a Kubernetes version such as 1.31`, 2);
+  }
   try {
     const config = loadConfig(options.config);
+    if (version !== undefined) config.kubernetesVersion = version;
     const sources = await readSources(options.filename, io.readStdin);
     const edit = mode === 'inject' ? injectEdit(config) : uninjectEdit(config);
     const result = dryRun(sources, edit, options.output);

@@ -46,7 +46,7 @@ test('-f - reads stdin; -o patch and -o json print the same objects as files do'
 
 test('uninject restores what inject wrote, through a pipe as users chain them', () => {
   const originals = objectsOf(yamlValues(readFileSync(join(FIXTURES, 'manifests', 'workloads.yaml'), 'utf8')));
-  const injected = runCli(['inject', '-f', join(FIXTURES, 'manifests', 'workloads.yaml')]);
+  const injected = runCli(['inject', '-f', join(FIXTURES, 'manifests', 'workloads.yaml'), '--kubernetes-version', '1.30']);
   const restored = runCli(['uninject', '-f', '-'], injected.stdout);
   assert.equal(restored.code, 0, restored.stderr);
   assert.deepEqual(objectsOf(yamlValues(restored.stdout)), originals);
@@ -68,6 +68,25 @@ test('--config changes what is injected; a bad configuration fails naming the fi
   assert.equal(bad.stdout, '');
   assert.match(bad.stderr, /bad\.yaml: invalid configuration:\n\s+sidecar\.prot: unknown key/);
   assertNoStackTrace(bad);
+});
+
+test('--kubernetes-version (or the configuration\'s kubernetesVersion) decides whether Job pods get a native sidecar', (t) => {
+  const jobs = join(FIXTURES, 'manifests', 'jobs.yaml');
+  const unknown = runCli(['inject', '-f', jobs, '-o', 'patch']);
+  assert.equal(unknown.code, 0, unknown.stderr);
+  assert.match(unknown.stderr, /^Job shop\/db-migrate: skipped: restartPolicy is Never: .* the cluster's version is unknown: set kubernetesVersion/m);
+  const known = runCli(['inject', '-f', jobs, '--kubernetes-version', 'v1.30.2']);
+  assert.equal(known.code, 0, known.stderr);
+  assert.match(known.stderr, /^Job shop\/db-migrate: injected \(migrate:9091, cloud-sql-proxy:9801\)$/m);
+  assert.match(known.stderr, /^CronJob billing\/invoice-run: injected \(invoicer:8080, pdf-renderer:9100\)$/m);
+  assert.match(known.stdout, /initContainers:\n\s+- name: promux\n[^]*?restartPolicy: Always/);
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'old.yaml'), 'kubernetesVersion: "1.28"\n');
+  const old = runCli(['inject', '-f', jobs, '--config', join(dir, 'old.yaml')]);
+  assert.match(old.stderr, /^Job shop\/db-migrate: skipped: .* and the cluster runs 1\.28$/m);
+  const bad = runCli(['inject', '-f', jobs, '--kubernetes-version', 'latest']);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.stderr, 'promux inject: --kubernetes-version: "latest" is not a Kubernetes version such as 1.31\n');
 });
 
 test('unreadable input fails with the file, document and problem, and nothing on stdout', (t) => {

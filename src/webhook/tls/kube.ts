@@ -1,7 +1,7 @@
 // The few Kubernetes API calls self-managed TLS makes, through @kubernetes/client-node. Kept thin:
 // the decisions are in self-managed.ts, which talks to this interface only.
 import {
-  AdmissionregistrationV1Api, ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions,
+  AdmissionregistrationV1Api, ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, VersionApi,
 } from '@kubernetes/client-node';
 import type { V1Secret } from '@kubernetes/client-node';
 
@@ -103,6 +103,25 @@ export function kubeApi(kubeConfig?: KubeConfig): KubeApi {
       );
     },
   };
+}
+
+/**
+ * The API server's version (its /version gitVersion, "v1.31.2"), which every client may read (the
+ * system:public-info-viewer role: no RBAC to grant), for whether the cluster runs native sidecars.
+ */
+export async function readServerVersion(kubeConfig?: KubeConfig, timeoutMs = 5000): Promise<string> {
+  let config = kubeConfig;
+  if (config === undefined) {
+    config = new KubeConfig();
+    config.loadFromDefault();
+  }
+  const signal = AbortSignal.timeout(timeoutMs);
+  const asked = config.makeApiClient(VersionApi).getCode();
+  const timedOut = new Promise<never>((_, reject) => {
+    signal.addEventListener('abort', () => reject(new Error(`no answer from the API server's /version within ${timeoutMs / 1000}s`)));
+  });
+  const info = await Promise.race([asked, timedOut]);
+  return info.gitVersion;
 }
 
 /** A one-line description of a failed API call (status and the API server's message). */
