@@ -72,7 +72,9 @@ function warning(message: string): string {
  * promux could not help it. Opt-outs, pods without scrape annotations, single-container pods and
  * pods already injected are the normal case and stay quiet (they are still logged and counted).
  */
-const WARN_ON_SKIP: ReadonlySet<SkipCode> = new Set<SkipCode>(['host-network', 'no-target', 'too-large']);
+const WARN_ON_SKIP: ReadonlySet<SkipCode> = new Set<SkipCode>([
+  'host-network', 'no-target', 'too-large', 'invalid-annotation', 'authenticated-metrics', 'needs-native-sidecar',
+]);
 
 function askedForInjection(pod: unknown): boolean {
   return isObject(pod) && isObject(pod.metadata) && isObject(pod.metadata.annotations)

@@ -109,6 +109,9 @@ sidecar:
   nativeSidecar: {{ $s.nativeSidecar }}
 excludeContainers: {{- .Values.excludeContainers | toYaml | nindent 2 }}
 minContainers: {{ .Values.minContainers }}
+{{- with .Values.kubernetesVersion }}
+kubernetesVersion: {{ . | quote }}
+{{- end }}
 {{- with .Values.schemes }}
 schemes: {{- toYaml . | nindent 2 }}
 {{- end }}
