@@ -31,8 +31,9 @@ describe('defaults', () => {
       scrapeInterval: '0',
       maxTargetBytes: '32MiB',
       resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } },
-      nativeSidecar: 'never',
+      nativeSidecar: 'auto',
     });
+    assert.equal(c.kubernetesVersion, '', 'unknown until the webhook asks the API server');
     assert.equal(c.minContainers, 2);
     for (const name of ['vault-agent', 'vault-agent-init', 'istio-proxy', 'linkerd-proxy']) assert.ok(c.excludeContainers.includes(name), name);
     assert.deepEqual(c.schemes.map((s) => `${s.name}=${s.prefix}/${s.keys.scrape}`), [
@@ -65,7 +66,8 @@ sidecar:
   resources:
     requests: { cpu: 10m, memory: 64Mi }
     limits: { memory: 192Mi }
-  nativeSidecar: never
+  nativeSidecar: auto
+kubernetesVersion: ""
 excludeContainers:
   - vault-agent
   - vault-agent-init
@@ -110,7 +112,8 @@ sidecar:
   resources:
     limits:
       cpu: 100m
-  nativeSidecar: auto
+  nativeSidecar: never
+kubernetesVersion: v1.31.2
 excludeContainers: [envoy]
 minContainers: 3
 `));
@@ -119,7 +122,8 @@ minContainers: 3
     expected.sidecar.image = 'registry.example.com/promux:1.2.3';
     expected.sidecar.scrapeInterval = '30s';
     expected.sidecar.resources.limits = { memory: '192Mi', cpu: '100m' };
-    expected.sidecar.nativeSidecar = 'auto';
+    expected.sidecar.nativeSidecar = 'never';
+    expected.kubernetesVersion = 'v1.31.2';
     expected.excludeContainers = ['envoy'];
     expected.minContainers = 3;
     assert.deepEqual(c, expected);
@@ -177,6 +181,8 @@ describe('errors name the file and the key', () => {
   test('a wrong type, with what was expected and what was found', () => {
     fails('sidecar: { port: "13434" }\n', 'sidecar.port: expected an integer from 1 to 65535, got string "13434"');
     fails('sidecar: { port: 70000 }\n', 'sidecar.port: expected an integer from 1 to 65535, got number 70000');
+    fails('kubernetesVersion: 1.30\n', 'kubernetesVersion: expected a Kubernetes version as a quoted string such as "1.31" ("" for unknown), got number 1.3');
+    fails('kubernetesVersion: latest\n', 'kubernetesVersion: expected a Kubernetes version as a quoted string');
     fails('sidecar: { nativeSidecar: true }\n', 'sidecar.nativeSidecar: expected one of "never", "always", "auto", got boolean true');
     fails('sidecar: { scrapeTimeout: 10 seconds }\n', 'sidecar.scrapeTimeout: expected a duration such as "10s" or "500ms"');
     fails('sidecar: { maxTargetBytes: lots }\n', 'sidecar.maxTargetBytes: expected a size such as "32MiB"');
