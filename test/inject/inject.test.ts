@@ -60,8 +60,9 @@ describe('fixture pods', () => {
     const result = skip(fixturePod('CronJob/nightly-report'));
     assert.equal(result.skipCode, 'needs-native-sidecar');
     assert.equal(result.reason, 'restartPolicy is OnFailure: a regular sidecar keeps running after the other containers finish, ' +
-      'so the pod (and a Job running it) would never complete, and native sidecars need Kubernetes 1.29 or newer, and the ' +
-      'cluster\'s Kubernetes version is unknown (kubernetesVersion in the configuration; the webhook asks the API server)');
+      'so the pod (and a Job running it) would never complete; promux runs in such pods as a native sidecar, but native ' +
+      'sidecars need Kubernetes 1.29 or newer, and the cluster\'s version is unknown: set kubernetesVersion in promux\'s ' +
+      'configuration (the webhook asks the API server at start; promux inject takes --kubernetes-version)');
   });
 
   test('nightly-report CronJob on Kubernetes 1.29 (nativeSidecar auto, the default): an init container that keeps running', (t) => {

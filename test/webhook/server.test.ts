@@ -25,14 +25,16 @@ async function webhook(t: TestContext, inject: Injector = injectPod): Promise<Ru
   const { log, lines } = memoryLogger();
   const running = await startWebhook(
     { port: 0, listenAddress: '127.0.0.1', logLevel: 'debug', tls: { mode: 'files', ...files } },
-    { config: defaultConfig(), inject, log },
+    { config: { ...defaultConfig(), kubernetesVersion: '1.30' }, inject, log },
   );
   t.after(() => running.close(1000));
   return Object.assign(running, { lines });
 }
 
 type Obj = Record<string, unknown>;
-const containerNames = (pod: Obj): string[] => ((pod.spec as Obj).containers as Obj[]).map((c) => String(c.name));
+/** Every container's name, init containers included (a Job pod's sidecar is a native one), sorted. */
+const containerNames = (pod: Obj): string[] => ['containers', 'initContainers']
+  .flatMap((field) => ((pod.spec as Obj)[field] as Obj[] | undefined) ?? []).map((c) => String(c.name)).sort();
 
 test('fixture pods: reviews answered over HTTPS, patches applied by kubectl, results schema-valid', async (t) => {
   const server = await webhook(t);
@@ -52,7 +54,7 @@ test('fixture pods: reviews answered over HTTPS, patches applied by kubectl, res
     const patched = kubectlPatchLocal(t, pod, decodePatch(json));
     if (patched === undefined) return;
     assert.deepEqual(schemaProblems(patched), [], source);
-    assert.deepEqual(containerNames(patched as Obj), [...containerNames(pod), 'promux'], source);
+    assert.deepEqual(containerNames(patched as Obj), [...containerNames(pod), 'promux'].sort(), source);
     assert.match(json.response.auditAnnotations?.injected ?? '', /^[a-z0-9-]+:\d+/, source);
 
     const line = server.lines.find((l) => l.uid === uid);
