@@ -203,6 +203,20 @@ test('the Deployment: two replicas spread across nodes, a PDB, probes on https, 
   assert.deepEqual(container.args.slice(0, 4), ['webhook', '--port=8443', '--config=/etc/promux/config/config.yaml', '--log-level=info']);
 });
 
+test('PodDisruptionBudget: none with one replica (it could only block drains); never one that forbids every eviction', (t) => {
+  const single = render(t, { replicaCount: 1 });
+  if (single === undefined) return;
+  assert.deepEqual(single.filter((o) => o.kind === 'PodDisruptionBudget'), []);
+  assert.equal((one(single, 'Deployment').spec as { replicas: number }).replicas, 1);
+  assert.deepEqual((one(render(t, { replicaCount: 3, podDisruptionBudget: { minAvailable: '50%' } })!, 'PodDisruptionBudget').spec as { minAvailable: unknown }).minAvailable, '50%');
+  for (const [values, shown] of [[{ replicaCount: 2, podDisruptionBudget: { minAvailable: 2 } }, '2'], [{ podDisruptionBudget: { minAvailable: '100%' } }, '100%']] as const) {
+    const result = helm(t, ['template', 'promux', CHART], values)!;
+    assert.notEqual(result.status, 0, JSON.stringify(values));
+    assert.match(result.stderr, new RegExp(`podDisruptionBudget\\.minAvailable \\(${shown}\\) must be below replicaCount`));
+  }
+  assert.equal(helm(t, ['template', 'promux', CHART], { replicaCount: 1, podDisruptionBudget: { minAvailable: 1 } })!.status, 0);
+});
+
 test('the config checksum on the pod template changes with the injector config, and only then', (t) => {
   const checksum = (values: object): string => {
     const objects = render(t, values)!;
@@ -289,7 +303,7 @@ test('RBAC: Secrets in its own namespace and its own webhook configuration, only
   assert.equal(role.metadata.namespace, 'metrics');
   assert.deepEqual(role.rules, [
     { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
-    { apiGroups: [''], resources: ['secrets'], resourceNames: ['promux-tls'], verbs: ['get', 'update', 'patch'] },
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['promux-tls'], verbs: ['get', 'update'] },
   ]);
   assert.deepEqual(one(objects, 'ClusterRole').rules, [
     { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['promux'], verbs: ['get', 'patch'] },
@@ -382,6 +396,7 @@ test('values.schema.json rejects unknown keys and invalid values, naming the key
     [{ certificates: { mode: 'manual' } }, /certificates\/mode/],
     [{ certificates: { certManager: { issuerRef: { kind: 'ClusterIssuer' } } } }, /issuerRef/],
     [{ replicas: 2 }, /replicas/],
+    [{ podDisruptionBudget: { minAvailable: 'half' } }, /podDisruptionBudget\/minAvailable/],
   ];
   for (const [values, expected] of cases) {
     const result = helm(t, ['template', 'promux', CHART], values);
