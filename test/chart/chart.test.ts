@@ -30,7 +30,7 @@ const COMBINATIONS: Record<string, object> = {
       podMonitor: { enabled: true, scrapeTimeout: '5s', relabelings: [{ action: 'labeldrop', regex: 'pod_template_hash' }] },
     },
     sidecar: { nativeSidecar: 'always', port: 19090, containerLabel: 'source_container', resources: { requests: { cpu: '5m', memory: '32Mi' }, limits: { memory: '64Mi' } } },
-    webhook: { namespaceLabel: { key: 'monitoring.example.com/promux', value: 'on' }, failurePolicy: 'Fail', timeoutSeconds: 3 },
+    webhook: { namespaceLabel: { key: 'monitoring.example.com/promux', value: 'on' }, failurePolicy: 'Fail', timeoutSeconds: 3, matchConditions: false },
     podDisruptionBudget: { enabled: false },
     serviceAccount: { create: false, name: 'promux-sa' },
     replicaCount: 3,
@@ -396,6 +396,7 @@ test('values.schema.json rejects unknown keys and invalid values, naming the key
     [{ certificates: { mode: 'manual' } }, /certificates\/mode/],
     [{ certificates: { certManager: { issuerRef: { kind: 'ClusterIssuer' } } } }, /issuerRef/],
     [{ replicas: 2 }, /replicas/],
+    [{ webhook: { matchConditions: 'yes' } }, /webhook\/matchConditions/],
     [{ podDisruptionBudget: { minAvailable: 'half' } }, /podDisruptionBudget\/minAvailable/],
   ];
   for (const [values, expected] of cases) {
