@@ -42,8 +42,8 @@ const COMBINATIONS: Record<string, object> = {
 
 function podSpecs(objects: K8sObject[]): [string, object][] {
   return objects
-    .filter((o) => o.kind === 'Deployment')
-    .map((o) => [`${o.kind}/${o.metadata.name}`, (o.spec as { template: { spec: object } }).template.spec]);
+    .filter((o) => o.kind === 'Deployment' || o.kind === 'Pod')
+    .map((o) => [`${o.kind}/${o.metadata.name}`, o.kind === 'Pod' ? o.spec as object : (o.spec as { template: { spec: object } }).template.spec]);
 }
 
 function deploymentContainer(objects: K8sObject[]): Record<string, unknown> & { args: string[] } {
@@ -72,9 +72,9 @@ test('helm lint --strict is clean for every certificate mode', (t) => {
   }
 });
 
-test('every rendered object passes schema validation (kubernetes-models, unknown fields, CRD fields)', (t) => {
+test('every rendered object, helm test hooks included, passes schema validation (kubernetes-models, unknown fields, CRD fields)', (t) => {
   for (const [name, values] of Object.entries(COMBINATIONS)) {
-    const objects = render(t, values);
+    const objects = render(t, values, { tests: true });
     if (objects === undefined) return;
     assert.ok(objects.length >= 6, name);
     for (const obj of objects) {
@@ -88,12 +88,12 @@ test('every rendered object passes schema validation (kubernetes-models, unknown
   }
 });
 
-test('every container the chart creates meets the PSA restricted profile', (t) => {
+test('every container the chart creates meets the PSA restricted profile (the webhook\'s and the helm test\'s)', (t) => {
   for (const [name, values] of Object.entries(COMBINATIONS)) {
-    const objects = render(t, values);
+    const objects = render(t, values, { tests: true });
     if (objects === undefined) return;
     const specs = podSpecs(objects);
-    assert.equal(specs.length, 1, name);
+    assert.equal(specs.length, 2, name);
     for (const [where, spec] of specs) assert.deepEqual(psaRestrictedProblems(spec), [], `${name}: ${where}`);
   }
 });

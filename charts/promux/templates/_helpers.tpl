@@ -35,6 +35,17 @@ app.kubernetes.io/part-of: promux
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* Labels of the helm test's objects: the chart's, but never the webhook's selector labels. */}}
+{{- define "promux.testLabels" -}}
+helm.sh/chart: {{ include "promux.chart" . }}
+app.kubernetes.io/name: {{ include "promux.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: promux
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
 {{- define "promux.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "promux.fullname" .) .Values.serviceAccount.name }}
