@@ -18,7 +18,7 @@ const CA_BUNDLE = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTI
 /** Value sets covering each certificate mode and the optional parts. */
 const COMBINATIONS: Record<string, object> = {
   'defaults (selfManaged)': {},
-  'certManager with the chart-made CA': { certificates: { mode: 'certManager' } },
+  'certManager with the chart-made CA, a NetworkPolicy': { certificates: { mode: 'certManager' }, networkPolicy: { enabled: true } },
   'certManager with an existing ClusterIssuer': {
     certificates: { mode: 'certManager', secretName: 'webhook-cert', certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' } } },
   },
@@ -32,6 +32,12 @@ const COMBINATIONS: Record<string, object> = {
     sidecar: { nativeSidecar: 'always', port: 19090, containerLabel: 'source_container', resources: { requests: { cpu: '5m', memory: '32Mi' }, limits: { memory: '64Mi' } } },
     webhook: { namespaceLabel: { key: 'monitoring.example.com/promux', value: 'on' }, failurePolicy: 'Fail', timeoutSeconds: 3, matchConditions: false },
     podDisruptionBudget: { enabled: false },
+    networkPolicy: {
+      enabled: true,
+      ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/8' } }],
+      apiServer: { cidrs: ['172.20.0.10/32'], ports: [443] },
+      extraEgress: [{ to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ port: 53, protocol: 'UDP' }] }],
+    },
     serviceAccount: { create: false, name: 'promux-sa' },
     replicaCount: 3,
     tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }],
@@ -217,6 +223,32 @@ test('PodDisruptionBudget: none with one replica (it could only block drains); n
   assert.equal(helm(t, ['template', 'promux', CHART], { replicaCount: 1, podDisruptionBudget: { minAvailable: 1 } })!.status, 0);
 });
 
+test('NetworkPolicy: the webhook port in; out only to the API server, and only in selfManaged mode', (t) => {
+  const objects = render(t, { networkPolicy: { enabled: true } });
+  if (objects === undefined) return;
+  assert.deepEqual(render(t, {})!.filter((o) => o.kind === 'NetworkPolicy'), []);
+  const policy = one(objects, 'NetworkPolicy').spec as Record<string, unknown>;
+  const deployment = one(objects, 'Deployment').spec as { selector: unknown; template: { spec: { containers: { ports: { name: string }[] }[] } } };
+  assert.deepEqual(policy.podSelector, deployment.selector);
+  assert.deepEqual(policy.policyTypes, ['Ingress', 'Egress']);
+  assert.deepEqual(policy.ingress, [{ ports: [{ port: 'https', protocol: 'TCP' }] }]);
+  assert.equal(deployment.template.spec.containers[0]!.ports[0]!.name, 'https', 'the named port exists');
+  assert.deepEqual(policy.egress, [{
+    to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }],
+    ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }],
+  }]);
+  for (const mode of ['certManager', 'existingSecret']) {
+    const other = render(t, { networkPolicy: { enabled: true }, certificates: { mode, secretName: 'tls', existingSecret: { caBundle: CA_BUNDLE } } })!;
+    assert.deepEqual((one(other, 'NetworkPolicy').spec as Record<string, unknown>).egress, [], mode);
+  }
+  const custom = one(render(t, COMBINATIONS['monitors, digest, native sidecar, custom opt-in label, no PDB, existing service account'])!, 'NetworkPolicy').spec as Record<string, unknown>;
+  assert.deepEqual(custom.ingress, [{ ports: [{ port: 'https', protocol: 'TCP' }], from: [{ ipBlock: { cidr: '10.0.0.0/8' } }] }]);
+  assert.deepEqual(custom.egress, [
+    { to: [{ ipBlock: { cidr: '172.20.0.10/32' } }], ports: [{ port: 443, protocol: 'TCP' }] },
+    { to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ port: 53, protocol: 'UDP' }] },
+  ]);
+});
+
 test('the config checksum on the pod template changes with the injector config, and only then', (t) => {
   const checksum = (values: object): string => {
     const objects = render(t, values)!;
@@ -276,7 +308,7 @@ test('TLS: each certificate mode passes the webhook the matching flags and mount
 test("the webhook's own parser accepts the chart's args in every certificate mode", (t) => {
   const expected: Record<string, unknown> = {
     'defaults (selfManaged)': { mode: 'self-managed', secretName: 'promux-tls', webhookConfigName: 'promux', serviceName: 'promux', namespace: 'metrics' },
-    'certManager with the chart-made CA': { mode: 'files', certFile: '/etc/promux/tls/tls.crt', keyFile: '/etc/promux/tls/tls.key' },
+    'certManager with the chart-made CA, a NetworkPolicy': { mode: 'files', certFile: '/etc/promux/tls/tls.crt', keyFile: '/etc/promux/tls/tls.key' },
     existingSecret: { mode: 'files', certFile: '/etc/promux/tls/tls.crt', keyFile: '/etc/promux/tls/tls.key' },
   };
   for (const [name, tls] of Object.entries(expected)) {
@@ -319,7 +351,7 @@ test('RBAC: Secrets in its own namespace and its own webhook configuration, only
   assert.equal(podSpec.serviceAccountName, 'promux');
 
   for (const mode of ['certManager', 'existingSecret']) {
-    const others = render(t, mode === 'certManager' ? COMBINATIONS['certManager with the chart-made CA'] : COMBINATIONS.existingSecret)!;
+    const others = render(t, mode === 'certManager' ? COMBINATIONS['certManager with the chart-made CA, a NetworkPolicy'] : COMBINATIONS.existingSecret)!;
     assert.deepEqual(others.filter((o) => o.apiVersion.startsWith('rbac.')), [], mode);
     const spec = (one(others, 'Deployment').spec as { template: { spec: Record<string, unknown> } }).template.spec;
     assert.equal(spec.automountServiceAccountToken, false, mode);
@@ -397,6 +429,8 @@ test('values.schema.json rejects unknown keys and invalid values, naming the key
     [{ certificates: { certManager: { issuerRef: { kind: 'ClusterIssuer' } } } }, /issuerRef/],
     [{ replicas: 2 }, /replicas/],
     [{ webhook: { matchConditions: 'yes' } }, /webhook\/matchConditions/],
+    [{ networkPolicy: { apiServer: { cidrs: ['anywhere'] } } }, /networkPolicy\/apiServer\/cidrs/],
+    [{ tests: { enable: true } }, /enable/],
     [{ podDisruptionBudget: { minAvailable: 'half' } }, /podDisruptionBudget\/minAvailable/],
   ];
   for (const [values, expected] of cases) {
