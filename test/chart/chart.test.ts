@@ -28,6 +28,8 @@ const COMBINATIONS: Record<string, object> = {
     metrics: {
       serviceMonitor: { enabled: true, interval: '30s', labels: { release: 'kube-prometheus-stack' } },
       podMonitor: { enabled: true, scrapeTimeout: '5s', relabelings: [{ action: 'labeldrop', regex: 'pod_template_hash' }] },
+      prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
+      grafanaDashboard: { enabled: true, annotations: { grafana_folder: 'promux' } },
     },
     sidecar: { nativeSidecar: 'always', port: 19090, containerLabel: 'source_container', resources: { requests: { cpu: '5m', memory: '32Mi' }, limits: { memory: '64Mi' } } },
     webhook: { namespaceLabel: { key: 'monitoring.example.com/promux', value: 'on' }, failurePolicy: 'Fail', timeoutSeconds: 3, matchConditions: false },
@@ -65,7 +67,7 @@ function webhookOf(objects: K8sObject[]): Record<string, unknown> {
 }
 
 function injectorConfig(objects: K8sObject[]): unknown {
-  const data = one(objects, 'ConfigMap').data as Record<string, string>;
+  const data = one(objects, 'ConfigMap', 'promux').data as Record<string, string>;
   return parse(data['config.yaml']!);
 }
 
@@ -221,6 +223,18 @@ test('PodDisruptionBudget: none with one replica (it could only block drains); n
     assert.match(result.stderr, new RegExp(`podDisruptionBudget\\.minAvailable \\(${shown}\\) must be below replicaCount`));
   }
   assert.equal(helm(t, ['template', 'promux', CHART], { replicaCount: 1, podDisruptionBudget: { minAvailable: 1 } })!.status, 0);
+});
+
+test('hostNetwork: the webhook listens on the node, with cluster DNS kept', (t) => {
+  const objects = render(t, { hostNetwork: true, webhook: { port: 10260 } });
+  if (objects === undefined) return;
+  const spec = (one(objects, 'Deployment').spec as { template: { spec: Record<string, unknown> } }).template.spec;
+  assert.equal(spec.hostNetwork, true);
+  assert.equal(spec.dnsPolicy, 'ClusterFirstWithHostNet');
+  assert.deepEqual(deploymentContainer(objects).ports, [{ name: 'https', containerPort: 10260, protocol: 'TCP' }]);
+  assert.deepEqual(schemaProblems(one(objects, 'Deployment')), []);
+  const plain = (one(render(t, {})!, 'Deployment').spec as { template: { spec: Record<string, unknown> } }).template.spec;
+  assert.equal(plain.hostNetwork, undefined);
 });
 
 test('NetworkPolicy: the webhook port in; out only to the API server, and only in selfManaged mode', (t) => {
