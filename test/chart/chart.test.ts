@@ -226,8 +226,11 @@ test('PodDisruptionBudget: none with one replica (it could only block drains); n
 });
 
 test('hostNetwork: the webhook listens on the node, with cluster DNS kept', (t) => {
-  const objects = render(t, { hostNetwork: true, webhook: { port: 10260 } });
+  const values = { hostNetwork: true, webhook: { port: 10260 } };
+  const objects = render(t, values);
   if (objects === undefined) return;
+  const lint = helm(t, ['lint', '--strict', CHART], values)!;
+  assert.equal(lint.status, 0, lint.stdout);
   const spec = (one(objects, 'Deployment').spec as { template: { spec: Record<string, unknown> } }).template.spec;
   assert.equal(spec.hostNetwork, true);
   assert.equal(spec.dnsPolicy, 'ClusterFirstWithHostNet');
