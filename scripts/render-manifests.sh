@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Renders manifests/promux.yaml, the plain install for `kubectl apply` users: the promux namespace
-# (Pod Security "restricted" enforced) and the chart with its default values, release "promux".
+# (Pod Security "restricted" enforced) and the chart with its default values, release "promux",
+# for Kubernetes 1.30 (pinned, so the file does not depend on the helm version's default cluster
+# version; 1.30 is where matchConditions are GA, which the chart renders from that version on).
 # Usage: scripts/render-manifests.sh [OUTPUT]   (default manifests/promux.yaml; "-" for stdout)
 # test/chart/manifests.test.ts fails when the committed file differs from this output.
 set -euo pipefail
@@ -14,7 +16,8 @@ out="${1:-manifests/promux.yaml}"
 render() {
   cat <<'YAML'
 # promux: plain install manifests, generated from charts/promux by scripts/render-manifests.sh
-# (helm template promux charts/promux --namespace promux). Do not edit: change the chart and re-run.
+# (helm template promux charts/promux --namespace promux --kube-version 1.30.0 --skip-tests).
+# Do not edit: change the chart and re-run.
 #   kubectl apply -f manifests/promux.yaml
 ---
 apiVersion: v1
@@ -25,7 +28,7 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
     app.kubernetes.io/part-of: promux
 YAML
-  "$helm" template promux charts/promux --namespace promux
+  "$helm" template promux charts/promux --namespace promux --kube-version 1.30.0 --skip-tests
 }
 
 if [ "$out" = "-" ]; then

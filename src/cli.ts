@@ -1,6 +1,7 @@
 // Entry point of the one binary. Each mode is imported only when it runs, so the sidecar
 // (one copy in every injected pod) never loads express, the Kubernetes client, node-forge or yaml.
 
+import { usageError } from './usage.ts';
 import { VERSION } from './version.ts';
 
 interface Mode {
@@ -65,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const mode = modes[command];
   if (mode === undefined) {
-    process.stderr.write(`promux: unknown command '${command}'\n\n${usage()}`);
+    process.stderr.write(usageError(undefined, `unknown command '${command}'`));
     return 2;
   }
   const { main: run } = await mode.load();

@@ -13,11 +13,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import jsonpatch, { type Operation } from 'fast-json-patch';
-import { parseAllDocuments } from 'yaml';
 import { defaultConfig } from './config/defaults.ts';
 import { formatTargetMap, parseTargetMap, type Target } from './target-map.ts';
 import { isObject } from './json.ts';
+import { fileErrorReason, usageError } from './usage.ts';
 import { generateBundle } from './webhook/tls/certs.ts';
+import { documentValue, parseManifests } from './workloads/documents.ts';
+import { InputError } from './workloads/input.ts';
+import { getPath, templateAsPod, templatePath } from './workloads/kinds.ts';
 
 // Next to this module in both layouts: src/ in a clone, dist/chunks/ in the image (scripts/build.js).
 const DEFAULT_POD = fileURLToPath(new URL('../examples/two-container-pod.yaml', import.meta.url));
@@ -30,7 +33,8 @@ admits the example pod, small exporters stand in for its containers, and the sid
 metrics merged, each series labelled with its container. Keeps serving until Ctrl-C.
 
 Options:
-  -f, --filename <file>  the pod to admit (default: examples/two-container-pod.yaml)
+  -f, --filename <file>  the pod to admit: the first Pod in the file, or the pod template of its first
+                         Deployment, StatefulSet, DaemonSet, Job, ... (default: examples/two-container-pod.yaml)
   --port <port>          port of the merged endpoint (default: 0, any free port)
   -h, --help             show this help
 `;
@@ -52,20 +56,37 @@ interface Pod {
   spec: { containers: Container[]; initContainers?: Container[] };
 }
 
-/** The first Pod of a YAML or JSON file. */
+/**
+ * The first Pod of a YAML or JSON file, or the pod template of its first workload as the pod its
+ * controller would create (named after the workload), read as `promux inject -f` reads files.
+ */
 export function readPod(file: string): Pod {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new DemoError(`${file}: cannot read the pod: ${(err as Error).message}`);
+    throw new DemoError(`${file}: cannot read: ${fileErrorReason(err)}`);
   }
-  for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length > 0) throw new DemoError(`${file}: not valid YAML: ${doc.errors[0]!.message}`);
-    const obj: unknown = doc.toJS();
-    if (isObject(obj) && obj.kind === 'Pod' && isObject(obj.spec) && Array.isArray(obj.spec.containers)) return obj as unknown as Pod;
+  try {
+    for (const document of parseManifests({ name: file, text })) {
+      const obj = documentValue(document);
+      const path = isObject(obj) ? templatePath(obj) : undefined;
+      if (path === undefined) continue;
+      const template = getPath(obj as Obj, path);
+      const pod = path.length === 0 ? obj : isObject(template) ? templateAsPod(obj as Obj, template) : undefined;
+      if (isObject(pod) && isObject(pod.spec) && Array.isArray(pod.spec.containers)) return pod as unknown as Pod;
+    }
+  } catch (err) {
+    if (err instanceof InputError) throw new DemoError(err.message);
+    throw err;
   }
-  throw new DemoError(`${file}: no Pod in the file (the demo admits a Pod; promux inject -f handles other kinds)`);
+  throw new DemoError(`${file}: no Pod, and no workload with a pod template, in the file`);
+}
+
+/** Node's parseArgs message as promux words a usage error: its first sentence, lower case. */
+function parseArgsMessage(err: Error): string {
+  const first = err.message.split(/\.(?: |$)/)[0]!;
+  return first.charAt(0).toLowerCase() + first.slice(1);
 }
 
 /** The AdmissionReview the API server would send for creating `pod`. */
@@ -406,7 +427,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     }));
   } catch (err) {
-    process.stderr.write(`promux demo: ${(err as Error).message}\n\n${USAGE}`);
+    process.stderr.write(usageError('demo', parseArgsMessage(err as Error)));
     return 2;
   }
   if (values.help === true) {
@@ -415,7 +436,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port > 65535) {
-    process.stderr.write(`promux demo: --port ${JSON.stringify(values.port)}: expected a port number (0-65535)\n`);
+    process.stderr.write(usageError('demo', `--port ${JSON.stringify(values.port)}: expected a port number (0-65535)`));
     return 2;
   }
   // Ctrl-C reaches the whole process group: the children stop on their own, and so does the demo.

@@ -2,7 +2,8 @@
 // wrong type fails with the file and the key's path, so a typo never silently falls back to a default.
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import { isObject } from '../json.ts';
+import { isObject, jsonSyntaxProblem, looksLikeJson } from '../json.ts';
+import { fileErrorReason } from '../usage.ts';
 import { defaultConfig } from './defaults.ts';
 import { parseBytes, parseDurationMs } from './duration.ts';
 import { parseKubernetesVersion } from './kubernetes-version.ts';
@@ -157,8 +158,11 @@ export function loadConfig(file?: string): PromuxConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${file}: cannot read the configuration file: ${(err as Error).message}`);
+    throw new ConfigError(`${file}: cannot read: ${fileErrorReason(err)}`);
   }
+  // JSON is YAML, but a JSON file's mistakes are best told in JSON's terms.
+  const json = file.toLowerCase().endsWith('.json') || looksLikeJson(text) ? jsonSyntaxProblem(text) : undefined;
+  if (json !== undefined) throw new ConfigError(`${file}: not valid JSON: ${json}`);
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(`${file}: not valid YAML: ${doc.errors[0]!.message}`);

@@ -1,6 +1,5 @@
 // promux's own annotations, and the scrape schemes' annotations read the way scrapers read them.
 import type { AnnotationScheme } from '../config/types.ts';
-import { AnnotationError } from './pod.ts';
 
 export const STATUS_ANNOTATION = 'promux.io/status';
 export const TARGETS_ANNOTATION = 'promux.io/targets';
@@ -29,13 +28,15 @@ export interface SchemeKey {
 /** A scheme's annotations on one pod. */
 export interface SchemeAnnotations {
   scheme: AnnotationScheme;
-  /** The scrape annotation's value ("true" asks for a scrape). */
+  /** The scrape annotation's value: "true" when any spelling says so (a scrape is asked for). */
   scrape: string;
   /** The pod's spelling of "<prefix>/", taken from its scrape key (e.g. "prometheus.io." ). */
   spelling: string;
   values: Partial<Record<KeyRole, SchemeKey>>;
   /** Query parameters (`param_<name>`), in annotation order; `name` as the scraper sanitizes it. */
   params: { key: string; name: string; value: string }[];
+  /** Spellings of one key that disagree (read only for a scheme asking for a scrape). */
+  problems: string[];
 }
 
 /** The pod's annotation keys by their sanitized name, in annotation order. */
@@ -51,14 +52,20 @@ function keysByName(names: readonly { key: string; sanitized: string }[]): KeysB
   return byName;
 }
 
-/** Every spelling of `configuredKey` among the pod's annotations; disagreeing spellings are an AnnotationError. */
-function lookup(annotations: Record<string, string>, byName: KeysByName, configuredKey: string): SchemeKey | undefined {
+/**
+ * Every spelling of `configuredKey` among the pod's annotations, with the first one's value;
+ * spellings that disagree are added to `problems` (the engine reports them once it knows the pod
+ * is otherwise one it would inject: a pod that promux leaves alone anyway hears nothing of them).
+ */
+function lookup(
+  annotations: Record<string, string>, byName: KeysByName, configuredKey: string, problems: string[],
+): SchemeKey | undefined {
   const keys = byName.get(sanitizeAnnotationName(configuredKey));
   if (keys === undefined) return undefined;
   const value = annotations[keys[0]!]!;
   const other = keys.find((k) => annotations[k] !== value);
   if (other !== undefined) {
-    throw new AnnotationError(
+    problems.push(
       `annotations ${keys[0]} (${JSON.stringify(value)}) and ${other} (${JSON.stringify(annotations[other])}) ` +
         'are the same key to Prometheus but disagree',
     );
@@ -77,27 +84,30 @@ export function readSchemes(
   const byName = keysByName(names);
   for (const scheme of schemes) {
     const full = (key: string): string => `${scheme.prefix}/${key}`;
-    const scrape = lookup(annotations, byName, full(scheme.keys.scrape));
+    const problems: string[] = [];
+    const scrape = lookup(annotations, byName, full(scheme.keys.scrape), problems);
     if (scrape === undefined) continue;
     const scrapeKey = scrape.keys[0]!;
+    const spelling = scrapeKey.slice(0, scrapeKey.length - scheme.keys.scrape.length);
+    // A scheme none of whose spellings says "true" does not ask for a scrape, whatever else its
+    // annotations say: its other keys are never read, as the chart's matchConditions never send
+    // such a pod. One that does (even among spellings that disagree) is read whole.
+    if (!scrape.keys.some((k) => annotations[k] === 'true')) {
+      found.push({ scheme, scrape: scrape.value, spelling, values: {}, params: [], problems: [] });
+      continue;
+    }
     const values: SchemeAnnotations['values'] = {};
     for (const role of ['port', 'path', 'scheme', 'portName', 'container'] as const) {
       const configured = scheme.keys[role];
       if (configured === '') continue;
-      const value = lookup(annotations, byName, full(configured));
+      const value = lookup(annotations, byName, full(configured), problems);
       if (value !== undefined) values[role] = value;
     }
     const paramPrefix = sanitizeAnnotationName(full(scheme.keys.paramPrefix));
     const params = names
       .filter(({ sanitized }) => sanitized.startsWith(paramPrefix) && sanitized.length > paramPrefix.length)
       .map(({ key, sanitized }) => ({ key, name: sanitized.slice(paramPrefix.length), value: annotations[key]! }));
-    found.push({
-      scheme,
-      scrape: scrape.value,
-      spelling: scrapeKey.slice(0, scrapeKey.length - scheme.keys.scrape.length),
-      values,
-      params,
-    });
+    found.push({ scheme, scrape: 'true', spelling, values, params, problems });
   }
   return found;
 }

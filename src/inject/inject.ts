@@ -307,6 +307,8 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
       `only ${count} (promux injects from ${config.minContainers}); annotate ${INJECT_KEY}: "true" to inject anyway`,
     );
   }
+  const problem = active.flatMap((s) => s.problems)[0];
+  if (problem !== undefined) throw new AnnotationError(problem);
   const excluded = excludedContainers(view, config);
   let mux: Multiplexer | undefined;
   try {

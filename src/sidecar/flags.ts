@@ -92,11 +92,11 @@ function scanArgv(argv: readonly string[]): Map<string, string[]> {
       const eq = arg.indexOf('=');
       const name = (eq === -1 ? arg.slice(2) : arg.slice(2, eq)).replaceAll('-', '_');
       spec = byLong.get(name);
-      if (spec === undefined) throw new FlagError(`unknown flag ${eq === -1 ? arg : arg.slice(0, eq)}`);
+      if (spec === undefined) throw new FlagError(`unknown option '${eq === -1 ? arg : arg.slice(0, eq)}'`);
       if (eq !== -1) inline = arg.slice(eq + 1);
     } else if (arg.startsWith('-') && arg.length > 1) {
       spec = byShort.get(arg[1]!);
-      if (spec === undefined) throw new FlagError(`unknown flag -${arg[1]}`);
+      if (spec === undefined) throw new FlagError(`unknown option '-${arg[1]}'`);
       if (arg.length > 2) inline = arg[2] === '=' ? arg.slice(3) : arg.slice(2);
     } else {
       throw new FlagError(`unexpected argument "${arg}" (targets go in -m <container>:<port>)`);

@@ -9,6 +9,7 @@ import { FlagError, parseSidecarFlags, usage, type SidecarOptions } from './flag
 import { jsonLog, type Log } from './log.ts';
 import { BackgroundScraper, OnDemandScraper, type FetchFn } from './scraper.ts';
 import { SidecarServer } from './server.ts';
+import { usageError } from '../usage.ts';
 
 function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -66,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseSidecarFlags(argv, process.env);
   } catch (e) {
     if (!(e instanceof FlagError)) throw e;
-    process.stderr.write(`promux sidecar: ${e.message} (see promux sidecar --help)\n`);
+    process.stderr.write(usageError('sidecar', e.message));
     return 2;
   }
   if (parsed.help) {

@@ -9,6 +9,7 @@ import { injectPod } from '../inject/index.ts';
 import { SERVICE_ACCOUNT_NAMESPACE_FILE, UsageError, parseWebhookArgs } from './options.ts';
 import type { WebhookOptions } from './options.ts';
 import { startWebhook } from './server.ts';
+import { usageError } from '../usage.ts';
 
 /** One line on stderr: a multi-line message ("file: invalid configuration:\n  a: ...\n  b: ...") is joined. */
 function fail(message: string): void {
@@ -87,8 +88,9 @@ export async function main(argv: string[]): Promise<number> {
     options = parsed.options;
     config = loadConfig(options.configFile);
   } catch (err) {
-    if (!(err instanceof UsageError || err instanceof ConfigError)) throw err;
-    fail(err.message);
+    if (err instanceof UsageError) process.stderr.write(usageError('webhook', err.message));
+    else if (err instanceof ConfigError) fail(err.message);
+    else throw err;
     return 2;
   }
 

@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from '../config/load.ts';
 import { dryRun, OUTPUT_FORMATS, type OutputFormat } from './dry-run.ts';
 import { injectEdit, uninjectEdit } from './edits.ts';
 import { InputError, readSources } from './input.ts';
+import { usageError } from '../usage.ts';
 
 export type Mode = 'inject' | 'uninject';
 
@@ -64,7 +65,8 @@ function program(mode: Mode, io: CommandIO): Command {
     .addHelpText('after', EXAMPLES[mode])
     .helpOption('-h, --help', 'show this help')
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    // Errors are written below, in the style of every promux command.
+    .configureOutput({ writeOut: io.stdout, writeErr: () => {} });
 }
 
 interface Options {
@@ -80,19 +82,23 @@ export async function runCommand(mode: Mode, argv: string[], io: CommandIO): Pro
     cli.parse(argv, { from: 'user' });
   } catch (err) {
     if (!(err instanceof CommanderError)) throw err;
-    return err.exitCode === 0 ? 0 : 2;
+    if (err.exitCode === 0) return 0;
+    io.stderr(usageError(mode, err.message.replace(/^error: /, '').replace(/\.$/, '')));
+    return 2;
   }
   const options = cli.opts<Options>();
-  const fail = (message: string, code = 1) => {
+  const fail = (message: string) => {
     io.stderr(`promux ${mode}: ${message}\n`);
-    return code;
+    return 1;
   };
   if (options.filename === undefined) {
-    return fail(`no input: give -f FILE, -f FOLDER or -f - (standard input); see 'promux ${mode} --help'`, 2);
+    io.stderr(usageError(mode, 'no input: give -f FILE, -f FOLDER or -f - (standard input)'));
+    return 2;
   }
   const version = options.kubernetesVersion;
   if (version !== undefined && parseKubernetesVersion(version) === undefined) {
-    return fail(`--kubernetes-version: ${JSON.stringify(version)} is not a Kubernetes version such as 1.31`, 2);
+    io.stderr(usageError(mode, `--kubernetes-version: ${JSON.stringify(version)} is not a Kubernetes version such as 1.31`));
+    return 2;
   }
   try {
     const config = loadConfig(options.config);

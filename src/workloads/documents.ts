@@ -2,11 +2,13 @@
 // text. A document nobody changed is written back byte for byte (comments, key order, quoting); a
 // changed one is edited in place through yaml's Document API, operation by operation, so only the
 // changed nodes are rewritten and comments elsewhere in it stay.
+import { extname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Operation } from 'fast-json-patch';
 import {
-  Composer, CST, LineCounter, Pair, Parser, isCollection, isMap, isScalar, isSeq, visit,
+  Composer, LineCounter, Pair, Parser, isCollection, isMap, isScalar, isSeq, parseDocument, visit,
 } from 'yaml';
+import { jsonStreamSpans, jsonSyntaxProblem, looksLikeJson } from '../json.ts';
 import type { Document, Node } from 'yaml';
 import { InputError, type Source } from './input.ts';
 
@@ -35,52 +37,98 @@ export function documentLocation(d: Pick<ManifestDocument, 'source' | 'index' | 
 }
 
 /**
- * The source text of each document. Stream-level tokens (comments, blank lines, directives) belong to
- * the document that follows them, a "..." end marker to the one it closes, anything after the last
- * document to the last one: joined, the pieces give back the whole file.
+ * The documents of one source, one at a time; an InputError names the file, the document and the
+ * line of bad YAML (or JSON). Each document's source text runs from the end of the one before: the
+ * comments and blank lines before it are its own, a "..." end marker belongs to the document it
+ * closes, and anything after the last document to the last one, so that the pieces joined give back
+ * the whole file. Read as a stream, so that only the document at hand is ever parsed into nodes.
  */
-function documentTexts(tokens: readonly CST.Token[]): string[] {
-  const texts: string[] = [];
-  let pending = '';
-  for (const token of tokens) {
-    const text = CST.stringify(token);
-    if (token.type === 'document') {
-      texts.push(pending + text);
-      pending = '';
-    } else if (token.type === 'doc-end' && texts.length > 0) {
-      texts[texts.length - 1] += text;
-    } else {
-      pending += text;
-    }
+export function* readManifests(source: Source): Generator<ManifestDocument> {
+  const spans = jsonStreamOf(source);
+  if (spans !== undefined) {
+    yield* readJsonStream(source, spans);
+    return;
   }
-  if (texts.length > 0) texts[texts.length - 1] += pending;
-  return texts;
-}
-
-/** The documents of one source; an InputError names the file, the document and the line on bad YAML. */
-export function parseManifests(source: Source): ManifestDocument[] {
+  const text = source.text;
   const lines = new LineCounter();
-  const tokens = [...new Parser(lines.addNewLine).parse(source.text)];
   const composer = new Composer(PARSE_OPTIONS);
-  const docs = [...composer.compose(tokens)];
-  const texts = documentTexts(tokens);
   const at = (offset: number) => lines.linePos(offset);
-
-  const streamError = composer.streamInfo().errors[0];
-  if (docs.length === 0 && streamError !== undefined) {
-    const { line, col } = at(streamError.pos[0]);
-    throw new InputError(`${source.name}: not valid YAML: ${streamError.message} (line ${line}, column ${col})`);
-  }
-  return docs.map((doc, i) => {
+  /** Where the source text of each document seen so far starts. */
+  const starts: number[] = [];
+  /** Where the next document's text starts: right after the last document and its end marker. */
+  let boundary = 0;
+  let afterDocument = false;
+  let index = 0;
+  const finish = (doc: Document.Parsed, end: number): ManifestDocument => {
+    const start = starts[index]!;
+    index++;
     const contentStart = doc.contents?.range[0] ?? doc.range[0];
-    const d = { source: source.name, index: i + 1, line: at(contentStart).line };
+    const d = { source: source.name, index, line: at(contentStart).line };
     const error = doc.errors[0];
     if (error !== undefined) {
       const { line, col } = at(error.pos[0]);
       throw new InputError(`${documentLocation(d)}: not valid YAML: ${error.message} (line ${line}, column ${col})`);
     }
-    return { ...d, raw: texts[i] ?? doc.toString(), hasMarker: doc.directives.docStart === true, doc };
-  });
+    return { ...d, raw: text.slice(start, end), hasMarker: doc.directives.docStart === true, doc };
+  };
+  for (const token of new Parser(lines.addNewLine).parse(text)) {
+    if (afterDocument && token.type !== 'doc-end') {
+      boundary = token.offset;
+      afterDocument = false;
+    }
+    if (token.type === 'document') starts.push(boundary);
+    if (token.type === 'document' || token.type === 'doc-end') afterDocument = true;
+    // The composer hands over a document when the next one arrives: it ends where that one starts.
+    for (const doc of composer.next(token)) yield finish(doc, boundary);
+  }
+  const last = [...composer.end()];
+  const streamError = composer.streamInfo().errors[0];
+  if (index === 0 && last.length === 0 && streamError !== undefined) {
+    const { line, col } = at(streamError.pos[0]);
+    throw new InputError(`${source.name}: not valid YAML: ${streamError.message} (line ${line}, column ${col})`);
+  }
+  for (const doc of last) yield finish(doc, text.length);
+}
+
+/**
+ * The values of a JSON source, or undefined for YAML. JSON, as kubectl reads it: a *.json file, or a
+ * text that starts with "{" and is nothing but JSON values one after the other (which `promux
+ * inject -o json` writes). YAML documents in flow style separated by "---" stay YAML.
+ */
+function jsonStreamOf(source: Source): { start: number; end: number }[] | undefined {
+  const json = extname(source.name).toLowerCase() === '.json';
+  if (!json && !looksLikeJson(source.text)) return undefined;
+  const spans = jsonStreamSpans(source.text);
+  if (json || spans.every(({ start }) => source.text[start] === '{' || source.text[start] === '[')) return spans;
+  return undefined;
+}
+
+/** A JSON source: a stream of values, each one document (its syntax errors are called JSON errors). */
+function* readJsonStream(source: Source, spans: { start: number; end: number }[]): Generator<ManifestDocument> {
+  const text = source.text;
+  const lines = new LineCounter();
+  lines.addNewLine(0);
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1);
+  let index = 0;
+  for (const { start, end } of spans) {
+    index++;
+    const d = { source: source.name, index, line: lines.linePos(start).line };
+    const problem = jsonSyntaxProblem(text, start, end);
+    if (problem !== undefined) throw new InputError(`${documentLocation(d)}: not valid JSON: ${problem}`);
+    const raw = text.slice(start, end);
+    const doc = parseDocument(raw, PARSE_OPTIONS);
+    const error = doc.errors[0];
+    if (error !== undefined) {
+      const { line, col } = lines.linePos(start + error.pos[0]);
+      throw new InputError(`${documentLocation(d)}: not valid JSON: ${error.message} (line ${line}, column ${col})`);
+    }
+    yield { ...d, raw, hasMarker: false, doc };
+  }
+}
+
+/** Every document of one source (see readManifests). */
+export function parseManifests(source: Source): ManifestDocument[] {
+  return [...readManifests(source)];
 }
 
 /** The document's value as plain JSON data (null for an empty document). */
@@ -165,14 +213,15 @@ export function editDocument(d: ManifestDocument, patch: readonly Operation[], a
   if (wasFlow) blockStyle(doc);
 }
 
+/** One document of the YAML stream: as given when untouched; "---" before it unless it is the first or has its own. */
+export function renderYamlDocument(document: ManifestDocument, changed: boolean, first: boolean): string {
+  let text = changed ? document.doc.toString({ lineWidth: 0, flowCollectionPadding: false }) : document.raw;
+  if (!first && !document.hasMarker) text = `---\n${text}`;
+  if (!text.endsWith('\n')) text += '\n';
+  return text;
+}
+
 /** The YAML stream: the documents in order, each untouched one as given, separated by "---". */
 export function renderYaml(docs: readonly { document: ManifestDocument; changed: boolean }[]): string {
-  let out = '';
-  docs.forEach(({ document, changed }, i) => {
-    let text = changed ? document.doc.toString({ lineWidth: 0, flowCollectionPadding: false }) : document.raw;
-    if (i > 0 && !document.hasMarker) text = `---\n${text}`;
-    if (!text.endsWith('\n')) text += '\n';
-    out += text;
-  });
-  return out;
+  return docs.map(({ document, changed }, i) => renderYamlDocument(document, changed, i === 0)).join('');
 }

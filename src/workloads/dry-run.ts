@@ -1,7 +1,7 @@
 // The dry run, from sources to what goes to stdout and stderr. All input is read and every object
 // edited before any output exists, so a problem anywhere leaves stdout empty.
 import jsonpatch from 'fast-json-patch';
-import { documentLocation, documentValue, editDocument, parseManifests, renderYaml, type ManifestDocument } from './documents.ts';
+import { documentLocation, documentValue, editDocument, readManifests, renderYamlDocument, type ManifestDocument } from './documents.ts';
 import { InputError, type Source } from './input.ts';
 import { ManifestError, transformDocument, type DocumentOutcome, type ObjectOutcome, type ObjectStatus, type PodEdit } from './transform.ts';
 
@@ -15,11 +15,6 @@ export interface DryRunResult {
   report: string[];
   /** Unreadable input, each naming the file and document; non-empty means nothing was written. */
   problems: string[];
-}
-
-interface Edited {
-  document: ManifestDocument;
-  outcome: DocumentOutcome;
 }
 
 function statusText(o: ObjectOutcome): string {
@@ -38,7 +33,7 @@ function statusText(o: ObjectOutcome): string {
 
 const SUMMARY_ORDER: readonly ObjectStatus[] = ['injected', 'restored', 'skipped', 'unchanged', 'passed-through'];
 
-function summary(objects: readonly ObjectOutcome[], files: number): string {
+function summary(objects: readonly Pick<ObjectOutcome, 'status'>[], files: number): string {
   const counts = SUMMARY_ORDER.map((s) => [s, objects.filter((o) => o.status === s).length] as const)
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${n} ${s.replace('-', ' ')}`);
@@ -46,58 +41,63 @@ function summary(objects: readonly ObjectOutcome[], files: number): string {
   return `${plural(objects.length, 'object')} in ${plural(files, 'file')}${counts.length > 0 ? `: ${counts.join(', ')}` : ''}`;
 }
 
-function render(edited: readonly Edited[], format: OutputFormat): string {
+/** One document's output in `format`; `first` when nothing was written before it. */
+function render(document: ManifestDocument, outcome: DocumentOutcome, format: OutputFormat, first: boolean): string {
   switch (format) {
-    case 'yaml':
-      return renderYaml(
-        edited.map(({ document, outcome }) => {
-          const changed = outcome.after !== outcome.before;
-          if (changed) editDocument(document, jsonpatch.compare(outcome.before as object, outcome.after as object), outcome.after);
-          return { document, changed };
-        }),
-      );
+    case 'yaml': {
+      const changed = outcome.after !== outcome.before;
+      // A document that is one object has that object's patch already; a List's is made here.
+      const [only] = outcome.objects;
+      const patch = outcome.objects.length === 1 && only!.after === outcome.after
+        ? only!.patch
+        : jsonpatch.compare(outcome.before as object, outcome.after as object);
+      if (changed) editDocument(document, patch, outcome.after);
+      return renderYamlDocument(document, changed, first);
+    }
     case 'json':
       // One object per document, as `kubectl create --dry-run=client -o json` prints several: a
       // stream that `kubectl apply -f -` and jq both read. A List stays one List.
-      return edited
-        .filter(({ outcome }) => outcome.after !== null)
-        .map(({ outcome }) => `${JSON.stringify(outcome.after, null, 2)}\n`)
-        .join('');
+      return outcome.after === null ? '' : `${JSON.stringify(outcome.after, null, 2)}\n`;
     case 'patch':
-      return edited.flatMap(({ outcome }) => outcome.objects.map((o) => `${JSON.stringify(o.patch)}\n`)).join('');
+      return outcome.objects.map((o) => `${JSON.stringify(o.patch)}\n`).join('');
   }
 }
 
-/** Reads every document of every source, edits each object with `edit`, and renders the result. */
+/**
+ * Reads every document of every source, edits each object with `edit`, and renders the result.
+ * Document by document: each is parsed, edited and rendered before the next is read, so only its
+ * output and its report lines outlive it (memory stays near the size of input and output).
+ */
 export function dryRun(sources: readonly Source[], edit: PodEdit, format: OutputFormat): DryRunResult {
   const problems: string[] = [];
-  const edited: Edited[] = [];
+  const output: string[] = [];
+  const objects: Pick<ObjectOutcome, 'status'>[] = [];
+  const report: string[] = [];
   for (const source of sources) {
-    let documents: ManifestDocument[];
     try {
-      documents = parseManifests(source);
+      for (const document of readManifests(source)) {
+        let outcome: DocumentOutcome;
+        try {
+          outcome = transformDocument(documentValue(document), edit);
+        } catch (err) {
+          if (err instanceof ManifestError) problems.push(`${documentLocation(document)}: ${err.message}`);
+          else if (err instanceof InputError) problems.push(err.message);
+          else throw err;
+          continue;
+        }
+        for (const o of outcome.objects) {
+          objects.push({ status: o.status });
+          report.push(`${o.description}: ${statusText(o)}`, ...o.warnings.map((w) => `${o.description}: warning: ${w}`));
+        }
+        // Nothing is written once a problem is known, so nothing more is rendered either.
+        if (problems.length === 0) output.push(render(document, outcome, format, output.length === 0));
+      }
     } catch (err) {
       if (!(err instanceof InputError)) throw err;
       problems.push(err.message);
-      continue;
-    }
-    for (const document of documents) {
-      try {
-        edited.push({ document, outcome: transformDocument(documentValue(document), edit) });
-      } catch (err) {
-        if (err instanceof ManifestError) problems.push(`${documentLocation(document)}: ${err.message}`);
-        else if (err instanceof InputError) problems.push(err.message);
-        else throw err;
-      }
     }
   }
   if (problems.length > 0) return { output: '', report: [], problems };
-
-  const objects = edited.flatMap((e) => e.outcome.objects);
-  const report = objects.flatMap((o) => [
-    `${o.description}: ${statusText(o)}`,
-    ...o.warnings.map((w) => `${o.description}: warning: ${w}`),
-  ]);
   report.push(summary(objects, sources.length));
-  return { output: render(edited, format), report, problems };
+  return { output: output.join(''), report, problems };
 }

@@ -3,6 +3,7 @@
 // anything is processed, so a missing file fails the run before a byte is written.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
+import { fileErrorReason as reason } from '../usage.ts';
 
 /** The text of one input file, named as the user gave it (or "<stdin>"). */
 export interface Source {
@@ -17,14 +18,6 @@ export class InputError extends Error {
 
 export const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
 export const STDIN_NAME = '<stdin>';
-
-function reason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file or directory';
-  if (code === 'EACCES') return 'permission denied';
-  if (code === 'EISDIR') return 'is a directory';
-  return (err as Error).message;
-}
 
 function readText(path: string): string {
   try {

@@ -18,7 +18,7 @@ const CA_BUNDLE = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTI
 /** Value sets covering each certificate mode and the optional parts. */
 const COMBINATIONS: Record<string, object> = {
   'defaults (selfManaged)': {},
-  'certManager with the chart-made CA': { certificates: { mode: 'certManager' } },
+  'certManager with the chart-made CA, a NetworkPolicy': { certificates: { mode: 'certManager' }, networkPolicy: { enabled: true } },
   'certManager with an existing ClusterIssuer': {
     certificates: { mode: 'certManager', secretName: 'webhook-cert', certManager: { issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' } } },
   },
@@ -28,10 +28,18 @@ const COMBINATIONS: Record<string, object> = {
     metrics: {
       serviceMonitor: { enabled: true, interval: '30s', labels: { release: 'kube-prometheus-stack' } },
       podMonitor: { enabled: true, scrapeTimeout: '5s', relabelings: [{ action: 'labeldrop', regex: 'pod_template_hash' }] },
+      prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
+      grafanaDashboard: { enabled: true, annotations: { grafana_folder: 'promux' } },
     },
     sidecar: { nativeSidecar: 'always', port: 19090, containerLabel: 'source_container', resources: { requests: { cpu: '5m', memory: '32Mi' }, limits: { memory: '64Mi' } } },
-    webhook: { namespaceLabel: { key: 'monitoring.example.com/promux', value: 'on' }, failurePolicy: 'Fail', timeoutSeconds: 3 },
+    webhook: { namespaceLabel: { key: 'monitoring.example.com/promux', value: 'on' }, failurePolicy: 'Fail', timeoutSeconds: 3, matchConditions: false },
     podDisruptionBudget: { enabled: false },
+    networkPolicy: {
+      enabled: true,
+      ingressFrom: [{ ipBlock: { cidr: '10.0.0.0/8' } }],
+      apiServer: { cidrs: ['172.20.0.10/32'], ports: [443] },
+      extraEgress: [{ to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ port: 53, protocol: 'UDP' }] }],
+    },
     serviceAccount: { create: false, name: 'promux-sa' },
     replicaCount: 3,
     tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'infra', effect: 'NoSchedule' }],
@@ -42,8 +50,8 @@ const COMBINATIONS: Record<string, object> = {
 
 function podSpecs(objects: K8sObject[]): [string, object][] {
   return objects
-    .filter((o) => o.kind === 'Deployment')
-    .map((o) => [`${o.kind}/${o.metadata.name}`, (o.spec as { template: { spec: object } }).template.spec]);
+    .filter((o) => o.kind === 'Deployment' || o.kind === 'Pod')
+    .map((o) => [`${o.kind}/${o.metadata.name}`, o.kind === 'Pod' ? o.spec as object : (o.spec as { template: { spec: object } }).template.spec]);
 }
 
 function deploymentContainer(objects: K8sObject[]): Record<string, unknown> & { args: string[] } {
@@ -59,7 +67,7 @@ function webhookOf(objects: K8sObject[]): Record<string, unknown> {
 }
 
 function injectorConfig(objects: K8sObject[]): unknown {
-  const data = one(objects, 'ConfigMap').data as Record<string, string>;
+  const data = one(objects, 'ConfigMap', 'promux').data as Record<string, string>;
   return parse(data['config.yaml']!);
 }
 
@@ -72,9 +80,9 @@ test('helm lint --strict is clean for every certificate mode', (t) => {
   }
 });
 
-test('every rendered object passes schema validation (kubernetes-models, unknown fields, CRD fields)', (t) => {
+test('every rendered object, helm test hooks included, passes schema validation (kubernetes-models, unknown fields, CRD fields)', (t) => {
   for (const [name, values] of Object.entries(COMBINATIONS)) {
-    const objects = render(t, values);
+    const objects = render(t, values, { tests: true });
     if (objects === undefined) return;
     assert.ok(objects.length >= 6, name);
     for (const obj of objects) {
@@ -88,12 +96,12 @@ test('every rendered object passes schema validation (kubernetes-models, unknown
   }
 });
 
-test('every container the chart creates meets the PSA restricted profile', (t) => {
+test('every container the chart creates meets the PSA restricted profile (the webhook\'s and the helm test\'s)', (t) => {
   for (const [name, values] of Object.entries(COMBINATIONS)) {
-    const objects = render(t, values);
+    const objects = render(t, values, { tests: true });
     if (objects === undefined) return;
     const specs = podSpecs(objects);
-    assert.equal(specs.length, 1, name);
+    assert.equal(specs.length, 2, name);
     for (const [where, spec] of specs) assert.deepEqual(psaRestrictedProblems(spec), [], `${name}: ${where}`);
   }
 });
@@ -203,6 +211,61 @@ test('the Deployment: two replicas spread across nodes, a PDB, probes on https, 
   assert.deepEqual(container.args.slice(0, 4), ['webhook', '--port=8443', '--config=/etc/promux/config/config.yaml', '--log-level=info']);
 });
 
+test('PodDisruptionBudget: none with one replica (it could only block drains); never one that forbids every eviction', (t) => {
+  const single = render(t, { replicaCount: 1 });
+  if (single === undefined) return;
+  assert.deepEqual(single.filter((o) => o.kind === 'PodDisruptionBudget'), []);
+  assert.equal((one(single, 'Deployment').spec as { replicas: number }).replicas, 1);
+  assert.deepEqual((one(render(t, { replicaCount: 3, podDisruptionBudget: { minAvailable: '50%' } })!, 'PodDisruptionBudget').spec as { minAvailable: unknown }).minAvailable, '50%');
+  for (const [values, shown] of [[{ replicaCount: 2, podDisruptionBudget: { minAvailable: 2 } }, '2'], [{ podDisruptionBudget: { minAvailable: '100%' } }, '100%']] as const) {
+    const result = helm(t, ['template', 'promux', CHART], values)!;
+    assert.notEqual(result.status, 0, JSON.stringify(values));
+    assert.match(result.stderr, new RegExp(`podDisruptionBudget\\.minAvailable \\(${shown}\\) must be below replicaCount`));
+  }
+  assert.equal(helm(t, ['template', 'promux', CHART], { replicaCount: 1, podDisruptionBudget: { minAvailable: 1 } })!.status, 0);
+});
+
+test('hostNetwork: the webhook listens on the node, with cluster DNS kept', (t) => {
+  const values = { hostNetwork: true, webhook: { port: 10260 } };
+  const objects = render(t, values);
+  if (objects === undefined) return;
+  const lint = helm(t, ['lint', '--strict', CHART], values)!;
+  assert.equal(lint.status, 0, lint.stdout);
+  const spec = (one(objects, 'Deployment').spec as { template: { spec: Record<string, unknown> } }).template.spec;
+  assert.equal(spec.hostNetwork, true);
+  assert.equal(spec.dnsPolicy, 'ClusterFirstWithHostNet');
+  assert.deepEqual(deploymentContainer(objects).ports, [{ name: 'https', containerPort: 10260, protocol: 'TCP' }]);
+  assert.deepEqual(schemaProblems(one(objects, 'Deployment')), []);
+  const plain = (one(render(t, {})!, 'Deployment').spec as { template: { spec: Record<string, unknown> } }).template.spec;
+  assert.equal(plain.hostNetwork, undefined);
+});
+
+test('NetworkPolicy: the webhook port in; out only to the API server, and only in selfManaged mode', (t) => {
+  const objects = render(t, { networkPolicy: { enabled: true } });
+  if (objects === undefined) return;
+  assert.deepEqual(render(t, {})!.filter((o) => o.kind === 'NetworkPolicy'), []);
+  const policy = one(objects, 'NetworkPolicy').spec as Record<string, unknown>;
+  const deployment = one(objects, 'Deployment').spec as { selector: unknown; template: { spec: { containers: { ports: { name: string }[] }[] } } };
+  assert.deepEqual(policy.podSelector, deployment.selector);
+  assert.deepEqual(policy.policyTypes, ['Ingress', 'Egress']);
+  assert.deepEqual(policy.ingress, [{ ports: [{ port: 'https', protocol: 'TCP' }] }]);
+  assert.equal(deployment.template.spec.containers[0]!.ports[0]!.name, 'https', 'the named port exists');
+  assert.deepEqual(policy.egress, [{
+    to: [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }],
+    ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }],
+  }]);
+  for (const mode of ['certManager', 'existingSecret']) {
+    const other = render(t, { networkPolicy: { enabled: true }, certificates: { mode, secretName: 'tls', existingSecret: { caBundle: CA_BUNDLE } } })!;
+    assert.deepEqual((one(other, 'NetworkPolicy').spec as Record<string, unknown>).egress, [], mode);
+  }
+  const custom = one(render(t, COMBINATIONS['monitors, digest, native sidecar, custom opt-in label, no PDB, existing service account'])!, 'NetworkPolicy').spec as Record<string, unknown>;
+  assert.deepEqual(custom.ingress, [{ ports: [{ port: 'https', protocol: 'TCP' }], from: [{ ipBlock: { cidr: '10.0.0.0/8' } }] }]);
+  assert.deepEqual(custom.egress, [
+    { to: [{ ipBlock: { cidr: '172.20.0.10/32' } }], ports: [{ port: 443, protocol: 'TCP' }] },
+    { to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ port: 53, protocol: 'UDP' }] },
+  ]);
+});
+
 test('the config checksum on the pod template changes with the injector config, and only then', (t) => {
   const checksum = (values: object): string => {
     const objects = render(t, values)!;
@@ -262,7 +325,7 @@ test('TLS: each certificate mode passes the webhook the matching flags and mount
 test("the webhook's own parser accepts the chart's args in every certificate mode", (t) => {
   const expected: Record<string, unknown> = {
     'defaults (selfManaged)': { mode: 'self-managed', secretName: 'promux-tls', webhookConfigName: 'promux', serviceName: 'promux', namespace: 'metrics' },
-    'certManager with the chart-made CA': { mode: 'files', certFile: '/etc/promux/tls/tls.crt', keyFile: '/etc/promux/tls/tls.key' },
+    'certManager with the chart-made CA, a NetworkPolicy': { mode: 'files', certFile: '/etc/promux/tls/tls.crt', keyFile: '/etc/promux/tls/tls.key' },
     existingSecret: { mode: 'files', certFile: '/etc/promux/tls/tls.crt', keyFile: '/etc/promux/tls/tls.key' },
   };
   for (const [name, tls] of Object.entries(expected)) {
@@ -289,7 +352,7 @@ test('RBAC: Secrets in its own namespace and its own webhook configuration, only
   assert.equal(role.metadata.namespace, 'metrics');
   assert.deepEqual(role.rules, [
     { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
-    { apiGroups: [''], resources: ['secrets'], resourceNames: ['promux-tls'], verbs: ['get', 'update', 'patch'] },
+    { apiGroups: [''], resources: ['secrets'], resourceNames: ['promux-tls'], verbs: ['get', 'update'] },
   ]);
   assert.deepEqual(one(objects, 'ClusterRole').rules, [
     { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['promux'], verbs: ['get', 'patch'] },
@@ -305,7 +368,7 @@ test('RBAC: Secrets in its own namespace and its own webhook configuration, only
   assert.equal(podSpec.serviceAccountName, 'promux');
 
   for (const mode of ['certManager', 'existingSecret']) {
-    const others = render(t, mode === 'certManager' ? COMBINATIONS['certManager with the chart-made CA'] : COMBINATIONS.existingSecret)!;
+    const others = render(t, mode === 'certManager' ? COMBINATIONS['certManager with the chart-made CA, a NetworkPolicy'] : COMBINATIONS.existingSecret)!;
     assert.deepEqual(others.filter((o) => o.apiVersion.startsWith('rbac.')), [], mode);
     const spec = (one(others, 'Deployment').spec as { template: { spec: Record<string, unknown> } }).template.spec;
     assert.equal(spec.automountServiceAccountToken, false, mode);
@@ -382,6 +445,10 @@ test('values.schema.json rejects unknown keys and invalid values, naming the key
     [{ certificates: { mode: 'manual' } }, /certificates\/mode/],
     [{ certificates: { certManager: { issuerRef: { kind: 'ClusterIssuer' } } } }, /issuerRef/],
     [{ replicas: 2 }, /replicas/],
+    [{ webhook: { matchConditions: 'yes' } }, /webhook\/matchConditions/],
+    [{ networkPolicy: { apiServer: { cidrs: ['anywhere'] } } }, /networkPolicy\/apiServer\/cidrs/],
+    [{ tests: { enable: true } }, /enable/],
+    [{ podDisruptionBudget: { minAvailable: 'half' } }, /podDisruptionBudget\/minAvailable/],
   ];
   for (const [values, expected] of cases) {
     const result = helm(t, ['template', 'promux', CHART], values);

@@ -1,6 +1,6 @@
 // Field checks for the custom resources the chart renders, which kubernetes-models has no schema
-// for: cert-manager.io/v1 Issuer and Certificate, monitoring.coreos.com/v1 ServiceMonitor and
-// PodMonitor. Only the fields the chart can set are listed, with the types and enums of the CRD
+// for: cert-manager.io/v1 Issuer and Certificate, monitoring.coreos.com/v1 ServiceMonitor,
+// PodMonitor and PrometheusRule. Only the fields the chart can set are listed, with the types and enums of the CRD
 // reference (cert-manager.io/docs/reference/api-docs, prometheus-operator.dev/docs/api-reference);
 // any other field is reported, so a typo in a template fails the test.
 
@@ -91,7 +91,22 @@ const POD_MONITOR: Shape = {
   required: ['selector', 'podMetricsEndpoints'],
 };
 
+const RULE: Shape = {
+  fields: { alert: str, record: str, expr: str, for: promDuration, keep_firing_for: promDuration, labels: stringMap, annotations: stringMap },
+  required: ['expr'],
+};
+const PROMETHEUS_RULE: Shape = {
+  fields: {
+    groups: (v) => shapeListProblem(v, {
+      fields: { name: str, interval: promDuration, limit: int, rules: (r) => shapeListProblem(r, RULE) },
+      required: ['name', 'rules'],
+    }),
+  },
+  required: ['groups'],
+};
+
 const KINDS: Record<string, Shape> = {
+  'monitoring.coreos.com/v1/PrometheusRule': PROMETHEUS_RULE,
   'cert-manager.io/v1/Issuer': ISSUER,
   'cert-manager.io/v1/Certificate': CERTIFICATE,
   'monitoring.coreos.com/v1/ServiceMonitor': SERVICE_MONITOR,

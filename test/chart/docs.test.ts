@@ -7,7 +7,7 @@ import { REPO_ROOT } from '../helpers/tools.ts';
 import { CHART } from './render.ts';
 
 // Values documented as one row though they are mappings: Kubernetes objects passed through whole.
-const WHOLE = new Set(['podSecurityContext', 'securityContext', 'resources', 'metrics.serviceMonitor.tlsConfig', 'metrics.podMonitor.tlsConfig']);
+const WHOLE = new Set(['podSecurityContext', 'securityContext', 'resources', 'metrics.serviceMonitor.tlsConfig', 'metrics.podMonitor.tlsConfig', 'metrics.grafanaDashboard.labels']);
 
 /** Each documented value's path and default: nested mappings are walked, lists and empty mappings are leaves. */
 function leaves(value: unknown, path = '', out = new Map<string, unknown>()): Map<string, unknown> {

@@ -57,25 +57,28 @@ export function parseObjects(text: string): K8sObject[] {
     .filter((o): o is K8sObject => o !== null);
 }
 
+interface RenderOptions {
+  release?: string;
+  namespace?: string;
+  /** Include the `helm test` hooks (off: the objects an install creates). */
+  tests?: boolean;
+}
+
 /**
  * `helm template` of the chart (release "promux", namespace "promux" unless given), as objects;
  * undefined when skipped. A render error fails the test with helm's message.
  */
-export function render(
-  t: TestContext,
-  values?: object,
-  { release = 'promux', namespace = 'promux' }: { release?: string; namespace?: string } = {},
-): K8sObject[] | undefined {
-  const text = renderText(t, values, { release, namespace });
+export function render(t: TestContext, values?: object, options: RenderOptions = {}): K8sObject[] | undefined {
+  const text = renderText(t, values, options);
   return text === undefined ? undefined : parseObjects(text);
 }
 
 export function renderText(
   t: TestContext,
   values?: object,
-  { release = 'promux', namespace = 'promux' }: { release?: string; namespace?: string } = {},
+  { release = 'promux', namespace = 'promux', tests = false }: RenderOptions = {},
 ): string | undefined {
-  const result = helm(t, ['template', release, CHART, '--namespace', namespace], values);
+  const result = helm(t, ['template', release, CHART, '--namespace', namespace, ...(tests ? [] : ['--skip-tests'])], values);
   if (result === undefined) return undefined;
   if (result.status !== 0) throw new Error(`helm template failed (exit ${result.status}): ${result.stderr.trim()}`);
   return result.stdout;

@@ -135,18 +135,31 @@ test('promux demo: --help, and clear errors for bad flags and files', () => {
   assert.match(unknown.stderr, /bogus/);
   const missing = run('-f', '/nonexistent/pod.yaml');
   assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /^promux demo: \/nonexistent\/pod\.yaml: cannot read the pod/);
+  assert.equal(missing.stderr, 'promux demo: /nonexistent/pod.yaml: cannot read: no such file or directory\n');
 });
 
-test('readPod takes the first Pod of a file and names the file when there is none', () => {
+test('readPod takes the first Pod of a file, or the pod template of its first workload, and names the file when there is none', () => {
   const pod = readPod(EXAMPLE);
   assert.equal(pod.metadata.name, 'shop');
   assert.deepEqual(pod.spec.containers.map((c) => c.name), ['app', 'worker']);
+  const deployment = readPod(join(REPO_ROOT, 'examples', 'three-container-deployment.yaml'));
+  assert.equal(deployment.metadata.name, 'checkout', 'the pod is named after its workload');
+  assert.deepEqual(deployment.spec.containers.map((c) => c.name), ['api', 'payments', 'event-relay']);
   const dir = mkdtempSync(join(tmpdir(), 'promux-demo-test-'));
   try {
     const file = join(dir, 'svc.yaml');
     writeFileSync(file, 'apiVersion: v1\nkind: Service\nmetadata:\n  name: shop\n');
-    assert.throws(() => readPod(file), { message: `${file}: no Pod in the file (the demo admits a Pod; promux inject -f handles other kinds)` });
+    assert.throws(() => readPod(file), { message: `${file}: no Pod, and no workload with a pod template, in the file` });
+    const cronJob = join(dir, 'cron.yaml');
+    writeFileSync(cronJob, 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata: {name: nightly, namespace: ops}\n'
+      + 'spec:\n  schedule: "@daily"\n  jobTemplate:\n    spec:\n      template:\n        metadata: {annotations: {prometheus.io/scrape: "true"}}\n'
+      + '        spec: {restartPolicy: Never, containers: [{name: job, image: j}, {name: pusher, image: p}]}\n');
+    const fromCronJob = readPod(cronJob);
+    assert.deepEqual(fromCronJob.metadata, { annotations: { 'prometheus.io/scrape': 'true' }, name: 'nightly', namespace: 'ops' });
+    assert.deepEqual(fromCronJob.spec.containers.map((c) => c.name), ['job', 'pusher']);
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{"kind": "Pod",}');
+    assert.throws(() => readPod(broken), { message: `${broken}: document 1 (line 1): not valid JSON: Expected double-quoted property name (line 1, column 16)` });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -66,6 +66,13 @@ describe('skip reasons', () => {
     assert.equal(result.reason, 'prometheus.io/scrape is "false": the pod does not ask to be scraped');
     const both = skip(makePod({ 'prometheus.io.scrape': 'no', 'k8s.grafana.com/scrape': 'false' }, twoContainers));
     assert.equal(both.reason, 'prometheus.io.scrape is "no", k8s.grafana.com/scrape is "false": the pod does not ask to be scraped');
+    // Spellings that disagree while none says "true": the pod does not ask, and its other keys are not read.
+    const unsure = skip(makePod({ 'prometheus.io/scrape': 'false', 'prometheus.io.scrape': 'True', 'prometheus.io/port': 'x' }, twoContainers));
+    assert.equal(unsure.skipCode, 'scrape-false');
+    assert.equal(unsure.reason, 'prometheus.io/scrape is "false": the pod does not ask to be scraped');
+    const split = skip(makePod({ 'prometheus.io/scrape': 'false', 'prometheus.io.scrape': 'true' }, twoContainers));
+    assert.equal(split.skipCode, 'invalid-annotation');
+    assert.match(split.reason, /^annotations prometheus.io\/scrape \("false"\) and prometheus.io.scrape \("true"\) are the same key/);
   });
 
   test('hostNetwork', () => {

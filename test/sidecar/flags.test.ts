@@ -102,8 +102,8 @@ test('bad flags are FlagErrors naming the flag and the value', () => {
     [['-m', 'a:1', '--scrape_timeout', '0s'], {}, /--scrape_timeout: "0s" is not a positive duration/],
     [['-m', 'a:1'], { PROMUX_SCRAPE_TIMEOUT: 'soon' }, /PROMUX_SCRAPE_TIMEOUT: "soon"/],
     [['-m', 'a:1', '--max_target_bytes', 'lots'], {}, /--max_target_bytes: "lots"/],
-    [['-m', 'a:1', '--colour'], {}, /unknown flag --colour/],
-    [['-m', 'a:1', '-z'], {}, /unknown flag -z/],
+    [['-m', 'a:1', '--colour'], {}, /unknown option '--colour'/],
+    [['-m', 'a:1', '-z'], {}, /unknown option '-z'/],
     [['-m', 'a:1', '-e', '1', '-e', '2'], {}, /--export_to given twice/],
     [['-m'], {}, /--container_to_port_map needs a value/],
     [['a:1'], {}, /unexpected argument "a:1"/],
@@ -120,6 +120,6 @@ test('promux sidecar with a bad flag prints one line, no stack trace, and exits 
     env: { ...process.env, PROMUX_CONTAINER_TO_PORT_MAP: '' },
   });
   assert.equal(r.status, 2);
-  assert.equal(r.stderr, 'promux sidecar: --export_to: "abc" is not a port (0-65535) (see promux sidecar --help)\n');
+  assert.equal(r.stderr, 'promux sidecar: --export_to: "abc" is not a port (0-65535) (see \'promux sidecar --help\')\n');
   assert.equal(r.stdout, '');
 });

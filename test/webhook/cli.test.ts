@@ -121,7 +121,7 @@ test('promux webhook: usage and config errors are one line on stderr, exit 2', (
 
   const none = run();
   assert.equal(none.status, 2);
-  assert.equal(none.stderr, 'promux webhook: no TLS source: give --tls-cert-file and --tls-private-key-file, or --self-managed-tls\n');
+  assert.equal(none.stderr, 'promux webhook: no TLS source: give --tls-cert-file and --tls-private-key-file, or --self-managed-tls (see \'promux webhook --help\')\n');
 
   const config = run('--tls-cert-file', certFile, '--tls-private-key-file', keyFile, '--config', badConfig);
   assert.equal(config.status, 2);

@@ -47,11 +47,15 @@ test('stand-in API: the first replica creates the Secret and patches caBundle in
 
   assert.deepEqual(api.problems, []);
   assert.deepEqual(calls(api), [
+    `GET ${MWC_PATH} 200`,
     `GET ${SECRET_PATH}/${SECRET} 404`,
     `POST ${SECRET_PATH} 201`,
-    `GET ${MWC_PATH} 200`,
     `PATCH ${MWC_PATH} 200`,
   ]);
+  // Owned by the webhook configuration: deleting it (helm uninstall) deletes the Secret.
+  const owners = (api.secrets.get(`${NAMESPACE}/${SECRET}`)!.metadata as { ownerReferences: unknown }).ownerReferences;
+  const uid = (api.webhookConfigurations.get(MWC)!.metadata as { uid: string }).uid;
+  assert.deepEqual(owners, [{ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name: MWC, uid }]);
   const stored = api.secretData(NAMESPACE, SECRET)!;
   assert.deepEqual(Object.keys(stored).sort(), ['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
   assert.equal(serving.cert, stored['tls.crt']);
@@ -74,23 +78,23 @@ test('stand-in API: a second replica reuses the Secret and leaves an up-to-date 
   const second = await replica(api).reconcile();
 
   assert.deepEqual(second, first);
-  assert.deepEqual(calls(api, seen), [`GET ${SECRET_PATH}/${SECRET} 200`, `GET ${MWC_PATH} 200`]);
+  assert.deepEqual(calls(api, seen), [`GET ${MWC_PATH} 200`, `GET ${SECRET_PATH}/${SECRET} 200`]);
   assert.deepEqual(api.problems, []);
 });
 
 test('stand-in API: a replica losing the create race reads and serves the winner\'s Secret', async (t) => {
   const api = await standIn(t);
   const winner = generateBundle(serviceDnsNames(SERVICE, NAMESPACE), new Date());
-  api.beforeCreate = (namespace, name) => api.putSecret(namespace, name, bundleToSecretData(winner));
+  api.beforeCreate = (namespace, name) => api.putSecret(namespace, name, bundleToSecretData(winner), MWC);
 
   const serving = await replica(api).reconcile();
 
   assert.deepEqual(serving, winner.serving);
   assert.deepEqual(calls(api), [
+    `GET ${MWC_PATH} 200`,
     `GET ${SECRET_PATH}/${SECRET} 404`,
     `POST ${SECRET_PATH} 409`,
     `GET ${SECRET_PATH}/${SECRET} 200`,
-    `GET ${MWC_PATH} 200`,
     `PATCH ${MWC_PATH} 200`,
   ]);
   assert.deepEqual(api.caBundles(MWC), [winner.ca.cert, winner.ca.cert]);
@@ -118,11 +122,11 @@ test('stand-in API: near expiry the serving certificate is renewed from the same
 
   assert.notEqual(renewed.cert, first.cert);
   assert.deepEqual(calls(api, seen), [
+    `GET ${MWC_PATH} 200`,
     `GET ${SECRET_PATH}/${SECRET} 200`,
     `PUT ${SECRET_PATH}/${SECRET} 200`,
-    `GET ${MWC_PATH} 200`,
   ], 'the CA did not change, so caBundle is not patched again');
-  const put = api.requests[seen + 1]!.body as { metadata: { resourceVersion: string } };
+  const put = api.requests[seen + 2]!.body as { metadata: { resourceVersion: string } };
   assert.equal(put.metadata.resourceVersion, before.metadata.resourceVersion);
   const stored = api.secretData(NAMESPACE, SECRET)!;
   assert.equal(stored['tls.crt'], renewed.cert);
@@ -144,7 +148,7 @@ test('stand-in API: a renewal that loses to another replica\'s (409 on resourceV
   const theirData = { ...stored, 'tls.crt': renewedByThem.cert, 'tls.key': renewedByThem.key };
   api.beforeReplace = (namespace, name) => {
     api.beforeReplace = undefined;
-    api.putSecret(namespace, name, theirData);
+    api.putSecret(namespace, name, theirData, MWC);
   };
   const seen = api.requests.length;
 
@@ -152,10 +156,10 @@ test('stand-in API: a renewal that loses to another replica\'s (409 on resourceV
 
   assert.equal(serving.cert, renewedByThem.cert);
   assert.deepEqual(calls(api, seen), [
+    `GET ${MWC_PATH} 200`,
     `GET ${SECRET_PATH}/${SECRET} 200`,
     `PUT ${SECRET_PATH}/${SECRET} 409`,
     `GET ${SECRET_PATH}/${SECRET} 200`,
-    `GET ${MWC_PATH} 200`,
   ]);
   assert.deepEqual(api.problems, []);
 });
@@ -174,6 +178,31 @@ test('stand-in API: a Secret without the CA key is replaced, and caBundle follow
   assert.equal(serving.cert, stored['tls.crt']);
   assert.deepEqual(api.caBundles(MWC), [stored['ca.crt']]);
   assert.deepEqual(api.problems, []);
+});
+
+test('stand-in API: a Secret without the owner reference (from an older promux) is adopted, its certificates unchanged', async (t) => {
+  const api = await standIn(t);
+  const old = generateBundle(serviceDnsNames(SERVICE, NAMESPACE), new Date());
+  api.putSecret(NAMESPACE, SECRET, bundleToSecretData(old));
+
+  const serving = await replica(api).reconcile();
+
+  assert.deepEqual(serving, old.serving);
+  assert.deepEqual(api.secretData(NAMESPACE, SECRET), bundleToSecretData(old));
+  const owners = (api.secrets.get(`${NAMESPACE}/${SECRET}`)!.metadata as { ownerReferences: { name: string }[] }).ownerReferences;
+  assert.deepEqual(owners.map((o) => o.name), [MWC]);
+  const seen = api.requests.length;
+  await replica(api).reconcile();
+  assert.deepEqual(calls(api, seen), [`GET ${MWC_PATH} 200`, `GET ${SECRET_PATH}/${SECRET} 200`], 'adopted once');
+  assert.deepEqual(api.problems, []);
+});
+
+test('stand-in API: no Secret is created while the webhook configuration does not exist', async (t) => {
+  const api = await new KubeStandIn().start();
+  t.after(() => api.close());
+  await assert.rejects(replica(api).reconcile(), /HTTP 404|not found/);
+  assert.deepEqual(calls(api), [`GET ${MWC_PATH} 404`]);
+  assert.equal(api.secrets.size, 0);
 });
 
 test('caBundlePatch guards each webhook by name and skips those already set', () => {

@@ -67,12 +67,19 @@ export class KubeStandIn {
     return String(this.version);
   }
 
-  /** Stores a Secret as another replica would have created it. */
-  putSecret(namespace: string, name: string, data: Record<string, string>): void {
+  /**
+   * Stores a Secret as another replica would have created it, owned by the MutatingWebhookConfiguration
+   * `owner`; without one, as promux did before it set owner references.
+   */
+  putSecret(namespace: string, name: string, data: Record<string, string>, owner?: string): void {
     const encoded = Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
+    const ownerReferences = owner === undefined ? [] : [{
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name: owner,
+      uid: (this.webhookConfigurations.get(owner)!.metadata as Obj).uid,
+    }];
     this.secrets.set(`${namespace}/${name}`, {
       apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
-      metadata: { name, namespace, resourceVersion: this.nextResourceVersion() },
+      metadata: { name, namespace, resourceVersion: this.nextResourceVersion(), ...(owner === undefined ? {} : { ownerReferences }) },
       data: encoded,
     });
   }
@@ -89,7 +96,7 @@ export class KubeStandIn {
     this.webhookConfigurations.set(name, {
       apiVersion: 'admissionregistration.k8s.io/v1',
       kind: 'MutatingWebhookConfiguration',
-      metadata: { name, resourceVersion: this.nextResourceVersion() },
+      metadata: { name, uid: `uid-of-${name}-${this.version}`, resourceVersion: this.nextResourceVersion() },
       webhooks: webhookNames.map((w) => ({
         name: w,
         admissionReviewVersions: ['v1'],
@@ -157,7 +164,7 @@ export class KubeStandIn {
     const isWrite = (method === 'POST' && name === undefined) || (method === 'PUT' && name !== undefined);
     if (!isWrite) return fail(405, 'MethodNotAllowed', `unexpected ${method} on secrets`);
     if (record.contentType !== 'application/json') return fail(415, 'UnsupportedMediaType', `content type ${record.contentType}`);
-    const shapeProblem = secretShapeProblem(body, namespace, name);
+    const shapeProblem = secretShapeProblem(body, namespace, name) ?? this.ownerProblem(body as Obj);
     if (shapeProblem !== undefined) return fail(422, 'Invalid', shapeProblem);
     const obj = structuredClone(body) as Obj;
     const metadata = obj.metadata as Obj;
@@ -180,6 +187,23 @@ export class KubeStandIn {
     Object.assign(metadata, { namespace, resourceVersion: this.nextResourceVersion() });
     this.secrets.set(key, obj);
     reply(method === 'POST' ? 201 : 200, obj);
+  }
+
+  /** Owner references must name an existing owner by its uid (else the garbage collector deletes the Secret). */
+  private ownerProblem(secret: Obj): string | undefined {
+    const owners = ((secret.metadata as Obj).ownerReferences ?? []) as Obj[];
+    for (const owner of owners) {
+      if (owner.apiVersion !== 'admissionregistration.k8s.io/v1' || owner.kind !== 'MutatingWebhookConfiguration') {
+        return `ownerReferences: unexpected owner ${String(owner.apiVersion)} ${String(owner.kind)}`;
+      }
+      const config = this.webhookConfigurations.get(String(owner.name));
+      if (config === undefined || (config.metadata as Obj).uid !== owner.uid) {
+        return `ownerReferences: no MutatingWebhookConfiguration ${String(owner.name)} with uid ${String(owner.uid)}`;
+      }
+      // Setting blockOwnerDeletion needs update rights on the owner's finalizers (OwnerReferencesPermissionEnforcement).
+      if (owner.blockOwnerDeletion === true) return 'ownerReferences: blockOwnerDeletion needs rights the webhook does not have';
+    }
+    return undefined;
   }
 
   private webhookConfigurationCall(

@@ -86,7 +86,7 @@ test('--kubernetes-version (or the configuration\'s kubernetesVersion) decides w
   assert.match(old.stderr, /^Job shop\/db-migrate: skipped: .* and the cluster runs 1\.28$/m);
   const bad = runCli(['inject', '-f', jobs, '--kubernetes-version', 'latest']);
   assert.equal(bad.code, 2);
-  assert.equal(bad.stderr, 'promux inject: --kubernetes-version: "latest" is not a Kubernetes version such as 1.31\n');
+  assert.equal(bad.stderr, 'promux inject: --kubernetes-version: "latest" is not a Kubernetes version such as 1.31 (see \'promux inject --help\')\n');
 });
 
 test('unreadable input fails with the file, document and problem, and nothing on stdout', (t) => {

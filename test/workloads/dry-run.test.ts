@@ -100,10 +100,12 @@ test('problems anywhere leave the output empty and name every file and document'
     const result = dryRun(bad, standInEdit, format);
     assert.equal(result.output, '');
     assert.deepEqual(result.report, []);
-    assert.equal(result.problems.length, 3);
-    assert.match(result.problems[0]!, /^broken\.yaml: document 2 \(line 3\): not valid YAML: .+ \(line \d+, column \d+\)$/);
-    assert.equal(result.problems[1], 'scalar.yaml: document 2 (line 5): expected a Kubernetes object (a mapping with apiVersion and kind), found string "just text"');
-    assert.equal(result.problems[2], 'deploy.yaml: document 1 (line 1): Deployment d has no pod template: spec.template is missing');
+    // Documents are read one after the other: the one before broken YAML is checked too.
+    assert.equal(result.problems.length, 4);
+    assert.equal(result.problems[0], 'broken.yaml: document 1 (line 1): not a Kubernetes object: "apiVersion" is missing');
+    assert.match(result.problems[1]!, /^broken\.yaml: document 2 \(line 3\): not valid YAML: .+ \(line \d+, column \d+\)$/);
+    assert.equal(result.problems[2], 'scalar.yaml: document 2 (line 5): expected a Kubernetes object (a mapping with apiVersion and kind), found string "just text"');
+    assert.equal(result.problems[3], 'deploy.yaml: document 1 (line 1): Deployment d has no pod template: spec.template is missing');
   }
 });
 

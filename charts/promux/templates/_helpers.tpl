@@ -35,6 +35,17 @@ app.kubernetes.io/part-of: promux
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* Labels of the helm test's objects: the chart's, but never the webhook's selector labels. */}}
+{{- define "promux.testLabels" -}}
+helm.sh/chart: {{ include "promux.chart" . }}
+app.kubernetes.io/name: {{ include "promux.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: promux
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
 {{- define "promux.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "promux.fullname" .) .Values.serviceAccount.name }}
@@ -112,7 +123,56 @@ minContainers: {{ .Values.minContainers }}
 {{- with .Values.kubernetesVersion }}
 kubernetesVersion: {{ . | quote }}
 {{- end }}
-{{- with .Values.schemes }}
-schemes: {{- toYaml . | nindent 2 }}
+schemes: {{- include "promux.schemes" . | nindent 2 }}
+{{- end }}
+
+{{/*
+The scrape annotation schemes: values.schemes, or the webhook's built-in ones (src/config/defaults.ts;
+test/chart keeps them equal). Both the injector config and the matchConditions are made from these.
+*/}}
+{{- define "promux.schemes" -}}
+{{- if .Values.schemes }}
+{{- toYaml .Values.schemes }}
+{{- else -}}
+- name: prometheus
+  prefix: prometheus.io
+  keys: {scrape: scrape, port: port, path: path, scheme: scheme, paramPrefix: param_}
+- name: grafana
+  prefix: k8s.grafana.com
+  keys: {scrape: scrape, port: metrics.portNumber, path: metrics.path, scheme: metrics.scheme,
+         paramPrefix: metrics.param_, portName: metrics.portName, container: metrics.container}
+{{- end }}
+{{- end }}
+
+{{/*
+The webhook's matchConditions (CEL, evaluated by the API server before it calls the webhook): the
+pod is sent only when the webhook could inject it or has something to say about it. They repeat the
+webhook's first checks (src/inject), from the same config values, and never exclude more:
+- not opted out: label or annotation promux.io/inject is not "false";
+- asks to be scraped: some annotation whose name Prometheus sanitizes to a scheme's scrape key
+  (prometheus.io/scrape, prometheus.io.scrape, prometheus-io/scrape ...; each character outside
+  [a-zA-Z0-9] may be any such character) has the value "true";
+- has at least minContainers containers, native sidecars (init containers with restartPolicy
+  Always) included.
+A pod annotated promux.io/inject: "true" passes the last two: the webhook injects it or says why not.
+Absent maps and lists are tested with has(): an error would make the API server skip the webhook
+(failurePolicy Ignore) or refuse the pod (Fail).
+*/}}
+{{- define "promux.matchConditions" -}}
+{{- $key := "promux.io/inject" }}
+{{- $annotation := printf "has(object.metadata.annotations) && '%s' in object.metadata.annotations && object.metadata.annotations['%s']" $key $key }}
+{{- $label := printf "has(object.metadata.labels) && '%s' in object.metadata.labels && object.metadata.labels['%s']" $key $key }}
+{{- $forced := printf "(%s == 'true')" $annotation }}
+{{- $scrapeKeys := list }}
+{{- range (include "promux.schemes" . | fromYamlArray) }}
+{{- $scrapeKeys = append $scrapeKeys (regexReplaceAll "[^a-zA-Z0-9]" (printf "%s/%s" .prefix .keys.scrape) "[^a-zA-Z0-9]") }}
+{{- end }}
+- name: not-opted-out
+  expression: {{ printf "!(%s == 'false') && !(%s == 'false')" $label $annotation | quote }}
+- name: asks-to-be-scraped
+  expression: {{ printf "%s || (has(object.metadata.annotations) && object.metadata.annotations.exists(k, object.metadata.annotations[k] == 'true' && k.matches('^(%s)$')))" $forced (join "|" $scrapeKeys) | quote }}
+{{- if gt (int .Values.minContainers) 1 }}
+- name: enough-containers
+  expression: {{ printf "%s || size(object.spec.containers) + (has(object.spec.initContainers) ? size(object.spec.initContainers.filter(c, has(c.restartPolicy) && c.restartPolicy == 'Always')) : 0) >= %d" $forced (int .Values.minContainers) | quote }}
 {{- end }}
 {{- end }}

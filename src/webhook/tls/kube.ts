@@ -8,6 +8,23 @@ import type { V1Secret } from '@kubernetes/client-node';
 export interface StoredSecret {
   data: Record<string, string>;
   resourceVersion: string;
+  /** uids of the Secret's owners (metadata.ownerReferences). */
+  ownerUids: string[];
+}
+
+/**
+ * The MutatingWebhookConfiguration the Secret serves: its owner, so that deleting the configuration
+ * (helm uninstall, kubectl delete) has the garbage collector delete the Secret too.
+ */
+export interface SecretOwner {
+  name: string;
+  uid: string;
+}
+
+export interface WebhookConfiguration {
+  uid: string;
+  /** The caBundle (base64, '' when unset) of every webhook, by index. */
+  webhooks: { name: string; caBundle: string }[];
 }
 
 export interface JsonPatchOp {
@@ -20,12 +37,11 @@ export interface KubeApi {
   /** The Secret's data (decoded from base64), or undefined when it does not exist. */
   readSecret(namespace: string, name: string): Promise<StoredSecret | undefined>;
   /** 'exists' when another replica created it first (409). */
-  createSecret(namespace: string, name: string, data: Record<string, string>): Promise<'created' | 'exists'>;
+  createSecret(namespace: string, name: string, data: Record<string, string>, owner: SecretOwner): Promise<'created' | 'exists'>;
   /** Replaces the data when the Secret is still at `resourceVersion`; 'conflict' when it changed (409). */
-  replaceSecret(namespace: string, name: string, data: Record<string, string>, resourceVersion: string):
+  replaceSecret(namespace: string, name: string, data: Record<string, string>, resourceVersion: string, owner: SecretOwner):
   Promise<'replaced' | 'conflict'>;
-  /** The caBundle (base64, '' when unset) of every webhook in a MutatingWebhookConfiguration, by index. */
-  readCaBundles(configName: string): Promise<{ name: string; caBundle: string }[]>;
+  readWebhookConfiguration(configName: string): Promise<WebhookConfiguration>;
   patchWebhookConfiguration(configName: string, patch: JsonPatchOp[]): Promise<void>;
 }
 
@@ -38,13 +54,17 @@ const encode = (data: Record<string, string>): Record<string, string> =>
 const decode = (data: Record<string, string>): Record<string, string> =>
   Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
 
-function secretBody(name: string, data: Record<string, string>, resourceVersion?: string): V1Secret {
+function secretBody(name: string, data: Record<string, string>, owner: SecretOwner, resourceVersion?: string): V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: {
       name,
       labels: { 'app.kubernetes.io/managed-by': 'promux-webhook' },
+      // No blockOwnerDeletion: setting it needs rights on the owner's finalizers, which are not needed here.
+      ownerReferences: [{
+        apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', name: owner.name, uid: owner.uid,
+      }],
       ...(resourceVersion === undefined ? {} : { resourceVersion }),
     },
     type: 'kubernetes.io/tls',
@@ -68,33 +88,40 @@ export function kubeApi(kubeConfig?: KubeConfig): KubeApi {
     async readSecret(namespace, name) {
       try {
         const secret = await core.readNamespacedSecret({ namespace, name });
-        return { data: decode(secret.data ?? {}), resourceVersion: secret.metadata?.resourceVersion ?? '' };
+        return {
+          data: decode(secret.data ?? {}),
+          resourceVersion: secret.metadata?.resourceVersion ?? '',
+          ownerUids: (secret.metadata?.ownerReferences ?? []).map((o) => o.uid),
+        };
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw err;
       }
     },
-    async createSecret(namespace, name, data) {
+    async createSecret(namespace, name, data, owner) {
       try {
-        await core.createNamespacedSecret({ namespace, body: secretBody(name, data) });
+        await core.createNamespacedSecret({ namespace, body: secretBody(name, data, owner) });
         return 'created';
       } catch (err) {
         if (statusOf(err) === 409) return 'exists';
         throw err;
       }
     },
-    async replaceSecret(namespace, name, data, resourceVersion) {
+    async replaceSecret(namespace, name, data, resourceVersion, owner) {
       try {
-        await core.replaceNamespacedSecret({ namespace, name, body: secretBody(name, data, resourceVersion) });
+        await core.replaceNamespacedSecret({ namespace, name, body: secretBody(name, data, owner, resourceVersion) });
         return 'replaced';
       } catch (err) {
         if (statusOf(err) === 409) return 'conflict';
         throw err;
       }
     },
-    async readCaBundles(configName) {
+    async readWebhookConfiguration(configName) {
       const configuration = await admission.readMutatingWebhookConfiguration({ name: configName });
-      return (configuration.webhooks ?? []).map((w) => ({ name: w.name, caBundle: w.clientConfig.caBundle ?? '' }));
+      return {
+        uid: configuration.metadata?.uid ?? '',
+        webhooks: (configuration.webhooks ?? []).map((w) => ({ name: w.name, caBundle: w.clientConfig.caBundle ?? '' })),
+      };
     },
     async patchWebhookConfiguration(configName, patch) {
       await admission.patchMutatingWebhookConfiguration(

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { caProblem, generateBundle, generateServing, serviceDnsNames, servingProblem } from './certs.ts';
 import type { CertBundle, KeyPairPem } from './certs.ts';
 import { describeApiError } from './kube.ts';
-import type { JsonPatchOp, KubeApi } from './kube.ts';
+import type { JsonPatchOp, KubeApi, WebhookConfiguration } from './kube.ts';
 
 /** Secret keys: tls.crt and tls.key as in any kubernetes.io/tls Secret, plus the CA's pair. */
 export const SECRET_KEYS = { caCert: 'ca.crt', caKey: 'ca.key', cert: 'tls.crt', key: 'tls.key' } as const;
@@ -78,32 +78,43 @@ export class SelfManagedTls {
     return `Secret ${this.options.namespace}/${this.options.secretName}`;
   }
 
-  /** One pass: the serving pair to use, after creating or renewing the Secret and patching caBundle. */
+  /**
+   * One pass: the serving pair to use, after creating or renewing the Secret and patching caBundle.
+   * The webhook configuration is read first: it owns the Secret (so uninstalling deletes it), and
+   * without it there is nothing to serve, so no Secret is created for a configuration that is gone.
+   */
   async reconcile(): Promise<KeyPairPem> {
-    const { kube, namespace, secretName, log } = this.options;
+    const { kube, namespace, secretName, webhookConfigName, log } = this.options;
+    const configuration = await kube.readWebhookConfiguration(webhookConfigName);
+    const owner = { name: webhookConfigName, uid: configuration.uid };
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const stored = await kube.readSecret(namespace, secretName);
       if (stored === undefined) {
         const bundle = generateBundle(this.dnsNames, this.now());
-        if (await kube.createSecret(namespace, secretName, bundleToSecretData(bundle)) === 'exists') {
+        if (await kube.createSecret(namespace, secretName, bundleToSecretData(bundle), owner) === 'exists') {
           log.info(`${this.where} was created by another replica meanwhile; using theirs`);
           continue;
         }
         log.info({ dnsNames: this.dnsNames }, `created ${this.where} with a new CA and serving certificate`);
-        await this.ensureCaBundle(bundle.ca.cert);
+        await this.ensureCaBundle(configuration, bundle.ca.cert);
         return bundle.serving;
       }
       let bundle = bundleFromSecretData(stored.data);
-      const replacement = this.replacementFor(bundle);
+      let replacement = this.replacementFor(bundle);
+      if (replacement === undefined && !stored.ownerUids.includes(owner.uid)) {
+        // A Secret from before owner references (or re-created by hand): adopted, data unchanged.
+        log.info(`${this.where} is not owned by MutatingWebhookConfiguration ${webhookConfigName}; adding the owner reference`);
+        replacement = bundle;
+      }
       if (replacement !== undefined) {
-        const written = await kube.replaceSecret(namespace, secretName, bundleToSecretData(replacement), stored.resourceVersion);
+        const written = await kube.replaceSecret(namespace, secretName, bundleToSecretData(replacement), stored.resourceVersion, owner);
         if (written === 'conflict') {
           log.info(`${this.where} changed while renewing (another replica); reading it again`);
           continue;
         }
         bundle = replacement;
       }
-      await this.ensureCaBundle(bundle!.ca.cert);
+      await this.ensureCaBundle(configuration, bundle!.ca.cert);
       return bundle!.serving;
     }
     throw new Error(`${this.where} kept changing under ${MAX_ATTEMPTS} attempts to read and renew it`);
@@ -124,9 +135,8 @@ export class SelfManagedTls {
     return { ca: bundle!.ca, serving: generateServing(bundle!.ca, this.dnsNames, now) };
   }
 
-  private async ensureCaBundle(caCert: string): Promise<void> {
+  private async ensureCaBundle({ webhooks }: WebhookConfiguration, caCert: string): Promise<void> {
     const { kube, webhookConfigName, log } = this.options;
-    const webhooks = await kube.readCaBundles(webhookConfigName);
     if (webhooks.length === 0) log.warn(`MutatingWebhookConfiguration ${webhookConfigName} has no webhooks to give the CA to`);
     const patch = caBundlePatch(webhooks, Buffer.from(caCert).toString('base64'));
     if (patch.length === 0) return;
