@@ -197,6 +197,28 @@ describe('errors name the file and the key', () => {
     fails('- a\n- b\n', '(top level): expected a mapping, got a list');
   });
 
+  test('resources: memory in whole bytes, any Kubernetes quantity', () => {
+    fails('sidecar: { resources: { limits: { memory: 128m } } }\n',
+      'sidecar.resources.limits.memory: expected a whole number of bytes such as "64Mi" (the suffix m means thousandths: "64m" is 0.064 bytes), got string "128m"');
+    fails('sidecar: { resources: { requests: { cpu: -1 } } }\n', 'sidecar.resources.requests.cpu: expected a Kubernetes quantity such as "10m" or "0.5", got number -1');
+    fails('sidecar: { resources: { requests: { memory: 64MiB } } }\n', 'sidecar.resources.requests.memory: expected a Kubernetes quantity such as "64Mi" or "1G", got string "64MiB"');
+    assert.deepEqual(loadConfig(file('sidecar: { resources: { requests: { cpu: "0.05", memory: 100M }, limits: { cpu: "2e-1", memory: 0.25Gi } } }\n')).sidecar.resources,
+      { requests: { cpu: '0.05', memory: '100M' }, limits: { cpu: '2e-1', memory: '0.25Gi' } });
+  });
+
+  test('a limit below its request, which the API server would refuse in every injected pod, naming the default', () => {
+    fails('sidecar: { resources: { requests: { memory: 256Mi } } }\n',
+      'sidecar.resources.limits.memory: 192Mi (the built-in default) is below sidecar.resources.requests.memory 256Mi: ' +
+        'the API server would refuse every pod promux injects');
+    fails('sidecar: { resources: { limits: { memory: 32Mi } } }\n',
+      'sidecar.resources.limits.memory: 32Mi is below sidecar.resources.requests.memory 64Mi (the built-in default)');
+    fails('sidecar: { resources: { requests: { cpu: "0.5" }, limits: { cpu: 499m } } }\n',
+      'sidecar.resources.limits.cpu: 499m is below sidecar.resources.requests.cpu 0.5:');
+    // Equal is fine, however it is spelled.
+    assert.deepEqual(loadConfig(file('sidecar: { resources: { requests: { cpu: "0.3" }, limits: { cpu: 300m, memory: 64Mi } } }\n')).sidecar.resources,
+      { requests: { cpu: '0.3', memory: '64Mi' }, limits: { cpu: '300m', memory: '64Mi' } });
+  });
+
   test('every problem is listed, not only the first', () => {
     fails('sidecar: { port: 0, imagePullPolicy: sometimes }\nminContainers: 0\n',
       'sidecar.port:', 'sidecar.imagePullPolicy:', 'minContainers: expected an integer from 1 to 1000, got number 0');
