@@ -37,6 +37,19 @@ const labelName: Check = (v) =>
     : 'a Prometheus label name other than endpoint and reason (promux\'s own metrics use those)';
 const cpu: Check = (v) => quantityExpectation('cpu', v);
 const memory: Check = (v) => quantityExpectation('memory', v);
+const MAX_ID = 2147483647;
+const uid: Check = (v) =>
+  v === null || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_ID)
+    ? undefined
+    : `an integer from 1 to ${MAX_ID} (never 0: the sidecar does not run as root), or null to leave it to the platform`;
+const gid: Check = (v) =>
+  v === null || (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_ID)
+    ? undefined
+    : `an integer from 0 to ${MAX_ID}, or null to leave it to the platform`;
+const secretName: Check = (v) =>
+  typeof v === 'string' && v.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(v)
+    ? undefined
+    : 'a Secret name (lower case, digits, "-" and ".")';
 
 const kubernetesVersion: Check = (v) =>
   typeof v === 'string' && (v === '' || parseKubernetesVersion(v) !== undefined)
@@ -64,6 +77,7 @@ const SHAPE: Shape = {
   sidecar: {
     image: nonEmpty,
     imagePullPolicy: oneOf('Always', 'IfNotPresent', 'Never'),
+    imagePullSecrets: { listOf: secretName },
     containerName: dnsLabel,
     port: intIn(1, 65535),
     portName,
@@ -72,6 +86,8 @@ const SHAPE: Shape = {
     scrapeInterval: duration,
     maxTargetBytes: bytes,
     resources: { requests: resources, limits: resources },
+    runAsUser: uid,
+    runAsGroup: gid,
     nativeSidecar: oneOf('never', 'always', 'auto'),
   },
   kubernetesVersion: kubernetesVersion,

@@ -73,7 +73,7 @@ function warning(message: string): string {
  * pods already injected are the normal case and stay quiet (they are still logged and counted).
  */
 const WARN_ON_SKIP: ReadonlySet<SkipCode> = new Set<SkipCode>([
-  'host-network', 'no-target', 'too-large', 'invalid-annotation', 'authenticated-metrics', 'needs-native-sidecar',
+  'host-network', 'no-target', 'too-large', 'invalid-annotation', 'authenticated-metrics', 'needs-native-sidecar', 'runs-as-root',
 ]);
 
 function askedForInjection(pod: unknown): boolean {
