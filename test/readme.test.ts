@@ -24,6 +24,8 @@ test('the README configuration block spells out exactly the built-in defaults', 
   const documented = parse(block[1]!) as unknown;
   assert.deepEqual(configFrom(documented, 'README.md'), defaultConfig());
   assert.deepEqual(Object.keys(documented as object).sort(), Object.keys(defaultConfig()).sort());
+  const sidecar = (documented as { sidecar: object }).sidecar;
+  assert.deepEqual(Object.keys(sidecar).sort(), Object.keys(defaultConfig().sidecar).sort(), 'every sidecar key is spelled out');
 });
 
 test('the README quick start has exactly a run command and a test command, and the test command is what CI runs', () => {

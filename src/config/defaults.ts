@@ -34,11 +34,15 @@ export const DEFAULT_EXCLUDED_CONTAINERS = [
   'linkerd-network-validator',
 ];
 
+/** The image's numeric USER and group (distroless "nonroot"), which the sidecar runs as by default. */
+export const IMAGE_UID = 65532;
+
 export function defaultConfig(): PromuxConfig {
   return {
     sidecar: {
       image: `ghcr.io/promux/promux:${VERSION}`,
       imagePullPolicy: 'IfNotPresent',
+      imagePullSecrets: [],
       containerName: 'promux',
       port: 13434,
       portName: 'promux-metrics',
@@ -47,6 +51,8 @@ export function defaultConfig(): PromuxConfig {
       scrapeInterval: '0',
       maxTargetBytes: '32MiB',
       resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } },
+      runAsUser: IMAGE_UID,
+      runAsGroup: IMAGE_UID,
       nativeSidecar: 'auto',
     },
     kubernetesVersion: '',

@@ -7,6 +7,8 @@ import { fileErrorReason } from '../usage.ts';
 import { defaultConfig } from './defaults.ts';
 import { parseBytes, parseDurationMs } from './duration.ts';
 import { parseKubernetesVersion } from './kubernetes-version.ts';
+import { limitsBelowRequests, quantityExpectation } from './quantity.ts';
+import type { ResourceName } from './quantity.ts';
 import type { PromuxConfig } from './types.ts';
 
 export class ConfigError extends Error {
@@ -34,8 +36,21 @@ const labelName: Check = (v) =>
   typeof v === 'string' && /^[a-zA-Z_][a-zA-Z0-9_]*$/.test(v) && !v.startsWith('__') && v !== 'endpoint' && v !== 'reason'
     ? undefined
     : 'a Prometheus label name other than endpoint and reason (promux\'s own metrics use those)';
-const quantity: Check = (v) =>
-  typeof v === 'string' && /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.test(v) ? undefined : 'a Kubernetes quantity such as "10m" or "64Mi"';
+const cpu: Check = (v) => quantityExpectation('cpu', v);
+const memory: Check = (v) => quantityExpectation('memory', v);
+const MAX_ID = 2147483647;
+const uid: Check = (v) =>
+  v === null || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_ID)
+    ? undefined
+    : `an integer from 1 to ${MAX_ID} (never 0: the sidecar does not run as root), or null to leave it to the platform`;
+const gid: Check = (v) =>
+  v === null || (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= MAX_ID)
+    ? undefined
+    : `an integer from 0 to ${MAX_ID}, or null to leave it to the platform`;
+const secretName: Check = (v) =>
+  typeof v === 'string' && v.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(v)
+    ? undefined
+    : 'a Secret name (lower case, digits, "-" and ".")';
 
 const kubernetesVersion: Check = (v) =>
   typeof v === 'string' && (v === '' || parseKubernetesVersion(v) !== undefined)
@@ -49,7 +64,7 @@ interface ListOf {
   listOf: Check | Shape;
 }
 
-const resources: Shape = { cpu: quantity, memory: quantity };
+const resources: Shape = { cpu, memory };
 const schemeShape: Shape = {
   name: nonEmpty,
   prefix: nonEmpty,
@@ -63,6 +78,7 @@ const SHAPE: Shape = {
   sidecar: {
     image: nonEmpty,
     imagePullPolicy: oneOf('Always', 'IfNotPresent', 'Never'),
+    imagePullSecrets: { listOf: secretName },
     containerName: dnsLabel,
     port: intIn(1, 65535),
     portName,
@@ -71,6 +87,8 @@ const SHAPE: Shape = {
     scrapeInterval: duration,
     maxTargetBytes: bytes,
     resources: { requests: resources, limits: resources },
+    runAsUser: uid,
+    runAsGroup: gid,
     nativeSidecar: oneOf('never', 'always', 'auto'),
   },
   kubernetesVersion: kubernetesVersion,
@@ -140,15 +158,33 @@ export function configFrom(override: unknown, source: string): PromuxConfig {
       }
     });
   }
-  if (problems.length > 0) {
-    throw new ConfigError(`${source}: invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
-  }
+  if (problems.length > 0) throw invalid(source, problems);
   const merged = merge(defaultConfig(), override) as PromuxConfig;
   merged.schemes = merged.schemes.map((s) => ({
     ...s,
     keys: { ...s.keys, portName: s.keys.portName ?? '', container: s.keys.container ?? '' },
   }));
+  const belowRequest = limitsBelowRequests(merged.sidecar.resources);
+  if (belowRequest.length > 0) throw invalid(source, belowRequest.map((name) => limitProblem(name, merged, override)));
   return merged;
+}
+
+function invalid(source: string, problems: string[]): ConfigError {
+  return new ConfigError(`${source}: invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+}
+
+/** A limit below its request, naming both keys and saying which value is the built-in default. */
+function limitProblem(name: ResourceName, merged: PromuxConfig, override: unknown): string {
+  const { requests, limits } = merged.sidecar.resources;
+  const given = (list: 'requests' | 'limits'): boolean => {
+    const sidecar = isObject(override) ? override.sidecar : undefined;
+    const resources = isObject(sidecar) ? sidecar.resources : undefined;
+    const values = isObject(resources) ? resources[list] : undefined;
+    return isObject(values) && name in values;
+  };
+  const value = (list: 'requests' | 'limits', v: string): string => (given(list) ? v : `${v} (the built-in default)`);
+  return `sidecar.resources.limits.${name}: ${value('limits', limits[name]!)} is below sidecar.resources.requests.${name} ` +
+    `${value('requests', requests[name]!)}: the API server would refuse every pod promux injects`;
 }
 
 /** The defaults, overridden by the YAML file when one is given. */

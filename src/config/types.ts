@@ -45,6 +45,15 @@ export interface SidecarConfig {
   /** A target answering more than this is marked down ("32MiB"). */
   maxTargetBytes: string;
   resources: { requests: ResourceList; limits: ResourceList };
+  /**
+   * The sidecar's uid; null leaves it to the platform: the pod's runAsUser, else the image's USER, or
+   * the uid OpenShift's SCC assigns. runAsNonRoot is true either way.
+   */
+  runAsUser: number | null;
+  /** The sidecar's gid; null leaves it to the platform, as for runAsUser. */
+  runAsGroup: number | null;
+  /** Secrets (names) that pull the sidecar image: added to the pod's spec.imagePullSecrets where absent. */
+  imagePullSecrets: string[];
   nativeSidecar: NativeSidecarMode;
 }
 

@@ -7,6 +7,13 @@ export const EXCLUDE_ANNOTATION = 'promux.io/exclude';
 /** Label or annotation: "false" opts a pod out; as an annotation, "true" forces injection. */
 export const INJECT_KEY = 'promux.io/inject';
 export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+/** Per-pod overrides of the sidecar's configured resources (sidecar.resources), one value each. */
+export const RESOURCE_ANNOTATIONS = [
+  { key: 'promux.io/sidecar-cpu-request', list: 'requests', resource: 'cpu' },
+  { key: 'promux.io/sidecar-memory-request', list: 'requests', resource: 'memory' },
+  { key: 'promux.io/sidecar-cpu-limit', list: 'limits', resource: 'cpu' },
+  { key: 'promux.io/sidecar-memory-limit', list: 'limits', resource: 'memory' },
+] as const;
 
 /**
  * An annotation name as Prometheus (and Alloy) turn it into a meta label: every character outside

@@ -17,6 +17,7 @@ import { AnnotationError, checkPlainJson, describeValue, PodError, readPod } fro
 import type { ContainerView, PodView } from './pod.ts';
 import { behindProxy, findRbacProxies } from './rbac-proxy.ts';
 import type { RbacProxy } from './rbac-proxy.ts';
+import { sidecarResources } from './resources.ts';
 import { choosePort, sidecarContainer } from './sidecar.ts';
 import type { SidecarServing } from './sidecar.ts';
 import { DEFAULT_METRICS_PATH, formatTarget, formatTargetMap } from '../target-map.ts';
@@ -251,6 +252,35 @@ function chooseServing(view: PodView, config: PromuxConfig, targets: readonly Ta
   };
 }
 
+/**
+ * With sidecar.runAsUser null the sidecar takes the pod's runAsUser; where that is 0, its
+ * runAsNonRoot makes the kubelet refuse to start it, and the pod would never be ready.
+ */
+function checkUser(spec: Record<string, unknown>, config: PromuxConfig): void {
+  if (config.sidecar.runAsUser !== null) return;
+  const context = spec.securityContext;
+  if (!isObject(context) || context.runAsUser !== 0) return;
+  throw new Skip('runs-as-root',
+    'the pod\'s securityContext.runAsUser is 0 and sidecar.runAsUser is null in promux\'s configuration: the sidecar ' +
+      'would run as root, which its runAsNonRoot forbids, so the kubelet would not start it and the pod would never be ' +
+      'ready; set runAsUser on the pod\'s containers instead of the pod, or sidecar.runAsUser');
+}
+
+/**
+ * The pod's spec.imagePullSecrets with the configured ones it lacks appended, and their names; the
+ * list is unchanged (and `added` empty) when it has them all.
+ */
+function withPullSecrets(spec: Record<string, unknown>, names: readonly string[]): { list: unknown[]; added: string[] } {
+  const current = spec.imagePullSecrets === undefined ? [] : spec.imagePullSecrets;
+  if (!Array.isArray(current)) throw new PodError(`spec.imagePullSecrets is ${describeValue(current)}, not a list`);
+  const present = new Set(current.map((entry, i) => {
+    if (!isObject(entry)) throw new PodError(`spec.imagePullSecrets[${i}] is ${describeValue(entry)}, not a reference to a Secret`);
+    return entry.name;
+  }));
+  const added = [...new Set(names)].filter((name) => !present.has(name));
+  return { list: added.length === 0 ? current : [...current, ...added.map((name) => ({ name }))], added };
+}
+
 type Field = 'containers' | 'initContainers';
 
 /** Copies of the pod's container lists, made the first time one changes; the input's are never modified. */
@@ -288,6 +318,8 @@ class ContainerLists {
 function decide(input: PodObject, config: PromuxConfig): InjectResult {
   const view = readPod(input);
   checkPlainJson(input);
+  const inputSpec = input.spec as Record<string, unknown>;
+  const pullSecrets = config.sidecar.imagePullSecrets.length === 0 ? undefined : withPullSecrets(inputSpec, config.sidecar.imagePullSecrets);
   checkEligible(view, config);
   const active = activeSchemes(view, config);
   if (view.hostNetwork) {
@@ -309,6 +341,7 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
   }
   const problem = active.flatMap((s) => s.problems)[0];
   if (problem !== undefined) throw new AnnotationError(problem);
+  const resources = sidecarResources(view.annotations, config.sidecar.resources);
   const excluded = excludedContainers(view, config);
   let mux: Multiplexer | undefined;
   try {
@@ -340,6 +373,7 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
   const serving = chooseServing(view, config, targets, mux, servingWarnings);
   warnings.push(...checkAuthenticated(derivation, findRbacProxies(view), serving.port), ...servingWarnings);
   const native = placement(view, config);
+  checkUser(inputSpec, config);
   if (native && active.some((s) => s.scheme.name === GRAFANA)) {
     warnings.push(
       'the sidecar is a native sidecar (an init container), and Grafana k8s-monitoring annotation ' +
@@ -386,13 +420,18 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
     status.removedContainer = { field, index: mux.container.index, container: mux.container.spec };
     lists.remove(field, mux.container.index);
   }
-  const container = sidecarContainer(config.sidecar, serving, targetMap, native);
+  const container = sidecarContainer(config.sidecar, serving, targetMap, native, resources);
   const createdInitContainers = native && spec.initContainers === undefined;
   lists.append(native ? 'initContainers' : 'containers', container);
 
   status.original = rewrite.original;
   if (Object.keys(rewrite.removedAt).length > 0) status.removedAt = rewrite.removedAt;
   if (createdInitContainers) status.createdInitContainers = true;
+  if (pullSecrets !== undefined && pullSecrets.added.length > 0) {
+    status.addedImagePullSecrets = pullSecrets.added;
+    if (spec.imagePullSecrets === undefined) status.createdImagePullSecrets = true;
+    spec.imagePullSecrets = pullSecrets.list;
+  }
   rewrite.annotations[STATUS_ANNOTATION] = JSON.stringify(status);
   const annotationBytes = sizeOfAnnotations(rewrite.annotations);
   if (annotationBytes > MAX_ANNOTATION_BYTES) {

@@ -1,9 +1,7 @@
 // The injected container: the multiplexer in sidecar mode, with the target map in its flags.
 import type { ResourceList, SidecarConfig } from '../config/types.ts';
 import { parseDurationMs } from '../config/duration.ts';
-
-/** The sidecar's non-root user (the distroless "nonroot" uid). */
-export const SIDECAR_UID = 65532;
+import type { SidecarResources } from './resources.ts';
 
 /**
  * The configured port unless a container declares it or a target uses it; then the next free one
@@ -57,18 +55,19 @@ function sidecarArgs(sidecar: SidecarConfig, serving: SidecarServing, targetMap:
 }
 
 /**
- * The sidecar container, scraping `targetMap` (formatTargetMap's); `native` makes it an init
- * container that keeps running (restartPolicy Always).
+ * The sidecar container, scraping `targetMap` (formatTargetMap's) with `sidecarResources`; `native`
+ * makes it an init container that keeps running (restartPolicy Always).
  */
 export function sidecarContainer(
   sidecar: SidecarConfig,
   serving: SidecarServing,
   targetMap: string,
   native: boolean,
+  sidecarResources: SidecarResources,
 ): Record<string, unknown> {
   const resources: Record<string, ResourceList> = {};
-  const requests = definedResources(sidecar.resources.requests);
-  const limits = definedResources(sidecar.resources.limits);
+  const requests = definedResources(sidecarResources.requests);
+  const limits = definedResources(sidecarResources.limits);
   if (requests !== undefined) resources.requests = requests;
   if (limits !== undefined) resources.limits = limits;
   return {
@@ -86,9 +85,11 @@ export function sidecarContainer(
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },
       readOnlyRootFilesystem: true,
+      // Where runAsUser is left to the platform, the kubelet checks the uid it gets (the pod's, the
+      // image's numeric USER or OpenShift's) is not root.
       runAsNonRoot: true,
-      runAsUser: SIDECAR_UID,
-      runAsGroup: SIDECAR_UID,
+      ...(sidecar.runAsUser === null ? {} : { runAsUser: sidecar.runAsUser }),
+      ...(sidecar.runAsGroup === null ? {} : { runAsGroup: sidecar.runAsGroup }),
       seccompProfile: { type: 'RuntimeDefault' },
     },
   };

@@ -19,6 +19,7 @@ export type SkipCode =
   | 'no-target'
   | 'authenticated-metrics' // the scraped endpoint is behind kube-rbac-proxy: promux would serve it without authentication
   | 'needs-native-sidecar' // restartPolicy is not Always and the cluster is not known to run native sidecars
+  | 'runs-as-root' // the pod runs as uid 0 and sidecar.runAsUser is null: the sidecar would inherit root
   | 'too-large'; // what injection adds would push the pod past a Kubernetes or Linux limit
 
 export interface InjectResult {
@@ -64,6 +65,10 @@ export interface PromuxStatus {
   removedAt?: Record<string, number>;
   /** Set when promux created spec.initContainers for a native sidecar. */
   createdInitContainers?: true;
+  /** Secrets promux appended to spec.imagePullSecrets (sidecar.imagePullSecrets the pod lacked), by name. */
+  addedImagePullSecrets?: string[];
+  /** Set when promux created spec.imagePullSecrets. */
+  createdImagePullSecrets?: true;
   /** An env entry promux removed from a container (istio-proxy's ISTIO_PROMETHEUS_ANNOTATIONS), and its position. */
   removedEnv?: { container: string; index: number; entry: Record<string, unknown> };
   /** Containers whose args promux changed (istio-init's inbound exclusions), with their args before. */

@@ -35,6 +35,10 @@ export function parseStatus(text: string): PromuxStatus {
   if (args !== undefined && !(isObject(args) && Object.values(args).every((a) => Array.isArray(a) && a.every((s) => typeof s === 'string')))) {
     throw bad('"originalArgs" is not a mapping of containers to argument lists');
   }
+  const secrets = value.addedImagePullSecrets;
+  if (secrets !== undefined && !(Array.isArray(secrets) && secrets.every((s) => typeof s === 'string'))) {
+    throw bad('"addedImagePullSecrets" is not a list of Secret names');
+  }
   const removed = value.removedContainer;
   if (removed !== undefined && !(isObject(removed) && (removed.field === 'containers' || removed.field === 'initContainers')
     && isPosition(removed.index) && isObject(removed.container))) {
@@ -105,6 +109,20 @@ function restoreContainers(spec: Record<string, unknown>, status: PromuxStatus):
   return done;
 }
 
+/** Takes out the image pull secrets promux appended (the last entry of each name), on the copy. */
+function restorePullSecrets(spec: Record<string, unknown>, status: PromuxStatus): string[] {
+  const added = status.addedImagePullSecrets;
+  if (added === undefined || !Array.isArray(spec.imagePullSecrets)) return [];
+  const list = spec.imagePullSecrets as unknown[];
+  const removed = added.filter((name) => {
+    const at = list.findLastIndex((entry) => isObject(entry) && entry.name === name);
+    if (at !== -1) list.splice(at, 1);
+    return at !== -1;
+  });
+  if (list.length === 0 && status.createdImagePullSecrets === true) delete spec.imagePullSecrets;
+  return removed.length === 0 ? [] : [`removed imagePullSecrets ${removed.join(', ')}`];
+}
+
 function restore(input: PodObject): UninjectResult {
   const pod = copyPod(input);
   const metadata = pod.metadata;
@@ -128,7 +146,7 @@ function restore(input: PodObject): UninjectResult {
     if (emptied && status.createdInitContainers === true) delete spec.initContainers;
     else spec[field] = result.list;
   }
-  const others = restoreContainers(spec, status);
+  const others = [...restoreContainers(spec, status), ...restorePullSecrets(spec, status)];
   (metadata as Record<string, unknown>).annotations = restoreAnnotations(annotations as Record<string, string>, status);
   const restored = Object.keys(status.original).length;
   const sidecar = removedSidecar ? `removed the ${status.sidecar} container` : `found no ${status.sidecar} container`;

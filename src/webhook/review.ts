@@ -71,9 +71,10 @@ function warning(message: string): string {
  * Skips a user should hear about: the pod asked to be scraped and has several containers, but
  * promux could not help it. Opt-outs, pods without scrape annotations, single-container pods and
  * pods already injected are the normal case and stay quiet (they are still logged and counted).
+ * The chart's PromuxPodsNotInjected alert watches exactly these (a test keeps them equal).
  */
-const WARN_ON_SKIP: ReadonlySet<SkipCode> = new Set<SkipCode>([
-  'host-network', 'no-target', 'too-large', 'invalid-annotation', 'authenticated-metrics', 'needs-native-sidecar',
+export const WARN_ON_SKIP: ReadonlySet<SkipCode> = new Set<SkipCode>([
+  'host-network', 'no-target', 'too-large', 'invalid-annotation', 'authenticated-metrics', 'needs-native-sidecar', 'runs-as-root',
 ]);
 
 function askedForInjection(pod: unknown): boolean {

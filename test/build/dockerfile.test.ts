@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { SIDECAR_UID } from '../../src/inject/sidecar.ts';
+import { defaultConfig, IMAGE_UID } from '../../src/config/defaults.ts';
 import { REPO_ROOT } from '../helpers/tools.ts';
 
 const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
@@ -56,7 +56,9 @@ test('two stages: Node 24 build, distroless Node 24 runtime as a numeric non-roo
 });
 
 test("the image's user is the chart's runAsUser and the injected sidecar's", () => {
-  assert.equal(SIDECAR_UID, 65532);
+  assert.equal(IMAGE_UID, 65532);
+  assert.equal(defaultConfig().sidecar.runAsUser, IMAGE_UID);
+  assert.equal(defaultConfig().sidecar.runAsGroup, IMAGE_UID);
   const values = readFileSync(join(REPO_ROOT, 'charts', 'promux', 'values.yaml'), 'utf8');
   assert.match(values, /^ {2}runAsUser: 65532$/m);
   assert.match(values, /^ {2}runAsGroup: 65532$/m);

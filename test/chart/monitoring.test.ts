@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { defaultConfig } from '../../src/config/defaults.ts';
 import { injectPod } from '../../src/inject/index.ts';
+import { WARN_ON_SKIP } from '../../src/webhook/review.ts';
 import { startWebhook } from '../../src/webhook/server.ts';
 import { freePort } from '../helpers/ports.ts';
 import { REPO_ROOT, requireTool } from '../helpers/tools.ts';
@@ -54,6 +55,12 @@ test('alerts: promtool check rules and promtool test rules pass', (t) => {
   const run = promtool(t, ['test', 'rules', RULE_TESTS])!;
   assert.equal(run.status, 0, run.output);
   assert.match(run.output, /SUCCESS/);
+});
+
+test('PromuxPodsNotInjected watches exactly the skips the webhook warns kubectl users about', () => {
+  const rule = ruleFile().groups.flatMap((g) => g.rules).find((r) => r.alert === 'PromuxPodsNotInjected');
+  const reasons = /reason=~"([^"]+)"/.exec(rule?.expr ?? '')?.[1]?.split('|');
+  assert.deepEqual(reasons, [...WARN_ON_SKIP].sort());
 });
 
 test('alerts: each fires in a promtool test, has a severity, a summary, a description and a runbook that exists', () => {

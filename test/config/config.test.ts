@@ -23,6 +23,7 @@ describe('defaults', () => {
     assert.deepEqual(c.sidecar, {
       image: `ghcr.io/promux/promux:${VERSION}`,
       imagePullPolicy: 'IfNotPresent',
+      imagePullSecrets: [],
       containerName: 'promux',
       port: 13434,
       portName: 'promux-metrics',
@@ -31,6 +32,8 @@ describe('defaults', () => {
       scrapeInterval: '0',
       maxTargetBytes: '32MiB',
       resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } },
+      runAsUser: 65532,
+      runAsGroup: 65532,
       nativeSidecar: 'auto',
     });
     assert.equal(c.kubernetesVersion, '', 'unknown until the webhook asks the API server');
@@ -56,6 +59,7 @@ describe('defaults', () => {
 sidecar:
   image: ghcr.io/promux/promux:${VERSION}
   imagePullPolicy: IfNotPresent
+  imagePullSecrets: []
   containerName: promux
   port: 13434
   portName: promux-metrics
@@ -66,6 +70,8 @@ sidecar:
   resources:
     requests: { cpu: 10m, memory: 64Mi }
     limits: { memory: 192Mi }
+  runAsUser: 65532
+  runAsGroup: 65532
   nativeSidecar: auto
 kubernetesVersion: ""
 excludeContainers:
@@ -143,6 +149,20 @@ schemes:
     }]);
   });
 
+  test('runAsUser and runAsGroup: a uid, or null to leave it to the platform (OpenShift assigns one)', () => {
+    const c = loadConfig(file('sidecar:\n  runAsUser: null\n  runAsGroup: ~\n'));
+    assert.equal(c.sidecar.runAsUser, null);
+    assert.equal(c.sidecar.runAsGroup, null);
+    const ids = loadConfig(file('sidecar: { runAsUser: 1000680000, runAsGroup: 0 }\n'));
+    assert.equal(ids.sidecar.runAsUser, 1000680000);
+    assert.equal(ids.sidecar.runAsGroup, 0, 'the root group is OpenShift\'s convention, and not root');
+  });
+
+  test('imagePullSecrets: Secret names', () => {
+    const c = loadConfig(file('sidecar:\n  imagePullSecrets: [registry-credentials, mirror.example.com]\n'));
+    assert.deepEqual(c.sidecar.imagePullSecrets, ['registry-credentials', 'mirror.example.com']);
+  });
+
   test('the loaded configuration drives the engine', () => {
     const c = loadConfig(file('excludeContainers: []\nsidecar: { port: 9999 }\n'));
     const pod = {
@@ -172,7 +192,7 @@ describe('errors name the file and the key', () => {
   };
 
   test('an unknown key, with the keys known there', () => {
-    fails('sidecar:\n  prot: 9999\n', 'invalid configuration', 'sidecar.prot: unknown key (known here: image, imagePullPolicy, containerName, port,');
+    fails('sidecar:\n  prot: 9999\n', 'invalid configuration', 'sidecar.prot: unknown key (known here: image, imagePullPolicy, imagePullSecrets, containerName, port,');
     fails('excludedContainers: [a]\n', 'excludedContainers: unknown key');
     fails('schemes:\n  - { name: x, prefix: y, keys: { scrape: s, port: p, path: p, scheme: s, paramPrefix: p, portname: n } }\n',
       'schemes[0].keys.portname: unknown key');
@@ -195,6 +215,37 @@ describe('errors name the file and the key', () => {
     fails('excludeContainers: [""]\n', 'excludeContainers[0]: expected a non-empty string');
     fails('sidecar: 3\n', 'sidecar: expected a mapping, got number 3');
     fails('- a\n- b\n', '(top level): expected a mapping, got a list');
+  });
+
+  test('the sidecar\'s user, group and pull secrets', () => {
+    fails('sidecar: { runAsUser: 0 }\n', 'sidecar.runAsUser: expected an integer from 1 to 2147483647 (never 0: the sidecar does not run as root), or null');
+    fails('sidecar: { runAsUser: "65532" }\n', 'sidecar.runAsUser: expected an integer', 'got string "65532"');
+    fails('sidecar: { runAsGroup: -1 }\n', 'sidecar.runAsGroup: expected an integer from 0 to 2147483647, or null to leave it to the platform, got number -1');
+    fails('sidecar: { imagePullSecrets: regcred }\n', 'sidecar.imagePullSecrets: expected a list, got string "regcred"');
+    fails('sidecar: { imagePullSecrets: [{ name: regcred }] }\n', 'sidecar.imagePullSecrets[0]: expected a Secret name (lower case, digits, "-" and "."), got a mapping');
+    fails('sidecar: { imagePullSecrets: [Reg_Cred] }\n', 'sidecar.imagePullSecrets[0]: expected a Secret name');
+  });
+
+  test('resources: memory in whole bytes, any Kubernetes quantity', () => {
+    fails('sidecar: { resources: { limits: { memory: 128m } } }\n',
+      'sidecar.resources.limits.memory: expected a whole number of bytes such as "64Mi" (the suffix m means thousandths: "64m" is 0.064 bytes), got string "128m"');
+    fails('sidecar: { resources: { requests: { cpu: -1 } } }\n', 'sidecar.resources.requests.cpu: expected a Kubernetes quantity such as "10m" or "0.5", got number -1');
+    fails('sidecar: { resources: { requests: { memory: 64MiB } } }\n', 'sidecar.resources.requests.memory: expected a Kubernetes quantity such as "64Mi" or "1G", got string "64MiB"');
+    assert.deepEqual(loadConfig(file('sidecar: { resources: { requests: { cpu: "0.05", memory: 100M }, limits: { cpu: "2e-1", memory: 0.25Gi } } }\n')).sidecar.resources,
+      { requests: { cpu: '0.05', memory: '100M' }, limits: { cpu: '2e-1', memory: '0.25Gi' } });
+  });
+
+  test('a limit below its request, which the API server would refuse in every injected pod, naming the default', () => {
+    fails('sidecar: { resources: { requests: { memory: 256Mi } } }\n',
+      'sidecar.resources.limits.memory: 192Mi (the built-in default) is below sidecar.resources.requests.memory 256Mi: ' +
+        'the API server would refuse every pod promux injects');
+    fails('sidecar: { resources: { limits: { memory: 32Mi } } }\n',
+      'sidecar.resources.limits.memory: 32Mi is below sidecar.resources.requests.memory 64Mi (the built-in default)');
+    fails('sidecar: { resources: { requests: { cpu: "0.5" }, limits: { cpu: 499m } } }\n',
+      'sidecar.resources.limits.cpu: 499m is below sidecar.resources.requests.cpu 0.5:');
+    // Equal is fine, however it is spelled.
+    assert.deepEqual(loadConfig(file('sidecar: { resources: { requests: { cpu: "0.3" }, limits: { cpu: 300m, memory: 64Mi } } }\n')).sidecar.resources,
+      { requests: { cpu: '0.3', memory: '64Mi' }, limits: { cpu: '300m', memory: '64Mi' } });
   });
 
   test('every problem is listed, not only the first', () => {

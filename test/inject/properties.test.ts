@@ -2,7 +2,9 @@
 // in every spelling, other annotation keys full of "/" and "~" (JSON Pointer's escapes), all
 // three native-sidecar modes and cluster versions; and the same pods reshaped the way other tools
 // leave them: Istio's metrics merge (regular or native istio-proxy, istio-init or istio-validation),
-// the original multiplexer (long or short flags), kube-rbac-proxy (by image or by flags).
+// the original multiplexer (long or short flags), kube-rbac-proxy (by image or by flags). Pods carry
+// their own pull secrets, a pod-level uid and promux.io/sidecar-* resources (some not quantities, some
+// limits below their requests); the configuration adds pull secrets, a uid and gid or null.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -10,6 +12,7 @@ import jsonPatch from 'fast-json-patch';
 import type { PromuxConfig } from '../../src/config/types.ts';
 import { injectPod, STATUS_ANNOTATION, uninjectPod } from '../../src/inject/index.ts';
 import type { PodObject, PromuxStatus } from '../../src/inject/index.ts';
+import { limitsBelowRequests } from '../../src/config/quantity.ts';
 import { parseTargetMap } from '../../src/target-map.ts';
 import { kubectlPatchLocal, schemaProblems } from '../helpers/k8s.ts';
 import { psaRestrictedProblems } from '../helpers/psa.ts';
@@ -45,6 +48,19 @@ const otherKeyArb = fc.oneof(
   fc.constantFrom('1', '42'), // integer-like keys, which JavaScript orders first
 );
 
+/** Mostly absent: every value that is not a quantity skips the pod. */
+const rarely = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> =>
+  fc.oneof({ arbitrary: fc.constant(undefined), weight: 9 }, { arbitrary: arb, weight: 1 });
+const cpuArb = fc.constantFrom('5m', '10m', '0.1', '250m', '1', '2e-1', 'lots');
+const memoryArb = fc.constantFrom('16Mi', '64Mi', '100M', '0.25Gi', '1Gi', '64m');
+const RESOURCE_KEYS = {
+  cpuRequest: 'promux.io/sidecar-cpu-request',
+  memoryRequest: 'promux.io/sidecar-memory-request',
+  cpuLimit: 'promux.io/sidecar-cpu-limit',
+  memoryLimit: 'promux.io/sidecar-memory-limit',
+} as const;
+const PULL_SECRETS = ['registry-credentials', 'mirror', 'team'];
+
 const podArb = fc
   .record({
     containers: fc.uniqueArray(containerArb, { minLength: 1, maxLength: 4, selector: (c) => c.name }),
@@ -68,6 +84,9 @@ const podArb = fc
     restartPolicy: fc.option(fc.constantFrom('Always', 'OnFailure', 'Never'), { nil: undefined }),
     force: fc.boolean(),
     order: fc.nat(),
+    resources: fc.record({ cpuRequest: rarely(cpuArb), memoryRequest: rarely(memoryArb), cpuLimit: rarely(cpuArb), memoryLimit: rarely(memoryArb) }),
+    pullSecrets: fc.option(fc.subarray(PULL_SECRETS), { nil: undefined }),
+    podUser: fc.option(fc.constantFrom(0, 0, 1000680000), { nil: undefined, freq: 2 }),
   })
   .map((g): PodObject => {
     const annotations: Record<string, string> = {};
@@ -96,6 +115,10 @@ const podArb = fc
     }
     if (g.exclude !== undefined) annotations['promux.io/exclude'] = g.exclude;
     if (g.force) annotations['promux.io/inject'] = 'true';
+    for (const [name, key] of Object.entries(RESOURCE_KEYS)) {
+      const value = g.resources[name as keyof typeof RESOURCE_KEYS];
+      if (value !== undefined) annotations[key] = value;
+    }
     const toContainer = (c: (typeof g.containers)[number]): Obj => ({
       name: c.name,
       image: `example/${c.name}:1`,
@@ -117,6 +140,8 @@ const podArb = fc
           return container;
         }),
         ...(g.restartPolicy === undefined ? {} : { restartPolicy: g.restartPolicy }),
+        ...(g.pullSecrets === undefined ? {} : { imagePullSecrets: g.pullSecrets.map((name) => ({ name })) }),
+        ...(g.podUser === undefined ? {} : { securityContext: { runAsUser: g.podUser } }),
       },
     };
   });
@@ -207,8 +232,17 @@ const configArb = fc
   .record({
     mode: fc.constantFrom<PromuxConfig['sidecar']['nativeSidecar'][]>('never', 'always', 'auto'),
     version: fc.constantFrom('', '1.27', 'v1.29.3-eks-1', '1.33'),
+    pullSecrets: fc.subarray(PULL_SECRETS.slice(0, 2)),
+    user: fc.constantFrom(65532, null, null, 1000680000),
+    group: fc.constantFrom(65532, null, 0),
   })
-  .map(({ mode, version }) => config((c) => { c.sidecar.nativeSidecar = mode; c.kubernetesVersion = version; }));
+  .map(({ mode, version, pullSecrets, user, group }) => config((c) => {
+    c.sidecar.nativeSidecar = mode;
+    c.kubernetesVersion = version;
+    c.sidecar.imagePullSecrets = pullSecrets;
+    c.sidecar.runAsUser = user;
+    c.sidecar.runAsGroup = group;
+  }));
 
 function declaredPorts(pod: PodObject, except: string): number[] {
   const spec = pod.spec as Obj;
@@ -236,9 +270,36 @@ function checkShape(input: PodObject, pod: PodObject, targets: readonly { contai
   }
 }
 
+/** What the configuration and the pod's platform settings say the sidecar and the pod get. */
+function checkPodSettings(input: PodObject, pod: PodObject, cfg: PromuxConfig): void {
+  const sidecar = sidecarOf(pod, cfg.sidecar.containerName);
+  const context = sidecar.securityContext as Obj;
+  assert.equal(context.runAsNonRoot, true);
+  assert.equal(context.runAsUser, cfg.sidecar.runAsUser ?? undefined);
+  assert.equal(context.runAsGroup, cfg.sidecar.runAsGroup ?? undefined);
+  const annotations = annotationsOf(input);
+  const resources = (sidecar.resources ?? {}) as { requests?: Record<string, string>; limits?: Record<string, string> };
+  for (const list of ['requests', 'limits'] as const) {
+    for (const name of ['cpu', 'memory'] as const) {
+      const key = `promux.io/sidecar-${name}-${list === 'requests' ? 'request' : 'limit'}`;
+      assert.equal(resources[list]?.[name], annotations[key] ?? cfg.sidecar.resources[list][name], key);
+    }
+  }
+  assert.deepEqual(limitsBelowRequests({ requests: resources.requests ?? {}, limits: resources.limits ?? {} }), []);
+  const before = ((input.spec as Obj).imagePullSecrets ?? []) as Obj[];
+  const after = ((pod.spec as Obj).imagePullSecrets ?? []) as Obj[];
+  assert.deepEqual(after.slice(0, before.length), before, 'the pod\'s own pull secrets first, unchanged');
+  const names = after.map((s) => s.name);
+  for (const name of cfg.sidecar.imagePullSecrets) assert.ok(names.includes(name), `pull secret ${name}`);
+  assert.equal(after.length - before.length, cfg.sidecar.imagePullSecrets.filter((n) => !before.some((s) => s.name === n)).length, 'none twice');
+}
+
 test('property: injection is consistent, idempotent and undone exactly by uninject', () => {
   let injected = 0;
-  const seen = { istioMerge: 0, multiplexer: 0, authenticated: 0, nativeJob: 0, needsNative: 0 };
+  const seen = {
+    istioMerge: 0, multiplexer: 0, authenticated: 0, nativeJob: 0, needsNative: 0,
+    pullSecretsAdded: 0, resourceAnnotations: 0, badResources: 0, runsAsRoot: 0, platformUser: 0,
+  };
   fc.assert(
     fc.property(shapedPodArb, configArb, (input, cfg) => {
       const before = JSON.stringify(input);
@@ -246,6 +307,8 @@ test('property: injection is consistent, idempotent and undone exactly by uninje
       assert.equal(JSON.stringify(input), before, 'input untouched');
       if (result.skipCode === 'authenticated-metrics') seen.authenticated++;
       if (result.skipCode === 'needs-native-sidecar') seen.needsNative++;
+      if (result.skipCode === 'runs-as-root') seen.runsAsRoot++;
+      if (result.skipCode === 'invalid-annotation' && result.reason.startsWith('annotation promux.io/sidecar-')) seen.badResources++;
       if (result.decision === 'skip') {
         assert.deepEqual(result.patch, []);
         assert.deepEqual(result.pod, input);
@@ -264,10 +327,14 @@ test('property: injection is consistent, idempotent and undone exactly by uninje
       assert.deepEqual(psaRestrictedProblems({ containers: [sidecar] }), []);
       assert.deepEqual(schemaProblems(result.pod), []);
       checkShape(input, result.pod, result.targets, cfg);
+      checkPodSettings(input, result.pod, cfg);
       const written = JSON.parse(annotationsOf(result.pod)[STATUS_ANNOTATION]!) as PromuxStatus;
       if (written.removedEnv !== undefined) seen.istioMerge++;
       if (written.removedContainer !== undefined) seen.multiplexer++;
       if (((input.spec as Obj).restartPolicy ?? 'Always') !== 'Always') seen.nativeJob++;
+      if (written.addedImagePullSecrets !== undefined) seen.pullSecretsAdded++;
+      if (Object.keys(annotationsOf(input)).some((k) => k.startsWith('promux.io/sidecar-'))) seen.resourceAnnotations++;
+      if (cfg.sidecar.runAsUser === null) seen.platformUser++;
 
       const inputAnnotations = annotationsOf(input);
       const status = JSON.parse(annotationsOf(result.pod)[STATUS_ANNOTATION]!) as { original: Obj };
@@ -281,18 +348,25 @@ test('property: injection is consistent, idempotent and undone exactly by uninje
       const restored = uninjectPod(result.pod, cfg);
       assert.equal(JSON.stringify(restored.pod), before, 'uninject restores the pod exactly');
     }),
-    { numRuns: 500 },
+    { numRuns: 700 },
   );
-  assert.ok(injected > 80, `only ${injected} of 500 generated pods were injected`);
+  assert.ok(injected > 100, `only ${injected} of 700 generated pods were injected`);
   for (const [shape, count] of Object.entries(seen)) assert.ok(count >= 5, `only ${count} generated pods of shape ${shape}`);
 });
 
 test('property: kubectl patch --local applies the patch of a sample of generated pods', (t) => {
-  const injected = fc
+  const all = fc
     .sample(fc.tuple(shapedPodArb, configArb), { numRuns: 200, seed: 7 })
     .map(([pod, cfg]) => ({ pod, result: injectPod(pod, cfg) }))
-    .filter(({ result }) => result.decision === 'inject')
-    .slice(0, 8);
+    .filter(({ result }) => result.decision === 'inject');
+  const pullSecrets = ({ pod, result }: (typeof all)[number], created: boolean): boolean =>
+    result.patch.some((op) => op.path.startsWith('/spec/imagePullSecrets')) && ((pod.spec as Obj).imagePullSecrets === undefined) === created;
+  // Also one that appends to the pod's own pull secrets, and one that creates the list.
+  const injected = [
+    ...all.slice(0, 6),
+    ...all.filter((a) => pullSecrets(a, false)).slice(0, 1),
+    ...all.filter((a) => pullSecrets(a, true)).slice(0, 1),
+  ];
   assert.equal(injected.length, 8);
   for (const { pod, result } of injected) {
     const patched = kubectlPatchLocal(t, pod, result.patch);

@@ -53,6 +53,20 @@ test('warnings: quiet skips stay quiet; a pod that asked for injection hears why
   assert.equal(again.review.response.warnings, undefined, 'a re-invocation is not news');
 });
 
+test('warnings: a pod skipped for its sidecar settings (a root pod left to the platform\'s uid, a bad resource annotation) hears why', () => {
+  const root = structuredClone(gateway);
+  (root.spec as Obj).securityContext = { runAsUser: 0 };
+  const platformUid = { ...config, sidecar: { ...config.sidecar, runAsUser: null } };
+  const rootAnswer = review(createReview(root), platformUid, injectPod);
+  assert.ok(rootAnswer.ok);
+  assert.match(rootAnswer.review.response.warnings![0]!, /^promux: sidecar not injected: the pod's securityContext.runAsUser is 0 /);
+
+  const sized = structuredClone(gateway);
+  ((sized.metadata as Obj).annotations as Obj)['promux.io/sidecar-memory-limit'] = '256m';
+  assert.match(answer(createReview(sized)).review.response.warnings![0]!,
+    /^promux: sidecar not injected: annotation promux.io\/sidecar-memory-limit is "256m", not a whole number of bytes/);
+});
+
 test('warnings are single lines without control characters, of at most 200 characters, at most 5', () => {
   const noisy = answer(createReview(gateway), () => skipped({
     reason: `line one\nline two\t\u0007café ${'x'.repeat(300)}`,

@@ -107,6 +107,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 sidecar:
   image: {{ include "promux.sidecarImage" . | quote }}
   imagePullPolicy: {{ default .Values.image.pullPolicy $s.image.pullPolicy }}
+  imagePullSecrets: {{ $s.imagePullSecrets | default list | toJson }}
   containerName: {{ $s.containerName }}
   port: {{ $s.port }}
   portName: {{ $s.portName }}
@@ -117,6 +118,9 @@ sidecar:
   resources:
     requests: {{- $s.resources.requests | default dict | toYaml | nindent 6 }}
     limits: {{- $s.resources.limits | default dict | toYaml | nindent 6 }}
+  {{- /* Helm deletes a value set to null, so a missing key is the user's null; int64: no 1e+09. */}}
+  runAsUser: {{ if hasKey $s "runAsUser" }}{{ int64 $s.runAsUser }}{{ else }}null{{ end }}
+  runAsGroup: {{ if hasKey $s "runAsGroup" }}{{ int64 $s.runAsGroup }}{{ else }}null{{ end }}
   nativeSidecar: {{ $s.nativeSidecar }}
 excludeContainers: {{- .Values.excludeContainers | toYaml | nindent 2 }}
 minContainers: {{ .Values.minContainers }}
