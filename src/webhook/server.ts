@@ -1,13 +1,20 @@
-// Wires the webhook together: TLS source, HTTPS server, express app, metrics. The HTTPS server is
-// the only listener (no plaintext port). A new certificate is swapped in with setSecureContext, so
-// the next TLS handshake gets it and open connections are not disturbed.
+// Wires the webhook together: TLS source, HTTPS server, express app, metrics, and the bounds on
+// what clients may hold (connections, time; reviews and bytes are app.ts's). The HTTPS server serves
+// everything; an optional plain-HTTP health port answers /healthz and /readyz only. A new
+// certificate is swapped in with setSecureContext, so the next TLS handshake gets it and open
+// connections are not disturbed.
 import { X509Certificate } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
 import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { PromuxConfig } from '../config/types.ts';
 import { VERSION } from '../version.ts';
 import { createHandler } from './app.ts';
+import { ConnectionGuard } from './connections.ts';
+import { effectiveLimits } from './limits.ts';
+import type { EffectiveLimits } from './limits.ts';
 import { createMetrics } from './metrics.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { WebhookOptions } from './options.ts';
@@ -16,17 +23,32 @@ import type { KeyPairPem } from './tls/certs.ts';
 import { FileTlsSource } from './tls/files.ts';
 import type { KubeApi } from './tls/kube.ts';
 
-const MIN_TLS_VERSION = 'TLSv1.2';
 /**
- * Longer than the idle timeout of the API server's Go HTTP client (90 s), so the client always
- * closes an idle connection first; otherwise a review sent as the server closes would fail.
+ * TLS 1.2 and 1.3 only. On TLS 1.2, only ECDHE key exchange (forward secrecy) with AEAD ciphers
+ * (GCM, ChaCha20-Poly1305): no static-RSA key exchange, no CBC. TLS 1.3's suites are all of that
+ * kind. Go's TLS client (the API server's) offers every one of these.
  */
-const KEEP_ALIVE_TIMEOUT_MS = 120_000;
-/** The API server waits at most 30 s for a webhook; no review takes longer than that. */
-const REQUEST_TIMEOUT_MS = 30_000;
+export const TLS_OPTIONS = {
+  minVersion: 'TLSv1.2',
+  ciphers: [
+    'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
+    'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256',
+    'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+    'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+  ].join(':'),
+  honorCipherOrder: true,
+} as const;
+/**
+ * How often Node looks for connections past the headers or request timeout: the timeouts fire at
+ * most this late (Node's default, 30 s, would let a slow client stay up to 30 s longer).
+ */
+const TIMEOUT_CHECK_MS = 250;
+/** The health port serves the kubelet: a handful of connections, short timeouts. */
+const HEALTH_MAX_CONNECTIONS = 16;
+const HEALTH_TIMEOUT_MS = 5000;
 
-/** What the server needs of the flags (the shutdown delay is main()'s business). */
-export type ServerOptions = Omit<WebhookOptions, 'shutdownDelayMs'>;
+/** What the server needs of the flags (the shutdown delay is main()'s business); unset limits take their defaults. */
+export type ServerOptions = Omit<WebhookOptions, 'shutdownDelayMs' | 'limits'> & { limits?: Partial<WebhookOptions['limits']> };
 
 export interface WebhookDeps {
   config: PromuxConfig;
@@ -43,7 +65,10 @@ export interface WebhookDeps {
 
 export interface RunningWebhook {
   port: number;
+  /** The plain-HTTP health port, when one was asked for. */
+  healthPort?: number;
   metrics: WebhookMetrics;
+  limits: EffectiveLimits;
   isReady(): boolean;
   /**
    * Begins shutdown while still serving: /readyz answers 503 and every answer asks the client to
@@ -102,9 +127,56 @@ async function tlsSource(options: ServerOptions, deps: WebhookDeps): Promise<Tls
   };
 }
 
+/**
+ * Counts the connections Node closes for being too slow or malformed, then closes them as Node
+ * would (408 for a request timeout, 431 for oversized headers, 400 otherwise).
+ */
+function onClientError(metrics: WebhookMetrics) {
+  return (err: NodeJS.ErrnoException, socket: Socket): void => {
+    const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (err.code !== 'ECONNRESET') metrics.connectionsClosed.inc({ reason: timeout ? 'request-timeout' : 'bad-request' });
+    if (socket.writable) {
+      const status = timeout ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    }
+    socket.destroySoon();
+  };
+}
+
+function listen(server: HttpServer, port: number, address: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    const onListening = (): void => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    };
+    if (address === '') server.listen(port, onListening);
+    else server.listen(port, address, onListening);
+  });
+}
+
+/** The kubelet's probes: /healthz and /readyz over plain HTTP, nothing else, on their own listener. */
+function healthServer(isReady: () => boolean): HttpServer {
+  const server = createHttpServer({ connectionsCheckingInterval: TIMEOUT_CHECK_MS }, (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '').split('?')[0];
+    const [status, text] = req.method !== 'GET' && req.method !== 'HEAD' ? [405, 'method not allowed\n']
+      : path === '/healthz' ? [200, 'ok\n']
+        : path === '/readyz' ? (isReady() ? [200, 'ok\n'] : [503, 'not ready\n'])
+          : [404, 'not found: only /healthz and /readyz here\n'];
+    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
+    res.end(req.method === 'HEAD' ? undefined : text);
+  });
+  server.maxConnections = HEALTH_MAX_CONNECTIONS;
+  server.headersTimeout = HEALTH_TIMEOUT_MS;
+  server.requestTimeout = HEALTH_TIMEOUT_MS;
+  server.keepAliveTimeout = HEALTH_TIMEOUT_MS;
+  return server;
+}
+
 export async function startWebhook(options: ServerOptions, deps: WebhookDeps): Promise<RunningWebhook> {
   const { log } = deps;
   const metrics = createMetrics();
+  const limits = effectiveLimits(options.limits);
   const source = await tlsSource(options, deps);
   let ready = source.ready;
   let closing = false;
@@ -114,16 +186,26 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
     metrics.certificateExpiry.set(Math.floor(new Date(cert.validTo).getTime() / 1000));
     return cert;
   };
+  for (const [limit, value] of [['reviews_in_flight', limits.maxReviewsInFlight],
+    ['request_bytes_in_flight', limits.maxRequestBytesInFlight], ['memory_bytes', limits.memoryLimitBytes]] as const) {
+    metrics.limits.set({ limit }, value);
+  }
   const handler = createHandler({
-    config: deps.config, inject: deps.inject, metrics, log, isReady: () => ready, isClosing: () => closing,
+    config: deps.config, inject: deps.inject, metrics, log, limits, isReady: () => ready, isClosing: () => closing,
   });
-  const server = createServer({ cert: source.initial.cert, key: source.initial.key, minVersion: MIN_TLS_VERSION }, handler);
+  const server = createServer({
+    cert: source.initial.cert, key: source.initial.key, ...TLS_OPTIONS,
+    // A connection that has not finished its TLS handshake by then is closed (Node's default: 120 s).
+    handshakeTimeout: limits.headersTimeoutMs,
+    connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+  }, handler);
   if (ready) recordExpiry(source.initial);
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.headersTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.headersTimeout = limits.headersTimeoutMs;
+  const guard = new ConnectionGuard(server, { maxConnections: limits.maxConnections, metrics, log });
   const onChange = (material: KeyPairPem, from: string): void => {
-    server.setSecureContext({ cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION });
+    server.setSecureContext({ cert: material.cert, key: material.key, ...TLS_OPTIONS });
     const cert = recordExpiry(material);
     metrics.tlsReloads.inc({ outcome: 'success' });
     log.info({ subject: cert.subject, notAfter: cert.validTo, fingerprint256: cert.fingerprint256 },
@@ -134,24 +216,29 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
     metrics.tlsReloads.inc({ outcome: 'failure' });
     log.error(problem);
   };
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    const onListening = (): void => {
-      server.off('error', reject);
-      resolve();
-    };
-    if (options.listenAddress === '') server.listen(options.port, onListening);
-    else server.listen(options.port, options.listenAddress, onListening);
-  });
+  const port = await listen(server, options.port, options.listenAddress);
   server.on('error', (err) => log.error({ err }, 'server error'));
-  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  server.on('clientError', onClientError(metrics));
+  server.on('tlsClientError', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') metrics.connectionsClosed.inc({ reason: 'handshake-timeout' });
+    log.debug({ err: err.message }, 'TLS handshake failed');
+  });
+  const health = options.healthPort === undefined ? undefined : healthServer(() => ready && !closing);
+  const healthPort = health === undefined ? undefined : await listen(health, options.healthPort!, options.listenAddress);
   source.start(onChange, onProblem);
-  const port = (server.address() as AddressInfo).port;
-  log.info({ version: VERSION, port, tls: options.tls.mode, configFile: options.configFile ?? null }, 'promux webhook listening');
+  const { memoryLimitBytes, memorySource, maxConnections, maxReviewsInFlight, maxRequestBytesInFlight } = limits;
+  log.info({
+    version: VERSION, port, ...(healthPort === undefined ? {} : { healthPort }), tls: options.tls.mode,
+    configFile: options.configFile ?? null,
+    limits: { memoryLimitBytes, memorySource, maxConnections, maxReviewsInFlight, maxRequestBytesInFlight,
+      headersTimeoutMs: limits.headersTimeoutMs, requestTimeoutMs: limits.requestTimeoutMs, keepAliveTimeoutMs: limits.keepAliveTimeoutMs },
+  }, 'promux webhook listening');
 
   return {
     port,
+    ...(healthPort === undefined ? {} : { healthPort }),
     metrics,
+    limits,
     isReady: () => ready,
     drain() {
       closing = true;
@@ -159,6 +246,8 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
     async close(graceMs = 25_000) {
       closing = true;
       source.close();
+      health?.close();
+      health?.closeAllConnections();
       await new Promise<void>((resolve) => {
         const cut = setTimeout(() => server.closeAllConnections(), graceMs);
         server.close(() => {
@@ -167,6 +256,7 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
         });
         server.closeIdleConnections();
       });
+      void guard;
     },
   };
 }
