@@ -61,6 +61,8 @@ export interface WebhookDeps {
   filePollMs?: number;
   /** Self-managed mode: period of the Secret and caBundle check. */
   selfManagedCheckMs?: number;
+  /** Self-managed mode: the pace of a CA rollover. */
+  selfManagedRollover?: { rolloverPollMs?: number; rolloverOverlapMs?: number };
 }
 
 export interface RunningWebhook {
@@ -79,12 +81,19 @@ export interface RunningWebhook {
   close(graceMs?: number): Promise<void>;
 }
 
+interface TlsSourceEvents {
+  onChange: (material: KeyPairPem, from: string) => void;
+  onProblem: (problem: string) => void;
+  /** Self-managed mode: whether the webhook configuration trusts the certificate served. */
+  onTrust: (trusted: boolean) => void;
+}
+
 /** Where certificates come from: the first pair, then every change until close(). */
 interface TlsSource {
   initial: KeyPairPem;
-  /** False while `initial` is a placeholder. */
+  /** False while `initial` is a placeholder (or not yet known to be trusted). */
   ready: boolean;
-  start(onChange: (material: KeyPairPem, from: string) => void, onProblem: (problem: string) => void): void;
+  start(events: TlsSourceEvents): void;
   close(): void;
 }
 
@@ -94,9 +103,9 @@ async function tlsSource(options: ServerOptions, deps: WebhookDeps): Promise<Tls
     return {
       initial: await files.load(),
       ready: true,
-      start: (onChange, onProblem) => files.watch({
-        onChange: (material) => onChange(material, 'the TLS files'),
-        onInvalid: (problem) => onProblem(`${problem}; still serving the previous certificate`),
+      start: (events) => files.watch({
+        onChange: (material) => events.onChange(material, 'the TLS files'),
+        onInvalid: (problem) => events.onProblem(`${problem}; still serving the previous certificate`),
       }),
       close: () => files.close(),
     };
@@ -114,14 +123,16 @@ async function tlsSource(options: ServerOptions, deps: WebhookDeps): Promise<Tls
     log: deps.log,
     ...(deps.now === undefined ? {} : { now: deps.now }),
     ...(deps.selfManagedCheckMs === undefined ? {} : { checkIntervalMs: deps.selfManagedCheckMs }),
+    ...(deps.selfManagedRollover ?? {}),
   });
   return {
     // Until the Secret is read, a throwaway certificate lets /healthz answer; /readyz stays 503.
     initial: generateBundle(['promux-webhook-not-ready'], new Date()).serving,
     ready: false,
-    start: (onChange, onProblem) => selfManaged.start({
-      onChange: (material) => onChange(material, `Secret ${tls.namespace}/${tls.secretName}`),
-      onError: onProblem,
+    start: (events) => selfManaged.start({
+      onChange: (material) => events.onChange(material, `Secret ${tls.namespace}/${tls.secretName}`),
+      onTrust: events.onTrust,
+      onError: events.onProblem,
     }),
     close: () => selfManaged.close(),
   };
@@ -187,6 +198,9 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
   const metrics = createMetrics();
   const limits = effectiveLimits(options.limits);
   const source = await tlsSource(options, deps);
+  // Ready once the certificate served is real and (self-managed) the webhook configuration trusts it.
+  let serving = source.ready;
+  let trusted = source.ready;
   let ready = source.ready;
   let closing = false;
 
@@ -222,7 +236,16 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
     metrics.tlsReloads.inc({ outcome: 'success' });
     log.info({ subject: cert.subject, notAfter: cert.validTo, fingerprint256: cert.fingerprint256 },
       `serving a new certificate from ${from}`);
-    ready = true;
+    serving = true;
+    ready = serving && trusted;
+  };
+  const onTrust = (now: boolean): void => {
+    if (now !== trusted) {
+      if (now) log.info('the webhook configuration\'s caBundle holds the CA of the certificate served: ready');
+      else log.warn('the webhook configuration\'s caBundle does not hold the CA of the certificate served: not ready');
+    }
+    trusted = now;
+    ready = serving && trusted;
   };
   const onProblem = (problem: string): void => {
     metrics.tlsReloads.inc({ outcome: 'failure' });
@@ -233,7 +256,7 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
   server.on('clientError', onClientError(metrics, log));
   const health = options.healthPort === undefined ? undefined : healthServer(() => ready && !closing);
   const healthPort = health === undefined ? undefined : await listen(health, options.healthPort!, options.listenAddress);
-  source.start(onChange, onProblem);
+  source.start({ onChange, onProblem, onTrust });
   const { memoryLimitBytes, memorySource, maxConnections, maxReviewsInFlight, maxRequestBytesInFlight } = limits;
   log.info({
     version: VERSION, port, ...(healthPort === undefined ? {} : { healthPort }), tls: options.tls.mode,
