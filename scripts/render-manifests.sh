@@ -25,7 +25,8 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
     app.kubernetes.io/part-of: promux
 YAML
-  "$helm" template promux charts/promux --namespace promux
+  # As for a cluster that serves ValidatingAdmissionPolicy (GA in 1.30): the chart's caBundle-only policy is included.
+  "$helm" template promux charts/promux --namespace promux --api-versions admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy
 }
 
 if [ "$out" = "-" ]; then
