@@ -4,6 +4,7 @@
 import type { PromuxConfig } from '../config/types.ts';
 import { isObject } from '../json.ts';
 import { INJECT_KEY } from '../inject/annotations.ts';
+import { MAX_ANNOTATION_BYTES } from '../inject/inject.ts';
 import { formatTargetMap } from '../target-map.ts';
 import type { InjectResult, SkipCode } from '../inject/types.ts';
 
@@ -142,6 +143,16 @@ export function review(body: unknown, config: PromuxConfig, inject: Injector): R
   if (!isPodRequest(request)) return skip('not-a-pod', 'not a Pod (check the webhook rules)');
   if (request.operation !== 'CREATE') return skip('not-create', 'promux only mutates pods on CREATE');
   if (!isObject(request.object)) return skip('invalid-pod', 'the review carries no pod object');
+  const given = annotationBytes(request.object);
+  if (given > MAX_ANNOTATION_BYTES) {
+    // The API server refuses this pod whatever promux does; deciding would only cost time (the
+    // engine's work grows with the annotations: a second for 90,000 of them), which every other
+    // review would wait for.
+    const reason = `the pod's annotations are already ${given} bytes, over Kubernetes' limit of ${MAX_ANNOTATION_BYTES} `
+      + '(256 KiB): the API server will refuse the pod';
+    response.warnings = [warning(`sidecar not injected: ${reason}`)];
+    return skip('too-large', reason);
+  }
 
   // Whatever the engine returns or throws, the pod is allowed: an answer the engine cannot give
   // (it threw, returned something that is not a result, or a patch that does not serialize) is an
@@ -169,6 +180,17 @@ export function review(body: unknown, config: PromuxConfig, inject: Injector): R
     Object.assign(summary, { decision: 'error', reason: 'the injection engine failed', error });
     return answer();
   }
+}
+
+/** UTF-8 bytes of a pod's annotation keys and string values, as the API server counts them. */
+function annotationBytes(pod: Record<string, unknown>): number {
+  const annotations = isObject(pod.metadata) && isObject(pod.metadata.annotations) ? pod.metadata.annotations : {};
+  let bytes = 0;
+  for (const key in annotations) {
+    const value = annotations[key];
+    bytes += Buffer.byteLength(key) + (typeof value === 'string' ? Buffer.byteLength(value) : 0);
+  }
+  return bytes;
 }
 
 /** Why `result` is not an InjectResult the webhook can answer with, or undefined when it is. */
