@@ -33,6 +33,13 @@ export interface AppOptions {
   /** True once shutdown began: /readyz fails and answers ask clients to close the connection. */
   isClosing: () => boolean;
   limits: Pick<EffectiveLimits, 'maxReviewsInFlight' | 'maxRequestBytesInFlight' | 'requestTimeoutMs'>;
+  /**
+   * When a review most likely reached the process (ms, performance.now()): earlier than its headers
+   * were read when its connection was accepted just for it, or when the event loop runs late.
+   */
+  arrivedAt?: (req: IncomingMessage, seen: number) => number;
+  /** Told of every review shed, with why, and whether its body was small (an ordinary pod). */
+  onShed?: (reason: ShedReason, small: boolean) => void;
   /** Milliseconds on a monotonic clock. */
   now?: () => number;
 }
@@ -43,6 +50,11 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 export const MAX_REVIEW_BYTES = 3 * 1024 * 1024;
 /** A webhook's timeoutSeconds defaults to 10 in admissionregistration.k8s.io/v1. */
 const DEFAULT_REVIEW_TIMEOUT_MS = 10_000;
+/**
+ * The longest a review waits to be answered, whatever the API server's timeout: past it the webhook
+ * is overloaded, and answering at once without a patch beats making every pod creation wait.
+ */
+export const MAX_QUEUE_MS = 250;
 /** Bodies up to this size are answered before any larger one (a pod is usually a few KiB). */
 const SMALL_BODY_BYTES = 64 * 1024;
 /** A shed review's uid is looked for in this many first bytes of its body; only these are kept. */
@@ -91,8 +103,9 @@ function pathOf(url: string | undefined): string {
 interface Review {
   req: IncomingMessage;
   res: ServerResponse;
-  /** When its headers arrived, and when it must be answered by (ms, on the `now` clock). */
+  /** When its headers were read (ms, on the `now` clock). */
   start: number;
+  /** When it must be answered by: the API server's timeout from when it most likely arrived. */
   deadline: number;
   timeoutMs: number;
   chunks: Buffer[];
@@ -157,6 +170,7 @@ function mutateHandler(options: AppOptions): RequestListener {
       case 'deadline': return `the webhook could not answer within the API server's timeout (${r.timeoutMs / 1000}s)`;
       case 'reviews-in-flight': return `the webhook was full (${limits.maxReviewsInFlight} reviews in flight)`;
       case 'bytes-in-flight': return `the webhook was full (${limits.maxRequestBytesInFlight} request bytes in flight)`;
+      case 'overload': return `the webhook was overloaded (the review would have waited over ${MAX_QUEUE_MS} ms)`;
     }
   };
 
@@ -173,6 +187,7 @@ function mutateHandler(options: AppOptions): RequestListener {
     release(r);
     metrics.reviewDuration.observe(seconds(r));
     metrics.shed.inc({ reason: r.shed });
+    options.onShed?.(r.shed, r.size <= SMALL_BODY_BYTES);
     const detail = shedDetail(r, r.shed);
     limitLog.note(r.shed, `shedding reviews: ${detail}; each is allowed without a patch`);
     if (uid === undefined) {
@@ -215,10 +230,18 @@ function mutateHandler(options: AppOptions): RequestListener {
     sendJson(r.res, 200, JSON.stringify(outcome.review));
   };
 
-  /** Answers one queued review (or sheds it when its deadline has passed), never throwing. */
+  /** Why a review that would start at `at` must be shed instead, or undefined when it may wait. */
+  const tooLate = (r: Review, at: number): ShedReason | undefined => {
+    if (at >= r.deadline) return 'deadline';
+    if (at - r.start > MAX_QUEUE_MS) return 'overload';
+    return undefined;
+  };
+
+  /** Answers one queued review (or sheds it when it waited too long), never throwing. */
   const run = (r: Review): void => {
-    if (now() >= r.deadline) {
-      shed(r, 'deadline', true);
+    const late = tooLate(r, now());
+    if (late !== undefined) {
+      shed(r, late, true);
       return;
     }
     const began = now();
@@ -262,8 +285,9 @@ function mutateHandler(options: AppOptions): RequestListener {
     let wait = small.length * smallMs;
     if (!isSmall) wait += large.reduce((sum, q) => sum + q.size, 0) * largeMsPerByte + r.size * largeMsPerByte;
     else wait += smallMs;
-    if (now() + wait >= r.deadline) {
-      shed(r, 'deadline', true);
+    const late = tooLate(r, now() + wait);
+    if (late !== undefined) {
+      shed(r, late, true);
       return;
     }
     r.state = 'queued';
@@ -273,9 +297,10 @@ function mutateHandler(options: AppOptions): RequestListener {
 
   return (req, res) => {
     const start = now();
+    const arrived = options.arrivedAt?.(req, start) ?? start;
     const timeoutMs = Math.min(reviewTimeoutMs(req.url), limits.requestTimeoutMs);
     const r: Review = {
-      req, res, start, deadline: start + reviewBudgetMs(timeoutMs), timeoutMs,
+      req, res, start, deadline: arrived + reviewBudgetMs(timeoutMs), timeoutMs,
       chunks: [], size: 0, held: 0, head: '', state: 'reading',
     };
     inFlight += 1;
@@ -293,7 +318,7 @@ function mutateHandler(options: AppOptions): RequestListener {
       }
     }
     // Not answered by its deadline while its body is still arriving: shed (nobody waits any longer).
-    r.timer = setTimeout(() => shed(r, 'deadline', false), r.deadline - start);
+    r.timer = setTimeout(() => shed(r, 'deadline', false), Math.max(0, r.deadline - now()));
     r.timer.unref();
     req.on('data', (chunk: Buffer) => {
       if (r.state === 'answered') return;

@@ -20,6 +20,11 @@ export interface ConnectionGuardOptions {
   maxConnections: number;
   metrics: WebhookMetrics;
   log: Logger;
+  /**
+   * True while the process has no time to spare (its event loop runs late): a new connection is
+   * refused at once (the API server fails open on it) rather than cost a TLS handshake.
+   */
+  overloaded?: () => boolean;
   now?: () => number;
 }
 
@@ -29,6 +34,8 @@ export class ConnectionGuard {
   /** Open connections by their TCP socket, in the order of their last event (oldest first). */
   private readonly open = new Map<Socket, number>();
   private readonly tcpOf = new WeakMap<TLSSocket, Socket>();
+  /** When each connection was accepted, until its first request is read. */
+  private readonly acceptedAt = new WeakMap<Socket, number>();
   private readonly limitLog: RateLimitedLog;
 
   constructor(server: HttpsServer, options: ConnectionGuardOptions) {
@@ -57,9 +64,29 @@ export class ConnectionGuard {
     return this.open.size;
   }
 
+  /**
+   * For a connection's first request: when the connection was accepted (the client sent the request
+   * as soon as its handshake was done, so it has waited since); undefined for later requests.
+   */
+  firstArrival(tls: TLSSocket): number | undefined {
+    const tcp = this.tcpOf.get(tls);
+    if (tcp === undefined) return undefined;
+    const at = this.acceptedAt.get(tcp);
+    this.acceptedAt.delete(tcp);
+    return at;
+  }
+
   private accept(socket: Socket): void {
+    const { metrics } = this.options;
+    if (this.options.overloaded?.() === true) {
+      socket.destroy();
+      metrics.connectionsClosed.inc({ reason: 'overload' });
+      this.limitLog.note('connections-overload', 'overloaded (the event loop runs late, or ordinary reviews are being shed): refusing new connections');
+      return;
+    }
     const key = peer(socket);
     this.open.set(socket, this.now());
+    this.acceptedAt.set(socket, this.now());
     this.byPeer.set(key, socket);
     socket.once('close', () => {
       this.open.delete(socket);
@@ -67,7 +94,6 @@ export class ConnectionGuard {
     });
     if (this.open.size <= this.options.maxConnections) return;
     const [oldest, since] = this.open.entries().next().value!;
-    const { metrics } = this.options;
     if (oldest !== socket && this.now() - since >= EVICT_AFTER_MS) {
       this.open.delete(oldest);
       oldest.destroy();

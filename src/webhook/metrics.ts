@@ -26,15 +26,19 @@ export interface WebhookMetrics {
  */
 export type ReviewResult = ReviewDecision | 'shed' | 'rejected';
 export const REVIEW_RESULTS: readonly ReviewResult[] = ['injected', 'skipped', 'error', 'shed', 'rejected'];
-/** Why a review was shed: past its deadline, or a cap on what the webhook holds was reached. */
-export type ShedReason = 'deadline' | 'reviews-in-flight' | 'bytes-in-flight';
-export const SHED_REASONS: readonly ShedReason[] = ['deadline', 'reviews-in-flight', 'bytes-in-flight'];
 /**
- * Why the webhook closed a connection: refused at the connection cap, evicted (idle, closed to make
- * room for a new one), or too slow (TLS handshake, request headers or body); bad-request: unparsable HTTP.
+ * Why a review was shed: it could not be answered within the API server's timeout (deadline) or
+ * within the webhook's own bound on waiting (overload), or a cap on what the webhook holds was reached.
  */
-export type CloseReason = 'limit' | 'evicted' | 'handshake-timeout' | 'request-timeout' | 'bad-request';
-export const CLOSE_REASONS: readonly CloseReason[] = ['limit', 'evicted', 'handshake-timeout', 'request-timeout', 'bad-request'];
+export type ShedReason = 'deadline' | 'overload' | 'reviews-in-flight' | 'bytes-in-flight';
+export const SHED_REASONS: readonly ShedReason[] = ['deadline', 'overload', 'reviews-in-flight', 'bytes-in-flight'];
+/**
+ * Why the webhook closed a connection: refused at the connection cap or while overloaded, evicted
+ * (idle, closed to make room for a new one), or too slow (TLS handshake, request headers or body);
+ * bad-request: unparsable HTTP.
+ */
+export type CloseReason = 'limit' | 'overload' | 'evicted' | 'handshake-timeout' | 'request-timeout' | 'bad-request';
+export const CLOSE_REASONS: readonly CloseReason[] = ['limit', 'overload', 'evicted', 'handshake-timeout', 'request-timeout', 'bad-request'];
 
 export function createMetrics(): WebhookMetrics {
   const registry = new Registry();
@@ -49,15 +53,17 @@ export function createMetrics(): WebhookMetrics {
   const shed = new Counter({
     name: `${PREFIX}shed_reviews_total`,
     help: 'Reviews answered at once, allowed without a patch, by reason: deadline (could not be answered within '
-      + "the API server's timeout), reviews-in-flight or bytes-in-flight (that cap was reached).",
+      + "the API server's timeout), overload (would have waited over 250 ms), reviews-in-flight or bytes-in-flight "
+      + '(that cap was reached).',
     labelNames: ['reason'],
     registers: [registry],
   });
   for (const reason of SHED_REASONS) shed.inc({ reason }, 0);
   const connectionsClosed = new Counter({
     name: `${PREFIX}connections_closed_total`,
-    help: 'Connections the webhook closed, by reason: limit (refused at the connection cap), evicted (idle, closed '
-      + 'to make room), handshake-timeout, request-timeout (headers or body too slow), bad-request.',
+    help: 'Connections the webhook closed, by reason: limit (refused at the connection cap), overload (refused while '
+      + 'the event loop ran late), evicted (idle, closed to make room), handshake-timeout, request-timeout (headers '
+      + 'or body too slow), bad-request.',
     labelNames: ['reason'],
     registers: [registry],
   });

@@ -8,12 +8,14 @@ import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { PromuxConfig } from '../config/types.ts';
 import { VERSION } from '../version.ts';
 import { createHandler } from './app.ts';
 import { ConnectionGuard } from './connections.ts';
 import { effectiveLimits } from './limits.ts';
+import { LoopLag } from './loop-lag.ts';
 import type { EffectiveLimits } from './limits.ts';
 import { createMetrics } from './metrics.ts';
 import type { WebhookMetrics } from './metrics.ts';
@@ -46,6 +48,14 @@ const TIMEOUT_CHECK_MS = 250;
 /** The health port serves the kubelet: a handful of connections, short timeouts. */
 const HEALTH_MAX_CONNECTIONS = 16;
 const HEALTH_TIMEOUT_MS = 5000;
+/**
+ * The process has more work than CPU when its event loop keeps running this late, or when it shed an
+ * ordinary (small) review for time in the last OVERLOAD_HOLD_MS: new connections are refused meanwhile
+ * (each would cost a TLS handshake, as much CPU as several reviews, and its review would wait behind
+ * the rest). Large reviews shed for time say only that large reviews are queued, not that all are.
+ */
+const OVERLOAD_LAG_MS = 200;
+const OVERLOAD_HOLD_MS = 1000;
 
 /** What the server needs of the flags (the shutdown delay is main()'s business); unset limits take their defaults. */
 export type ServerOptions = Omit<WebhookOptions, 'shutdownDelayMs' | 'limits'> & { limits?: Partial<WebhookOptions['limits']> };
@@ -213,8 +223,16 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
     ['request_bytes_in_flight', limits.maxRequestBytesInFlight], ['memory_bytes', limits.memoryLimitBytes]] as const) {
     metrics.limits.set({ limit }, value);
   }
+  const lag = new LoopLag();
+  let shedForTimeAt = -Infinity;
+  // The guard watches the server the handler is part of: made once the server exists.
+  const connections: { guard?: ConnectionGuard } = {};
   const handler = createHandler({
     config: deps.config, inject: deps.inject, metrics, log, limits, isReady: () => ready, isClosing: () => closing,
+    arrivedAt: (req, seen) => Math.min(connections.guard?.firstArrival(req.socket as TLSSocket) ?? seen, seen - lag.recent()),
+    onShed: (reason, small) => {
+      if (small && (reason === 'overload' || reason === 'deadline')) shedForTimeAt = performance.now();
+    },
   });
   const server = createServer({
     cert: source.initial.cert, key: source.initial.key, ...TLS_OPTIONS,
@@ -229,7 +247,10 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
   Object.assign(server, { keepAliveTimeoutBuffer: 0 });
   server.requestTimeout = limits.requestTimeoutMs;
   server.headersTimeout = limits.headersTimeoutMs;
-  const guard = new ConnectionGuard(server, { maxConnections: limits.maxConnections, metrics, log });
+  connections.guard = new ConnectionGuard(server, {
+    maxConnections: limits.maxConnections, metrics, log,
+    overloaded: () => lag.sustained() > OVERLOAD_LAG_MS || performance.now() - shedForTimeAt < OVERLOAD_HOLD_MS,
+  });
   const onChange = (material: KeyPairPem, from: string): void => {
     server.setSecureContext({ cert: material.cert, key: material.key, ...TLS_OPTIONS });
     const cert = recordExpiry(material);
@@ -277,6 +298,7 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
     async close(graceMs = 25_000) {
       closing = true;
       source.close();
+      lag.close();
       health?.close();
       health?.closeAllConnections();
       await new Promise<void>((resolve) => {
@@ -287,7 +309,6 @@ export async function startWebhook(options: ServerOptions, deps: WebhookDeps): P
         });
         server.closeIdleConnections();
       });
-      void guard;
     },
   };
 }

@@ -136,10 +136,10 @@ test('an engine answer that is not usable (nothing, no decision, an unserializab
   assert.equal(server.lines.filter((l) => l.decision === 'error').length, answers.length);
 });
 
-test('a review that cannot be answered within the API server\'s timeout is shed: allowed at once, a warning, counted', async (t) => {
-  // Two reviews arrive together (pipelined on one connection, so both are read at once); the first
+test('a review that cannot be answered within the API server\'s timeout, or waited past 250 ms, is shed: allowed at once, a warning, counted', async (t) => {
+  // Three reviews arrive together (pipelined on one connection, so all are read at once); the first
   // blocks the engine for 700 ms, the second has a 1 s timeout (answer within 500 ms): it is shed
-  // instead of being answered late.
+  // instead of being answered late; so is the third, which has time but waited too long.
   let calls = 0;
   const slow: Injector = (p, c) => {
     if (calls++ === 0) {
@@ -151,14 +151,21 @@ test('a review that cannot be answered within the API server\'s timeout is shed:
   const server = await webhook(t, {}, slow);
   const first = reviewBody();
   const second = reviewBody();
+  const third = reviewBody();
   const socket = await tlsSocket(server.port);
   const post = (path: string, body: string): string =>
     `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
   const sent = performance.now();
-  socket.write(post('/mutate?timeout=10s', first.body) + post('/mutate?timeout=1s', second.body));
+  socket.write(post('/mutate?timeout=10s', first.body) + post('/mutate?timeout=1s', second.body) + post('/mutate?timeout=10s', third.body));
   const a = await readResponse(socket);
   const b = await readResponse(socket);
+  const c = await readResponse(socket);
   const took = performance.now() - sent;
+  // Having shed ordinary reviews for time, the webhook refuses new connections for a second; a
+  // connection it has keeps working.
+  await assert.rejects(httpsRequest(server.port, CA, { path: '/healthz' }), /ECONNRESET|socket disconnected/);
+  socket.write('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n');
+  const body = (await readResponse(socket)).body;
   socket.destroy();
   assert.equal((JSON.parse(a.body) as ReviewResponse).response.patchType, 'JSONPatch', 'the first is answered in full');
   const shed = (JSON.parse(b.body) as ReviewResponse).response;
@@ -167,9 +174,14 @@ test('a review that cannot be answered within the API server\'s timeout is shed:
   assert.equal(shed.patch, undefined);
   assert.match(shed.warnings?.[0] ?? '', /^promux: sidecar not injected: the webhook could not answer within the API server's timeout \(1s\)/);
   assert.ok(took < 1000, `answered within the timeout, not after ${took} ms`);
-  const body = await metrics(server);
+  // The third has time left (10 s), but waited past the webhook's own bound on waiting (250 ms).
+  const overloaded = (JSON.parse(c.body) as ReviewResponse).response;
+  assert.equal(overloaded.uid, third.uid);
+  assert.match(overloaded.warnings?.[0] ?? '', /the webhook was overloaded \(the review would have waited over 250 ms\)/);
   assert.equal(metric(body, 'promux_webhook_shed_reviews_total{reason="deadline"}'), 1);
-  assert.equal(metric(body, 'promux_webhook_reviews_total{result="shed"}'), 1);
+  assert.equal(metric(body, 'promux_webhook_shed_reviews_total{reason="overload"}'), 1);
+  assert.equal(metric(body, 'promux_webhook_reviews_total{result="shed"}'), 2);
+  assert.equal(metric(body, 'promux_webhook_connections_closed_total{reason="overload"}'), 1);
   assert.ok(server.lines.some((l) => l.decision === 'shed' && l.uid === second.uid && l.level === 40));
 });
 
