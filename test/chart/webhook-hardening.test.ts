@@ -3,10 +3,16 @@
 // that limits the webhook's rights on its own MutatingWebhookConfiguration to caBundle, its CEL
 // evaluated with a CEL implementation (@bufbuild/cel) on the objects the API server would pass it.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { run } from '@bufbuild/cel';
 import type { CelInput } from '@bufbuild/cel';
 import { schemaProblems } from '../helpers/k8s.ts';
+import { REPO_ROOT } from '../helpers/tools.ts';
+import { testBundle } from '../webhook/helpers.ts';
 import { CHART, helm, one, parseObjects, render } from './render.ts';
 import type { K8sObject } from './render.ts';
 
@@ -167,4 +173,42 @@ test('the caBundle-only policy\'s CEL: the webhook may set caBundle and nothing 
   assert.equal(matches('system:serviceaccount:promux:promux-sa'), true);
   assert.equal(matches('system:serviceaccount:promux:default'), false);
   assert.equal(matches('kubernetes-admin'), false, 'helm upgrades by people are not this policy\'s business');
+});
+
+test('as the kubelet mounts it (0400 plus group read for fsGroup, owner root), the webhook running as 65532 reads its key; without fsGroup it could not', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root, to own files as root and run the webhook as uid 65532');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'promux-keymode-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  chmodSync(dir, 0o755);
+  const material = testBundle().serving;
+  const cert = join(dir, 'tls.crt');
+  const key = join(dir, 'tls.key');
+  writeFileSync(cert, material.cert, { mode: 0o444 });
+  writeFileSync(key, material.key);
+  const start = (): Promise<string> => new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'promux.js'), 'webhook', '--port', '0', '--listen-address', '127.0.0.1',
+      '--tls-cert-file', cert, '--tls-private-key-file', key], { uid: 65532, gid: 65532, env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const done = (what: string): void => {
+      child.kill('SIGKILL');
+      resolve(what);
+    };
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('promux webhook listening')) done('listening');
+    });
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', () => resolve(out));
+  });
+  // The kubelet with fsGroup 65532: owner root, group 65532, 0400 | 0440.
+  chownSync(key, 0, 65532);
+  chmodSync(key, 0o440);
+  assert.equal(await start(), 'listening');
+  // Without fsGroup the file stays root's alone.
+  chownSync(key, 0, 0);
+  chmodSync(key, 0o400);
+  assert.match(await start(), /cannot read the TLS files: EACCES/);
 });
