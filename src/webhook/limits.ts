@@ -11,10 +11,13 @@ export const DEFAULT_MEMORY_LIMIT = 256 * 1024 * 1024;
 const MiB = 1024 * 1024;
 /**
  * What the process needs whatever its clients do: Node and its code, the libraries, the heap at
- * rest (about 60 MiB resident, measured by test/webhook/stress.test.ts), with room for garbage.
+ * rest (70 MiB resident at start, measured by test/webhook/stress.test.ts), with room for garbage.
  */
 const RESERVED = 96 * MiB;
-/** Memory an open TLS connection costs: Node's socket and parser, OpenSSL's buffers (65-78 KiB measured). */
+/**
+ * Memory an open TLS connection costs: Node's socket and parser, OpenSSL's buffers (65-78 KiB
+ * measured by the issue's flood; 568 idle ones added 51 MiB of RSS in test/webhook/stress.test.ts).
+ */
 const CONNECTION_BYTES = 96 * 1024;
 /**
  * Memory a review in flight costs besides its body: request and response objects and the answer.
