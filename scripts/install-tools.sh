@@ -12,6 +12,7 @@ command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || need_apt+=(prometheus-node-exporter)
 /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null || need_apt+=(python3-prometheus-client)
 command -v unzip >/dev/null || need_apt+=(unzip)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   # Keep Debian from starting the services it installs (prometheus, node_exporter).

@@ -28,7 +28,9 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
     app.kubernetes.io/part-of: promux
 YAML
-  "$helm" template promux charts/promux --namespace promux --kube-version 1.30.0 --skip-tests
+  # As for a cluster that serves ValidatingAdmissionPolicy (GA in 1.30): the chart's caBundle-only policy is included.
+  "$helm" template promux charts/promux --namespace promux --kube-version 1.30.0 --skip-tests \
+    --api-versions admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy
 }
 
 if [ "$out" = "-" ]; then

@@ -135,7 +135,7 @@ function rewriteAnnotations(
 }
 
 /** Kubernetes refuses an object whose annotations' keys and values add up to more (TotalAnnotationSizeLimitB). */
-const MAX_ANNOTATION_BYTES = 256 * 1024;
+export const MAX_ANNOTATION_BYTES = 256 * 1024;
 /**
  * The target map is one argument of the sidecar (and part of its status annotation); Linux refuses
  * to start a process with an argument over 128 KiB, and no real pod needs more than a few hundred bytes.

@@ -12,22 +12,76 @@ export interface WebhookMetrics {
   skips: Counter<'reason'>;
   tlsReloads: Counter<'outcome'>;
   certificateExpiry: Gauge;
+  shed: Counter<'reason'>;
+  connectionsClosed: Counter<'reason'>;
+  /** The caps in force, by limit (set once at start). */
+  limits: Gauge<'limit'>;
+  /** Read by the gauges of what is in flight at each scrape; set by whoever holds the figure. */
+  inFlight: { connections: () => number; reviews: () => number; requestBytes: () => number };
 }
 
-/** `result` of reviews_total: how reviews were answered; "rejected" is a 4xx (not an AdmissionReview, too big). */
-export type ReviewResult = ReviewDecision | 'rejected';
-export const REVIEW_RESULTS: readonly ReviewResult[] = ['injected', 'skipped', 'error', 'rejected'];
+/**
+ * `result` of reviews_total: how reviews were answered; "shed" is allowed without a patch because
+ * the webhook could not answer in time or was full; "rejected" is a 4xx (not an AdmissionReview, too big).
+ */
+export type ReviewResult = ReviewDecision | 'shed' | 'rejected';
+export const REVIEW_RESULTS: readonly ReviewResult[] = ['injected', 'skipped', 'error', 'shed', 'rejected'];
+/**
+ * Why a review was shed: it could not be answered within the API server's timeout (deadline) or
+ * within the webhook's own bound on waiting (overload), or a cap on what the webhook holds was reached.
+ */
+export type ShedReason = 'deadline' | 'overload' | 'reviews-in-flight' | 'bytes-in-flight';
+export const SHED_REASONS: readonly ShedReason[] = ['deadline', 'overload', 'reviews-in-flight', 'bytes-in-flight'];
+/**
+ * Why the webhook closed a connection: refused at the connection cap or while overloaded, evicted
+ * (idle, closed to make room for a new one), or too slow (TLS handshake, request headers or body);
+ * bad-request: unparsable HTTP.
+ */
+export type CloseReason = 'limit' | 'overload' | 'evicted' | 'handshake-timeout' | 'request-timeout' | 'bad-request';
+export const CLOSE_REASONS: readonly CloseReason[] = ['limit', 'overload', 'evicted', 'handshake-timeout', 'request-timeout', 'bad-request'];
 
 export function createMetrics(): WebhookMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: PREFIX });
   const reviews = new Counter({
     name: `${PREFIX}reviews_total`,
-    help: 'Admission reviews answered, by result (injected, skipped, error: allowed without a patch, rejected: 4xx).',
+    help: 'Admission reviews answered, by result (injected, skipped; error and shed: allowed without a patch; rejected: 4xx).',
     labelNames: ['result'],
     registers: [registry],
   });
   for (const result of REVIEW_RESULTS) reviews.inc({ result }, 0);
+  const shed = new Counter({
+    name: `${PREFIX}shed_reviews_total`,
+    help: 'Reviews answered at once, allowed without a patch, by reason: deadline (could not be answered within '
+      + "the API server's timeout), overload (would have waited over 250 ms), reviews-in-flight or bytes-in-flight "
+      + '(that cap was reached).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of SHED_REASONS) shed.inc({ reason }, 0);
+  const connectionsClosed = new Counter({
+    name: `${PREFIX}connections_closed_total`,
+    help: 'Connections the webhook closed, by reason: limit (refused at the connection cap), overload (refused while '
+      + 'the event loop ran late), evicted (idle, closed to make room), handshake-timeout, request-timeout (headers '
+      + 'or body too slow), bad-request.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of CLOSE_REASONS) connectionsClosed.inc({ reason }, 0);
+  const inFlight: WebhookMetrics['inFlight'] = { connections: () => 0, reviews: () => 0, requestBytes: () => 0 };
+  const gauges: [string, string, () => number][] = [
+    ['connections', 'Open connections on the webhook port.', () => inFlight.connections()],
+    ['reviews_in_flight', 'Reviews being read or waiting to be answered.', () => inFlight.reviews()],
+    ['request_bytes_in_flight', 'Request body bytes held by reviews in flight.', () => inFlight.requestBytes()],
+  ];
+  for (const [name, help, read] of gauges) {
+    new Gauge({
+      name: `${PREFIX}${name}`, help, registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
   return {
     registry,
     reviews,
@@ -59,5 +113,14 @@ export function createMetrics(): WebhookMetrics {
       help: 'Expiry (notAfter) of the serving certificate in use, in seconds since the epoch.',
       registers: [registry],
     }),
+    shed,
+    connectionsClosed,
+    limits: new Gauge({
+      name: `${PREFIX}limit`,
+      help: 'Caps in force: connections, reviews_in_flight, request_bytes_in_flight (sized from memory_bytes).',
+      labelNames: ['limit'],
+      registers: [registry],
+    }),
+    inFlight,
   };
 }

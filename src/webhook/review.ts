@@ -4,6 +4,7 @@
 import type { PromuxConfig } from '../config/types.ts';
 import { isObject } from '../json.ts';
 import { INJECT_KEY } from '../inject/annotations.ts';
+import { MAX_ANNOTATION_BYTES } from '../inject/inject.ts';
 import { formatTargetMap } from '../target-map.ts';
 import type { InjectResult, SkipCode } from '../inject/types.ts';
 
@@ -145,23 +146,71 @@ export function review(body: unknown, config: PromuxConfig, inject: Injector): R
   if (!isPodRequest(request)) return skip('not-a-pod', 'not a Pod (check the webhook rules)');
   if (request.operation !== 'CREATE') return skip('not-create', 'promux only mutates pods on CREATE');
   if (!isObject(request.object)) return skip('invalid-pod', 'the review carries no pod object');
+  const given = annotationBytes(request.object);
+  if (given > MAX_ANNOTATION_BYTES) {
+    // The API server refuses this pod whatever promux does; deciding would only cost time (the
+    // engine's work grows with the annotations: a second for 90,000 of them), which every other
+    // review would wait for.
+    const reason = `the pod's annotations are already ${given} bytes, over Kubernetes' limit of ${MAX_ANNOTATION_BYTES} `
+      + '(256 KiB): the API server will refuse the pod';
+    response.warnings = [warning(`sidecar not injected: ${reason}`)];
+    return skip('too-large', reason);
+  }
 
-  let result: InjectResult;
+  // Whatever the engine returns or throws, the pod is allowed: an answer the engine cannot give
+  // (it threw, returned something that is not a result, or a patch that does not serialize) is an
+  // error, answered without a patch.
   try {
-    result = inject(request.object, config);
+    const result = inject(request.object, config);
+    const problem = resultProblem(result);
+    if (problem !== undefined) throw new Error(`the injection engine returned ${problem}`);
+    const warnings = warningsFor(request.object, result);
+    if (result.decision === 'skip') {
+      if (warnings.length > 0) response.warnings = warnings;
+      return skip(result.skipCode ?? 'invalid-pod', result.reason);
+    }
+    const targets = formatTargetMap(result.targets);
+    const patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
+    if (warnings.length > 0) response.warnings = warnings;
+    response.patchType = 'JSONPatch';
+    response.patch = patch;
+    response.auditAnnotations = { [AUDIT_INJECTED]: targets };
+    Object.assign(summary, { decision: 'injected', reason: result.reason, targets });
+    return answer();
   } catch (err) {
     const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    for (const key of ['warnings', 'patchType', 'patch', 'auditAnnotations'] as const) delete response[key];
     Object.assign(summary, { decision: 'error', reason: 'the injection engine failed', error });
     return answer();
   }
-  const warnings = warningsFor(request.object, result);
-  if (warnings.length > 0) response.warnings = warnings;
-  if (result.decision === 'skip') return skip(result.skipCode ?? 'invalid-pod', result.reason);
+}
 
-  const targets = formatTargetMap(result.targets);
-  response.patchType = 'JSONPatch';
-  response.patch = Buffer.from(JSON.stringify(result.patch)).toString('base64');
-  response.auditAnnotations = { [AUDIT_INJECTED]: targets };
-  Object.assign(summary, { decision: 'injected', reason: result.reason, targets });
-  return answer();
+/** UTF-8 bytes of a pod's annotation keys and string values, as the API server counts them. */
+function annotationBytes(pod: Record<string, unknown>): number {
+  const annotations = isObject(pod.metadata) && isObject(pod.metadata.annotations) ? pod.metadata.annotations : {};
+  let bytes = 0;
+  for (const key in annotations) {
+    const value = annotations[key];
+    bytes += Buffer.byteLength(key) + (typeof value === 'string' ? Buffer.byteLength(value) : 0);
+  }
+  return bytes;
+}
+
+/** Why `result` is not an InjectResult the webhook can answer with, or undefined when it is. */
+function resultProblem(result: unknown): string | undefined {
+  if (!isObject(result)) return `${result === null ? 'null' : typeof result}, not a result`;
+  if (result.decision !== 'inject' && result.decision !== 'skip') return `decision ${JSON.stringify(result.decision)}`;
+  if (typeof result.reason !== 'string') return 'no reason';
+  if (!Array.isArray(result.warnings) || !result.warnings.every((w) => typeof w === 'string')) return 'warnings that are not strings';
+  if (result.decision === 'inject' && (!Array.isArray(result.patch) || result.patch.length === 0)) return 'an injection without a patch';
+  if (result.decision === 'inject' && !Array.isArray(result.targets)) return 'an injection without targets';
+  return undefined;
+}
+
+/** The answer to a review the webhook sheds (`why`: it was full, or out of time): allowed, no patch, a warning. */
+export function shedReview(uid: string, why: string): string {
+  const response: AdmissionResponse = {
+    uid, allowed: true, warnings: [warning(`sidecar not injected: ${why}; re-create the pod to have it injected`)],
+  };
+  return JSON.stringify({ apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response } satisfies AdmissionReviewResponse);
 }

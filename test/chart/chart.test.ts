@@ -136,7 +136,7 @@ test('the webhook configuration: pods CREATE, opt-in namespaces minus system one
   });
   assert.deepEqual((service.spec as { ports: unknown[] }).ports, [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
   const container = deploymentContainer(objects);
-  assert.deepEqual(container.ports, [{ name: 'https', containerPort: 8443, protocol: 'TCP' }]);
+  assert.deepEqual(container.ports, [{ name: 'https', containerPort: 8443, protocol: 'TCP' }, { name: 'health', containerPort: 8081, protocol: 'TCP' }]);
 });
 
 test('the webhook settings are all overridable in values', (t) => {
@@ -174,7 +174,7 @@ test('the webhook settings are all overridable in values', (t) => {
   });
   const container = deploymentContainer(objects);
   assert.ok(container.args.includes('--port=9443'));
-  assert.deepEqual(container.ports, [{ name: 'https', containerPort: 9443, protocol: 'TCP' }]);
+  assert.deepEqual(container.ports, [{ name: 'https', containerPort: 9443, protocol: 'TCP' }, { name: 'health', containerPort: 8081, protocol: 'TCP' }]);
 
   // An empty opt-in key matches every namespace that is not excluded; an empty opt-out key, every pod.
   const everywhere = render(t, { webhook: { namespaceLabel: { key: '', value: '' }, podOptOutLabel: { key: '', value: '' } } })!;
@@ -204,8 +204,8 @@ test('the Deployment: two replicas spread across nodes, a PDB, probes on https, 
     assert.equal((spec.template.metadata.labels as Record<string, string>)[key], value);
   }
   const container = deploymentContainer(objects);
-  assert.deepEqual(container.readinessProbe, { httpGet: { path: '/readyz', port: 'https', scheme: 'HTTPS' }, periodSeconds: 5, failureThreshold: 2 });
-  assert.deepEqual(container.livenessProbe, { httpGet: { path: '/healthz', port: 'https', scheme: 'HTTPS' }, periodSeconds: 10, failureThreshold: 3 });
+  assert.deepEqual(container.readinessProbe, { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 });
+  assert.deepEqual(container.livenessProbe, { httpGet: { path: '/healthz', port: 'health' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 });
   assert.deepEqual(container.resources, { requests: { cpu: '20m', memory: '96Mi' }, limits: { memory: '256Mi' } });
   assert.equal(container.image, 'ghcr.io/promux/promux:0.1.0');
   assert.deepEqual(container.args.slice(0, 4), ['webhook', '--port=8443', '--config=/etc/promux/config/config.yaml', '--log-level=info']);
@@ -226,7 +226,7 @@ test('PodDisruptionBudget: none with one replica (it could only block drains); n
 });
 
 test('hostNetwork: the webhook listens on the node, with cluster DNS kept', (t) => {
-  const values = { hostNetwork: true, webhook: { port: 10260 } };
+  const values = { hostNetwork: true, webhook: { port: 10260, healthPort: 10261 } };
   const objects = render(t, values);
   if (objects === undefined) return;
   const lint = helm(t, ['lint', '--strict', CHART], values)!;
@@ -234,7 +234,9 @@ test('hostNetwork: the webhook listens on the node, with cluster DNS kept', (t) 
   const spec = (one(objects, 'Deployment').spec as { template: { spec: Record<string, unknown> } }).template.spec;
   assert.equal(spec.hostNetwork, true);
   assert.equal(spec.dnsPolicy, 'ClusterFirstWithHostNet');
-  assert.deepEqual(deploymentContainer(objects).ports, [{ name: 'https', containerPort: 10260, protocol: 'TCP' }]);
+  assert.deepEqual(deploymentContainer(objects).ports, [
+    { name: 'https', containerPort: 10260, protocol: 'TCP' }, { name: 'health', containerPort: 10261, protocol: 'TCP' },
+  ]);
   assert.deepEqual(schemaProblems(one(objects, 'Deployment')), []);
   const plain = (one(render(t, {})!, 'Deployment').spec as { template: { spec: Record<string, unknown> } }).template.spec;
   assert.equal(plain.hostNetwork, undefined);
@@ -284,7 +286,7 @@ test('TLS: each certificate mode passes the webhook the matching flags and mount
   const selfManaged = render(t, {}, { namespace: 'metrics' });
   if (selfManaged === undefined) return;
   const selfArgs = deploymentContainer(selfManaged).args;
-  assert.deepEqual(selfArgs.slice(4), [
+  assert.deepEqual(selfArgs.slice(5), [
     '--self-managed-tls', '--tls-secret-name=promux-tls', '--webhook-config-name=promux', '--service-name=promux', '--namespace=$(POD_NAMESPACE)',
   ]);
   assert.deepEqual(deploymentContainer(selfManaged).env, [{ name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }]);
@@ -293,11 +295,11 @@ test('TLS: each certificate mode passes the webhook the matching flags and mount
   assert.equal(mwc.metadata.annotations, undefined);
 
   const certManager = render(t, { certificates: { mode: 'certManager' } }, { namespace: 'metrics' })!;
-  assert.deepEqual(deploymentContainer(certManager).args.slice(4), [
+  assert.deepEqual(deploymentContainer(certManager).args.slice(5), [
     '--tls-cert-file=/etc/promux/tls/tls.crt', '--tls-private-key-file=/etc/promux/tls/tls.key',
   ]);
   const podSpec = (one(certManager, 'Deployment').spec as { template: { spec: { volumes: unknown[] } } }).template.spec;
-  assert.deepEqual(podSpec.volumes[1], { name: 'tls', secret: { secretName: 'promux-tls' } });
+  assert.deepEqual(podSpec.volumes[1], { name: 'tls', secret: { secretName: 'promux-tls', defaultMode: 0o400 } });
   assert.equal(one(certManager, 'MutatingWebhookConfiguration').metadata.annotations?.['cert-manager.io/inject-ca-from'], 'metrics/promux');
   const serving = one(certManager, 'Certificate', 'promux');
   const servingSpec = serving.spec as Record<string, unknown>;
@@ -318,7 +320,7 @@ test('TLS: each certificate mode passes the webhook the matching flags and mount
   const existing = render(t, COMBINATIONS.existingSecret)!;
   assert.equal((webhookOf(existing).clientConfig as Record<string, unknown>).caBundle, CA_BUNDLE);
   const existingSpec = (one(existing, 'Deployment').spec as { template: { spec: { volumes: unknown[] } } }).template.spec;
-  assert.deepEqual(existingSpec.volumes[1], { name: 'tls', secret: { secretName: 'my-tls' } });
+  assert.deepEqual(existingSpec.volumes[1], { name: 'tls', secret: { secretName: 'my-tls', defaultMode: 0o400 } });
   assert.ok(!existing.some((o) => o.apiVersion.startsWith('cert-manager.io')));
 });
 

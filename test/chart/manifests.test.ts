@@ -31,7 +31,7 @@ test('manifests/promux.yaml: a restricted namespace first, then valid objects al
     labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'app.kubernetes.io/part-of': 'promux' },
   });
   for (const obj of objects) assert.deepEqual(schemaProblems(obj), [], `${obj.kind}/${obj.metadata.name}`);
-  const clusterScoped = new Set(['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration']);
+  const clusterScoped = new Set(['ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
   for (const obj of rest) {
     assert.equal(obj.metadata.namespace, clusterScoped.has(obj.kind) ? undefined : 'promux', `${obj.kind}/${obj.metadata.name}`);
   }

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import * as clientNode from '@kubernetes/client-node';
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { MutatingWebhookConfiguration, ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
+import {
+  MutatingWebhookConfiguration, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingWebhookConfiguration,
+} from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { DaemonSet, Deployment, ReplicaSet, StatefulSet } from 'kubernetes-models/apps/v1';
 import { CronJob, Job } from 'kubernetes-models/batch/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -51,6 +53,8 @@ register('rbac.authorization.k8s.io/v1', 'ClusterRole', ClusterRole);
 register('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', ClusterRoleBinding);
 register('admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration', MutatingWebhookConfiguration);
 register('admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', ValidatingWebhookConfiguration);
+register('admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicy', ValidatingAdmissionPolicy);
+register('admissionregistration.k8s.io/v1', 'ValidatingAdmissionPolicyBinding', ValidatingAdmissionPolicyBinding);
 register('policy/v1', 'PodDisruptionBudget', PodDisruptionBudget);
 register('networking.k8s.io/v1', 'NetworkPolicy', NetworkPolicy);
 

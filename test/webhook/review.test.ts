@@ -109,3 +109,19 @@ test('property: a body that is not an AdmissionReview v1 with a request uid is a
     { numRuns: 200 },
   );
 });
+
+test('a pod whose annotations are already over 256 KiB is skipped as too large before the engine runs', () => {
+  const big = structuredClone(gateway);
+  const annotations = (big.metadata as Obj).annotations as Record<string, string>;
+  for (let i = 0; i < 40_000; i++) annotations[`prometheus.io/param_p${i}`] = 'v';
+  let called = false;
+  const { review: out, summary } = answer(createReview(big), (pod, c) => {
+    called = true;
+    return injectPod(pod, c);
+  });
+  assert.equal(called, false);
+  assert.equal(summary.skipCode, 'too-large');
+  assert.match(summary.reason, /^the pod's annotations are already \d+ bytes, over Kubernetes' limit of 262144/);
+  assert.match(out.response.warnings?.[0] ?? '', /^promux: sidecar not injected: the pod's annotations are already/);
+  assert.equal(out.response.patch, undefined);
+});

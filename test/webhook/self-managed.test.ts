@@ -5,9 +5,9 @@ import type { TestContext } from 'node:test';
 import { defaultConfig } from '../../src/config/defaults.ts';
 import { injectPod } from '../../src/inject/index.ts';
 import { startWebhook } from '../../src/webhook/server.ts';
-import { dnsNamesOf, generateBundle, generateServing, serviceDnsNames } from '../../src/webhook/tls/certs.ts';
+import { dnsNamesOf, generateBundle, generateCa, generateServing, serviceDnsNames } from '../../src/webhook/tls/certs.ts';
 import { kubeApi } from '../../src/webhook/tls/kube.ts';
-import { SelfManagedTls, bundleToSecretData, caBundlePatch } from '../../src/webhook/tls/self-managed.ts';
+import { SelfManagedTls, bundleToSecretData, caBundlePatch, certificatesIn } from '../../src/webhook/tls/self-managed.ts';
 import { NAMESPACE, SERVICE, httpsRequest, memoryLogger, waitFor } from './helpers.ts';
 import { KubeStandIn } from './stand-in.ts';
 
@@ -36,6 +36,11 @@ function replica(api: KubeStandIn, now: () => Date = () => new Date()): SelfMana
   });
 }
 
+/** The CA certificates in a PEM bundle (normalized). */
+const cas = (pem: string): string[] => certificatesIn(pem);
+/** The CAs each webhook's caBundle trusts. */
+const trusted = (api: KubeStandIn): string[][] => api.caBundles(MWC).map(cas);
+
 /** "VERB path status" of each request the stand-in saw since `from`. */
 function calls(api: KubeStandIn, from = 0): string[] {
   return api.requests.slice(from).map((r) => `${r.method} ${r.path} ${r.status}`);
@@ -43,7 +48,7 @@ function calls(api: KubeStandIn, from = 0): string[] {
 
 test('stand-in API: the first replica creates the Secret and patches caBundle into every webhook', async (t) => {
   const api = await standIn(t);
-  const serving = await replica(api).reconcile();
+  const { serving } = await replica(api).reconcile();
 
   assert.deepEqual(api.problems, []);
   assert.deepEqual(calls(api), [
@@ -60,7 +65,7 @@ test('stand-in API: the first replica creates the Secret and patches caBundle in
   assert.deepEqual(Object.keys(stored).sort(), ['ca.crt', 'ca.key', 'tls.crt', 'tls.key']);
   assert.equal(serving.cert, stored['tls.crt']);
   assert.equal(serving.key, stored['tls.key']);
-  assert.deepEqual(api.caBundles(MWC), [stored['ca.crt'], stored['ca.crt']]);
+  assert.deepEqual(trusted(api), [cas(stored['ca.crt']!), cas(stored['ca.crt']!)]);
 
   const ca = new X509Certificate(stored['ca.crt']!);
   const cert = new X509Certificate(serving.cert);
@@ -73,9 +78,9 @@ test('stand-in API: the first replica creates the Secret and patches caBundle in
 
 test('stand-in API: a second replica reuses the Secret and leaves an up-to-date caBundle alone', async (t) => {
   const api = await standIn(t);
-  const first = await replica(api).reconcile();
+  const first = (await replica(api).reconcile()).serving;
   const seen = api.requests.length;
-  const second = await replica(api).reconcile();
+  const second = (await replica(api).reconcile()).serving;
 
   assert.deepEqual(second, first);
   assert.deepEqual(calls(api, seen), [`GET ${MWC_PATH} 200`, `GET ${SECRET_PATH}/${SECRET} 200`]);
@@ -87,7 +92,7 @@ test('stand-in API: a replica losing the create race reads and serves the winner
   const winner = generateBundle(serviceDnsNames(SERVICE, NAMESPACE), new Date());
   api.beforeCreate = (namespace, name) => api.putSecret(namespace, name, bundleToSecretData(winner), MWC);
 
-  const serving = await replica(api).reconcile();
+  const { serving } = await replica(api).reconcile();
 
   assert.deepEqual(serving, winner.serving);
   assert.deepEqual(calls(api), [
@@ -97,13 +102,13 @@ test('stand-in API: a replica losing the create race reads and serves the winner
     `GET ${SECRET_PATH}/${SECRET} 200`,
     `PATCH ${MWC_PATH} 200`,
   ]);
-  assert.deepEqual(api.caBundles(MWC), [winner.ca.cert, winner.ca.cert]);
+  assert.deepEqual(trusted(api), [cas(winner.ca.cert), cas(winner.ca.cert)]);
   assert.deepEqual(api.problems, []);
 });
 
 test('stand-in API: two replicas starting together end up serving one certificate', async (t) => {
   const api = await standIn(t);
-  const [a, b] = await Promise.all([replica(api).reconcile(), replica(api).reconcile()]);
+  const [{ serving: a }, { serving: b }] = await Promise.all([replica(api).reconcile(), replica(api).reconcile()]);
   assert.equal(a.cert, b.cert);
   assert.equal(api.requests.filter((r) => r.method === 'POST' && r.status === 201).length, 1);
   assert.equal(api.secretData(NAMESPACE, SECRET)!['tls.crt'], a.cert);
@@ -113,12 +118,12 @@ test('stand-in API: two replicas starting together end up serving one certificat
 test('stand-in API: near expiry the serving certificate is renewed from the same CA and written back with resourceVersion', async (t) => {
   const api = await standIn(t);
   const start = new Date();
-  const first = await replica(api, () => start).reconcile();
+  const first = (await replica(api, () => start).reconcile()).serving;
   const before = structuredClone(api.secrets.get(`${NAMESPACE}/${SECRET}`)!) as { metadata: { resourceVersion: string } };
   const seen = api.requests.length;
 
   const later = new Date(start.getTime() + 340 * DAY);
-  const renewed = await replica(api, () => later).reconcile();
+  const renewed = (await replica(api, () => later).reconcile()).serving;
 
   assert.notEqual(renewed.cert, first.cert);
   assert.deepEqual(calls(api, seen), [
@@ -152,7 +157,7 @@ test('stand-in API: a renewal that loses to another replica\'s (409 on resourceV
   };
   const seen = api.requests.length;
 
-  const serving = await replica(api, () => later).reconcile();
+  const { serving } = await replica(api, () => later).reconcile();
 
   assert.equal(serving.cert, renewedByThem.cert);
   assert.deepEqual(calls(api, seen), [
@@ -164,19 +169,23 @@ test('stand-in API: a renewal that loses to another replica\'s (409 on resourceV
   assert.deepEqual(api.problems, []);
 });
 
-test('stand-in API: a Secret without the CA key is replaced, and caBundle follows the new CA', async (t) => {
+test('stand-in API: a Secret without the CA key gets a new CA; caBundle trusts it, and the old CA for the overlap', async (t) => {
   const api = await standIn(t, ['pods.promux.io']);
   const old = generateBundle(serviceDnsNames(SERVICE, NAMESPACE), new Date());
   const { 'ca.key': _dropped, ...partial } = bundleToSecretData(old);
   api.putSecret(NAMESPACE, SECRET, partial);
 
-  const serving = await replica(api).reconcile();
+  const { serving } = await replica(api).reconcile();
 
   const stored = api.secretData(NAMESPACE, SECRET)!;
   assert.ok(stored['ca.key']);
   assert.notEqual(stored['ca.crt'], old.ca.cert);
   assert.equal(serving.cert, stored['tls.crt']);
-  assert.deepEqual(api.caBundles(MWC), [stored['ca.crt']]);
+  // The old CA signed what other replicas may still serve: it stays trusted until ca-previous-until.
+  assert.deepEqual(trusted(api), [[...cas(stored['ca.crt']!), ...cas(old.ca.cert)].sort()]);
+  assert.equal(stored['ca-previous.crt'], old.ca.cert);
+  assert.ok(Date.parse(stored['ca-previous-until']!) > Date.now() + 19 * 60_000, 'twice the 10-minute pass');
+  assert.equal(stored['ca-next.crt'], undefined);
   assert.deepEqual(api.problems, []);
 });
 
@@ -185,7 +194,7 @@ test('stand-in API: a Secret without the owner reference (from an older promux) 
   const old = generateBundle(serviceDnsNames(SERVICE, NAMESPACE), new Date());
   api.putSecret(NAMESPACE, SECRET, bundleToSecretData(old));
 
-  const serving = await replica(api).reconcile();
+  const { serving } = await replica(api).reconcile();
 
   assert.deepEqual(serving, old.serving);
   assert.deepEqual(api.secretData(NAMESPACE, SECRET), bundleToSecretData(old));
@@ -242,7 +251,7 @@ test('stand-in API: the webhook in self-managed mode is ready once it serves the
   const ready = await httpsRequest(server.port, ca, { path: '/readyz' });
   assert.equal(ready.status, 200);
   assert.equal(ready.fingerprint256, new X509Certificate(stored['tls.crt']!).fingerprint256);
-  assert.deepEqual(api.caBundles(MWC), [ca]);
+  assert.deepEqual(trusted(api), [cas(ca)]);
 
   now = new Date();
   const renewed = await waitFor('the renewed certificate', async () => {
@@ -253,4 +262,114 @@ test('stand-in API: the webhook in self-managed mode is ready once it serves the
   assert.ok(api.requests.some((r) => r.method === 'PUT' && r.status === 200));
   const notFound = `GET ${MWC_PATH}: mutatingwebhookconfigurations "${MWC}" not found`;
   assert.deepEqual(api.problems.filter((p) => p !== notFound), [], 'only the 404s this test arranged');
+});
+
+test('stand-in API: ready only while caBundle holds the CA of the certificate served (a refused caBundle patch keeps it unready)', async (t) => {
+  const api = await standIn(t, ['pods.promux.io']);
+  api.forbidPatches = true;
+  const { log, lines } = memoryLogger();
+  const server = await startWebhook(
+    { port: 0, listenAddress: '127.0.0.1', logLevel: 'debug',
+      tls: { mode: 'self-managed', secretName: SECRET, webhookConfigName: MWC, serviceName: SERVICE, namespace: NAMESPACE } },
+    { config: defaultConfig(), inject: injectPod, log, kube: kubeApi(api.kubeConfig()), selfManagedCheckMs: 200 },
+  );
+  t.after(() => server.close(500));
+  await waitFor('the Secret', () => api.secretData(NAMESPACE, SECRET));
+  const ca = api.secretData(NAMESPACE, SECRET)!['ca.crt']!;
+  // The certificate is loaded, but the API server would not trust it: not ready.
+  await waitFor('the Secret\'s certificate served', async () => {
+    const answer = await httpsRequest(server.port, '', { path: '/healthz', insecure: true });
+    return answer.fingerprint256 === new X509Certificate(api.secretData(NAMESPACE, SECRET)!['tls.crt']!).fingerprint256 ? true : undefined;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal((await httpsRequest(server.port, ca, { path: '/readyz' })).status, 503);
+  assert.equal(server.isReady(), false);
+
+  api.forbidPatches = false;
+  await waitFor('readiness', () => (server.isReady() ? true : undefined));
+  assert.equal((await httpsRequest(server.port, ca, { path: '/readyz' })).status, 200);
+  assert.deepEqual(trusted(api), [cas(ca)]);
+  assert.ok(lines.some((l) => /caBundle holds the CA of the certificate served: ready/.test(String(l.msg))));
+
+  // Someone resets caBundle (a re-applied manifest): unready until the next pass restores it.
+  const config = api.webhookConfigurations.get(MWC) as { webhooks: { clientConfig: { caBundle?: string } }[] };
+  api.forbidPatches = true;
+  delete config.webhooks[0]!.clientConfig.caBundle;
+  await waitFor('unreadiness', () => (server.isReady() ? undefined : true));
+  api.forbidPatches = false;
+  await waitFor('readiness again', () => (server.isReady() ? true : undefined));
+});
+
+test('stand-in API: CA rollover with two replicas: both CAs trusted until both serve the new certificate, never a call the API server would refuse', async (t) => {
+  const api = await standIn(t, ['pods.promux.io']);
+  // A CA with half a year left, and a serving certificate from it, as a year-old install has.
+  const real = Date.now();
+  const oldCa = generateCa(new Date(real - 9.5 * 365 * DAY));
+  const oldServing = generateServing(oldCa, serviceDnsNames(SERVICE, NAMESPACE), new Date(real));
+  api.putSecret(NAMESPACE, SECRET, bundleToSecretData({ ca: oldCa, serving: oldServing }));
+  // The replicas' clock runs a year behind (the CA is fine), then jumps to now (it must be replaced).
+  let behind = 365 * DAY;
+  const replicas = await Promise.all([0, 1].map(async () => {
+    const server = await startWebhook(
+      { port: 0, listenAddress: '127.0.0.1', logLevel: 'debug',
+        tls: { mode: 'self-managed', secretName: SECRET, webhookConfigName: MWC, serviceName: SERVICE, namespace: NAMESPACE } },
+      { config: defaultConfig(), inject: injectPod, log: memoryLogger().log, kube: kubeApi(api.kubeConfig()), now: () => new Date(Date.now() - behind),
+        selfManagedCheckMs: 1500, selfManagedRollover: { rolloverPollMs: 100 } },
+    );
+    t.after(() => server.close(500));
+    return server;
+  }));
+  await waitFor('both replicas ready', () => (replicas.every((r) => r.isReady()) ? true : undefined));
+  const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
+  const served = async (port: number): Promise<string> => (await httpsRequest(port, '', { path: '/healthz', insecure: true })).fingerprint256;
+  for (const r of replicas) assert.equal(await served(r.port), fingerprint(oldServing.cert));
+
+  // As the API server calls: trusting exactly the caBundle of the moment, every replica, every 20 ms.
+  const refused: string[] = [];
+  let calls = 0;
+  let probing = true;
+  const probe = (async () => {
+    while (probing) {
+      const bundle = api.caBundles(MWC)[0]!;
+      for (const [i, r] of replicas.entries()) {
+        try {
+          await httpsRequest(r.port, bundle, { path: '/healthz' });
+          calls += 1;
+        } catch (err) {
+          refused.push(`replica ${i}: ${(err as Error).message}`);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+
+  behind = 0;
+  let done: Record<string, string>;
+  try {
+    done = await waitFor('the rollover to finish', () => {
+      const data = api.secretData(NAMESPACE, SECRET)!;
+      const finished = data['ca.crt'] !== oldCa.cert && data['ca-previous.crt'] === undefined && data['ca-next.crt'] === undefined
+        && cas(api.caBundles(MWC)[0]!).length === 1;
+      return finished ? data : undefined;
+    }, 30_000);
+  } finally {
+    probing = false;
+    await probe;
+  }
+
+  assert.deepEqual(refused, [], 'no replica was ever untrusted');
+  assert.ok(calls > 50, `probed throughout (${calls} calls)`);
+  assert.deepEqual(trusted(api), [cas(done['ca.crt']!)]);
+  for (const r of replicas) {
+    const cert = new X509Certificate((await httpsRequest(r.port, done['ca.crt']!, { path: '/healthz' })).fingerprint256 === fingerprint(done['tls.crt']!)
+      ? done['tls.crt']! : '');
+    assert.ok(cert.verify(new X509Certificate(done['ca.crt']!).publicKey), 'serving the new CA\'s certificate');
+    assert.ok(r.isReady());
+  }
+  // The protocol, as the API server saw it: caBundle old, then old + new, then new alone.
+  const bundles = api.requests.filter((r) => r.method === 'PATCH' && r.status === 200)
+    .map((r) => (r.body as { op: string; value: string }[]).filter((op) => op.op === 'add').map((op) => cas(Buffer.from(op.value, 'base64').toString()).length));
+  // (Both replicas may set the first caBundle at start, to the same value: consecutive repeats are one step.)
+  assert.deepEqual(bundles.map((b) => b[0]).filter((n, i, all) => n !== all[i - 1]), [1, 2, 1]);
+  assert.deepEqual(api.problems, []);
 });

@@ -35,6 +35,8 @@ export class KubeStandIn {
   beforeCreate: ((namespace: string, name: string) => void) | undefined;
   /** Runs when a Secret replace arrives, before its precondition is checked (another replica renews first). */
   beforeReplace: ((namespace: string, name: string) => void) | undefined;
+  /** Answers caBundle patches 403, as RBAC or an admission policy would refuse them. */
+  forbidPatches = false;
   private version = 100;
   private readonly server = createServer((req, res) => void this.handle(req, res));
   url = '';
@@ -215,6 +217,7 @@ export class KubeStandIn {
     if (stored === undefined) return fail(404, 'NotFound', `mutatingwebhookconfigurations "${name}" not found`);
     if (record.method === 'GET') return reply(200, stored);
     if (record.method !== 'PATCH') return fail(405, 'MethodNotAllowed', `unexpected ${record.method}`);
+    if (this.forbidPatches) return fail(403, 'Forbidden', `mutatingwebhookconfigurations "${name}" is forbidden`, true);
     if (record.contentType !== 'application/json-patch+json') {
       return fail(415, 'UnsupportedMediaType', `expected a JSON Patch, got ${record.contentType}`);
     }
@@ -223,6 +226,7 @@ export class KubeStandIn {
     for (const op of ops) {
       const pathOk = /^\/webhooks\/\d+\/(name|clientConfig\/caBundle)$/.test(op.path);
       if (!pathOk) return fail(422, 'Invalid', `patch touches ${op.path}, not only caBundle`);
+      // A test that fails is the API server's 422 too, but an expected one (another replica changed it).
       if (op.op === 'add' && (typeof op.value !== 'string' || !BASE64.test(op.value))) {
         return fail(422, 'Invalid', `${op.path}: caBundle must be base64`);
       }
@@ -231,7 +235,7 @@ export class KubeStandIn {
     try {
       patched = fastJsonPatch.applyPatch(structuredClone(stored), ops, true, false).newDocument;
     } catch (err) {
-      return fail(422, 'Invalid', `the patch does not apply: ${(err as Error).message}`);
+      return fail(422, 'Invalid', `the patch does not apply: ${(err as Error).message}`, ops.some((op) => op.op === 'test'));
     }
     (patched.metadata as Obj).resourceVersion = this.nextResourceVersion();
     this.webhookConfigurations.set(name, patched);
