@@ -1,38 +1,83 @@
-// promux_dropped_samples_total{container,reason}: samples promux did not serve, counted across
-// scrapes for as long as the sidecar runs (a Prometheus counter).
+// promux_dropped_samples_total{container,reason} and promux_dropped_exemplars_total{container,reason}:
+// what promux did not serve, counted across scrapes for as long as the sidecar runs (Prometheus counters).
 
 /**
  * duplicate_series: a series repeated within one target's body (the first sample is served);
  * type_conflict: a family another target (or earlier in the same body) declared with another type;
  * name_conflict: a family whose sample names collide with another family's (summary `foo` and
- * gauge `foo_count`), which strict parsers cannot tell apart.
+ * gauge `foo_count`), which strict parsers cannot tell apart;
+ * invalid_label: a `__name__` label inside the braces, or an `le` (histogram) or `quantile`
+ * (summary) label that is not a number: strict parsers reject the whole exposition for it;
+ * invalid_timestamp: a timestamp the served format cannot carry (text: negative, signed, or beyond
+ * int64 milliseconds, which Prometheus' text parser rejects);
+ * openmetrics_violation: a family that breaks OpenMetrics' rules on values and structure (a negative
+ * counter, a histogram without +Inf bucket...), when the scraper takes OpenMetrics only;
+ * escaping_conflict: names that became equal once escaped for a scraper that does not take UTF-8
+ * names (`a.b` and `a_b`).
  */
-export const DROP_REASONS = ['duplicate_series', 'type_conflict', 'name_conflict'] as const;
+export const DROP_REASONS = [
+  'duplicate_series', 'type_conflict', 'name_conflict', 'invalid_label', 'invalid_timestamp',
+  'openmetrics_violation', 'escaping_conflict',
+] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
+/**
+ * text_output: the answer is text, which has no exemplars; not_allowed: OpenMetrics allows exemplars
+ * on counter `_total` and histogram `_bucket` samples only; invalid: labels over 128 characters, an
+ * escape strict parsers reject, or a quoted (UTF-8) label name; sample_dropped: its sample was
+ * dropped (and counted in promux_dropped_samples_total).
+ */
+export const EXEMPLAR_DROP_REASONS = ['text_output', 'not_allowed', 'invalid', 'sample_dropped'] as const;
+export type ExemplarDropReason = (typeof EXEMPLAR_DROP_REASONS)[number];
+
+interface Counts {
+  samples: Record<DropReason, number>;
+  exemplars: Record<ExemplarDropReason, number>;
+}
+
+function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+}
+
 export class DropCounter {
-  private readonly counts = new Map<string, Record<DropReason, number>>();
+  private readonly counts = new Map<string, Counts>();
 
   /** Makes the container's series exist (at 0), so that rate() and absent() work from the first scrape. */
-  track(container: string): Record<DropReason, number> {
+  track(container: string): Counts {
     let counts = this.counts.get(container);
     if (counts === undefined) {
-      counts = { duplicate_series: 0, type_conflict: 0, name_conflict: 0 };
+      counts = { samples: zeros(DROP_REASONS), exemplars: zeros(EXEMPLAR_DROP_REASONS) };
       this.counts.set(container, counts);
     }
     return counts;
   }
 
   add(container: string, reason: DropReason, samples: number): void {
-    this.track(container)[reason] += samples;
+    this.track(container).samples[reason] += samples;
+  }
+
+  addExemplars(container: string, reason: ExemplarDropReason, exemplars: number): void {
+    this.track(container).exemplars[reason] += exemplars;
   }
 
   get(container: string, reason: DropReason): number {
-    return this.counts.get(container)?.[reason] ?? 0;
+    return this.counts.get(container)?.samples[reason] ?? 0;
+  }
+
+  getExemplars(container: string, reason: ExemplarDropReason): number {
+    return this.counts.get(container)?.exemplars[reason] ?? 0;
   }
 
   /** Containers in the order they were first tracked. */
   containers(): string[] {
     return [...this.counts.keys()];
+  }
+
+  clone(): DropCounter {
+    const copy = new DropCounter();
+    for (const [container, counts] of this.counts) {
+      copy.counts.set(container, { samples: { ...counts.samples }, exemplars: { ...counts.exemplars } });
+    }
+    return copy;
   }
 }

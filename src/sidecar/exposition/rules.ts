@@ -1,0 +1,296 @@
+// OpenMetrics' rules on values and family structure, which strict consumers check (the Python
+// OpenMetrics parser does; Prometheus' own parser does not): a counter is never negative or NaN, a
+// histogram has a +Inf bucket, its buckets go up, its _count equals the +Inf bucket, an info is 1, a
+// stateset 0 or 1, a group of samples (a series with its _created, a histogram's buckets, _count and
+// _sum...) is written together. A family that breaks one cannot be served as OpenMetrics.
+// Run only when the answer would be OpenMetrics. No string per sample on the common path.
+
+import {
+  F_DROPPED, F_REWRITTEN, isFloat, Part, PART_MASK, PART_SHIFT, R_FLAGS, R_LABELS_END, R_LABELS_START, R_REST,
+  R_TS_END, R_TS_START, R_VALUE_END, RECORD_SIZE, servedLabels, type MetricType, type ParsedBody, type ParsedFamily,
+} from './parse.ts';
+
+const SPACE = 0x20;
+const TAB = 0x09;
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const BACKSLASH = 0x5c;
+const EQUALS = 0x3d;
+
+const LE = Buffer.from('le');
+const QUANTILE = Buffer.from('quantile');
+
+/** The samples of a histogram group (labels but le, one timestamp) seen so far. */
+interface HistogramGroup {
+  bucket: number | undefined;
+  bucketValue: number;
+  count: number | undefined;
+  hasSum: boolean;
+  hasGsum: boolean;
+  negativeBuckets: boolean;
+  negativeGsum: boolean;
+}
+
+/**
+ * The first rule of OpenMetrics the family's samples break, as a phrase ("a negative counter"), or
+ * undefined. `type` is the family's type as served; `textCounter`: the family is a text counter
+ * served as an OpenMetrics counter (its samples are its _total samples). `targetLabel` is promux's
+ * label, which an existing label of that name is renamed from (a group is told by its labels as served).
+ */
+export function openMetricsViolation(
+  body: ParsedBody, family: ParsedFamily, type: MetricType, textCounter: boolean, targetLabel: string,
+): string | undefined {
+  const buf = body.body;
+  const records = body.records;
+  const runs = family.runs;
+  const histogram = type === 'histogram' || type === 'gaugehistogram';
+  const stateLabel = type === 'stateset' ? Buffer.from(family.name) : undefined;
+  /** The label that is not part of the group of the sample at r: le of a bucket, quantile of a summary's quantile, the state of a stateset. */
+  const excludedAt = (r: number): Buffer | undefined => {
+    const part = textCounter ? Part.total : (records[r + R_FLAGS]! >> PART_SHIFT) & PART_MASK;
+    return part === Part.bucket && histogram ? LE : part === Part.bare && type === 'summary' ? QUANTILE : stateLabel;
+  };
+  /** Group hash to the first record of each group seen. */
+  const seen = new Map<number, number[]>();
+  let previous = -1;
+  let previousHash = 0;
+  let group: HistogramGroup | undefined;
+  let groupTimestamp = Number.NaN;
+  for (let k = 0; k < runs.length; k += 2) {
+    for (let i = runs[k]!, last = runs[k + 1]!; i < last; i++) {
+      const r = i * RECORD_SIZE;
+      const flags = records[r + R_FLAGS]!;
+      if ((flags & F_DROPPED) !== 0) continue;
+      const part = textCounter ? Part.total : (flags >> PART_SHIFT) & PART_MASK;
+      const excluded = excludedAt(r);
+      const value = valueOf(buf, records, r);
+      if (COUNTER_LIKE[part] === 1 && Number.isNaN(value)) return `a NaN ${PART_NAMES[part]}`;
+      if (COUNTER_LIKE[part] === 1 && part !== Part.gsum && value < 0) return `a negative ${PART_NAMES[part]}`;
+      if ((part === Part.bucket || part === Part.count || part === Part.gcount) && !Number.isInteger(value)) {
+        return `a ${PART_NAMES[part]} that is not an integer`;
+      }
+      if (type === 'info' && value !== 1) return 'an info sample other than 1';
+      if (type === 'stateset' && value !== 0 && value !== 1) return 'a stateset sample other than 0 or 1';
+      let le = Number.NaN;
+      if (excluded === LE) {
+        const found = labelNumber(buf, records, r, LE, targetLabel);
+        if (found === undefined || Number.isNaN(found)) return 'a bucket without a numeric le (+Inf written so)';
+        le = found;
+      } else if (excluded === QUANTILE) {
+        const quantile = labelNumber(buf, records, r, QUANTILE, targetLabel);
+        if (quantile === undefined || !(quantile >= 0 && quantile <= 1)) return 'a quantile outside [0, 1]';
+        if (value < 0) return 'a negative quantile value';
+      } else if (excluded !== undefined && labelNumber(buf, records, r, excluded, targetLabel) === undefined) {
+        return `a stateset sample without its ${family.name} label`;
+      }
+      // Groups: the samples of one group come together, their timestamps all there or all absent, in order.
+      const hash = type === 'info' ? 0 : groupHash(buf, records, r, excluded, targetLabel);
+      const timestamp = timestampOf(buf, records, r);
+      const same = previous !== -1 &&
+        (type === 'info' || (hash === previousHash && sameGroup(buf, records, previous, excludedAt(previous), r, excluded, targetLabel)));
+      if (same) {
+        const before = timestampOf(buf, records, previous);
+        if (Number.isNaN(before) !== Number.isNaN(timestamp)) return 'a group of samples with and without timestamps';
+        if (type !== 'info' && timestamp < before) return 'timestamps going backwards within a group';
+      } else {
+        const others = seen.get(hash);
+        if (others === undefined) {
+          seen.set(hash, [r]);
+        } else {
+          for (const other of others) {
+            if (sameGroup(buf, records, other, excludedAt(other), r, excluded, targetLabel)) return 'a group of samples split apart';
+          }
+          others.push(r);
+        }
+      }
+      // Histograms: each group at one timestamp is checked as a whole.
+      if (histogram) {
+        if (group === undefined || !same || !Object.is(timestamp, groupTimestamp)) {
+          const broken = group === undefined ? undefined : histogramViolation(group);
+          if (broken !== undefined) return broken;
+          group = { bucket: undefined, bucketValue: 0, count: undefined, hasSum: false, hasGsum: false, negativeBuckets: false, negativeGsum: false };
+          groupTimestamp = timestamp;
+        }
+        if (part === Part.bucket) {
+          if (le < 0) group.negativeBuckets = true;
+          if (group.bucket !== undefined && le <= group.bucket) return 'histogram buckets out of order';
+          if (value < group.bucketValue) return 'histogram bucket values going down';
+          group.bucket = le;
+          group.bucketValue = value;
+        } else if (part === Part.count || part === Part.gcount) {
+          group.count = value;
+        } else if (part === Part.sum) {
+          group.hasSum = true;
+        } else if (part === Part.gsum) {
+          group.hasGsum = true;
+          if (value < 0) group.negativeGsum = true;
+        }
+      }
+      previous = r;
+      previousHash = hash;
+    }
+  }
+  return group === undefined ? undefined : histogramViolation(group);
+}
+
+function histogramViolation(g: HistogramGroup): string | undefined {
+  if (g.bucket !== Infinity) return 'a histogram without +Inf bucket';
+  if (g.count !== undefined && g.count !== g.bucketValue) return 'a histogram _count other than its +Inf bucket';
+  if ((g.hasSum || g.hasGsum) && g.count === undefined) return 'a histogram _sum without _count';
+  if (!(g.hasSum || g.hasGsum) && g.count !== undefined) return 'a histogram _count without _sum';
+  if (g.negativeBuckets && g.hasSum) return 'a histogram _sum with negative buckets';
+  if (!g.negativeBuckets && g.negativeGsum) return 'a negative _gsum with no negative bucket';
+  return undefined;
+}
+
+/** By part: 1 for the samples OpenMetrics treats as counters (never NaN; never negative but _gsum). */
+const COUNTER_LIKE = [0, 1, 0, 1, 1, 1, 1, 1, 0];
+const PART_NAMES = ['sample', 'counter', '_created', 'bucket', '_count', '_sum', '_gcount', '_gsum', 'info'];
+
+/** The timestamp of record r (in its body's unit), NaN when it has none. */
+function timestampOf(buf: Buffer, records: Int32Array, r: number): number {
+  const start = records[r + R_TS_START]!;
+  return start < 0 ? Number.NaN : Number(buf.toString('latin1', start, records[r + R_TS_END]!));
+}
+
+function valueOf(buf: Buffer, records: Int32Array, r: number): number {
+  let start = records[r + R_REST]!;
+  while (buf[start] === SPACE || buf[start] === TAB) start++;
+  return numberOf(buf, start, records[r + R_VALUE_END]!);
+}
+
+/**
+ * A number as Go and Python read it (isFloat's syntax), NaN for anything else; +Infinity only when
+ * written `+Inf` (the one spelling OpenMetrics allows in le). Plain integers without a string.
+ */
+function numberOf(buf: Buffer, start: number, end: number): number {
+  if (end - start > 0 && end - start < 16) {
+    let n = 0;
+    let p = start;
+    for (; p < end; p++) {
+      const c = buf[p]!;
+      if (c < 0x30 || c > 0x39) break;
+      n = n * 10 + c - 0x30;
+    }
+    if (p === end) return n;
+  }
+  if (!isFloat(buf, start, end)) return Number.NaN;
+  const text = buf.toString('latin1', start, end);
+  if (text === '+Inf') return Infinity;
+  const lower = text.toLowerCase();
+  const unsigned = lower[0] === '+' || lower[0] === '-' ? lower.slice(1) : lower;
+  if (unsigned === 'inf' || unsigned === 'infinity') return lower[0] === '-' ? -Infinity : Number.NaN;
+  return Number(text);
+}
+
+/** The value of record r's label `name` (as served) read by numberOf; undefined when the label is absent. */
+function labelNumber(buf: Buffer, records: Int32Array, r: number, name: Buffer, targetLabel: string): number | undefined {
+  const start = records[r + R_LABELS_START]!;
+  const end = records[r + R_LABELS_END]!;
+  if ((records[r + R_FLAGS]! & F_REWRITTEN) !== 0) {
+    const wanted = name.toString('utf8');
+    const found = servedLabels(buf, start, end, targetLabel).find(([n]) => n === wanted);
+    if (found === undefined) return undefined;
+    const value = Buffer.from(found[1]);
+    return numberOf(value, 0, value.length);
+  }
+  for (let p = start; p < end; p = LABEL[4]!) {
+    nextLabel(buf, p, end, LABEL);
+    if (isLabel(buf, LABEL, name)) return numberOf(buf, LABEL[2]!, LABEL[3]!);
+  }
+  return undefined;
+}
+
+/** Scratch label positions: name start, name end, value start, value end (raw, between the quotes), next label. */
+const LABEL = new Int32Array(5);
+const OTHER = new Int32Array(5);
+
+/** The label at p (raw bytes; no quoted name: see F_REWRITTEN) into `into`. */
+function nextLabel(buf: Buffer, p: number, end: number, into: Int32Array): void {
+  while (p < end && (buf[p] === SPACE || buf[p] === TAB || buf[p] === COMMA)) p++;
+  into[0] = p;
+  while (p < end && buf[p] !== EQUALS && buf[p] !== SPACE && buf[p] !== TAB) p++;
+  into[1] = p;
+  while (buf[p] !== QUOTE) p++;
+  into[2] = ++p;
+  while (buf[p] !== QUOTE) p += buf[p] === BACKSLASH ? 2 : 1;
+  into[3] = p;
+  into[4] = p + 1;
+}
+
+function isLabel(buf: Buffer, label: Int32Array, name: Buffer | undefined): boolean {
+  return name !== undefined && label[1]! - label[0]! === name.length && buf.compare(name, 0, name.length, label[0], label[1]) === 0;
+}
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+function fnv(h: number, buf: Buffer, start: number, end: number): number {
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
+  return h;
+}
+
+function mix(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** An order-independent hash of record r's labels as served, but `excluded`. */
+function groupHash(buf: Buffer, records: Int32Array, r: number, excluded: Buffer | undefined, targetLabel: string): number {
+  const start = records[r + R_LABELS_START]!;
+  const end = records[r + R_LABELS_END]!;
+  let hash = 0;
+  if ((records[r + R_FLAGS]! & F_REWRITTEN) !== 0) {
+    const skip = excluded?.toString('utf8');
+    for (const [name, value] of servedLabels(buf, start, end, targetLabel)) {
+      if (name === skip) continue;
+      const bytes = Buffer.from(`${name}=${value}`);
+      hash = (hash + mix(fnv(FNV_OFFSET, bytes, 0, bytes.length))) | 0;
+    }
+    return hash;
+  }
+  for (let p = start; p < end; p = LABEL[4]!) {
+    nextLabel(buf, p, end, LABEL);
+    if (isLabel(buf, LABEL, excluded)) continue;
+    const h = Math.imul(fnv(FNV_OFFSET, buf, LABEL[0]!, LABEL[1]!) ^ EQUALS, FNV_PRIME);
+    hash = (hash + mix(fnv(h, buf, LABEL[2]!, LABEL[3]!))) | 0;
+  }
+  return hash;
+}
+
+/** Records a and b have the same labels as served (in any order), but the label each excludes. */
+function sameGroup(
+  buf: Buffer, records: Int32Array, a: number, excludedA: Buffer | undefined, b: number, excludedB: Buffer | undefined, targetLabel: string,
+): boolean {
+  if (((records[a + R_FLAGS]! | records[b + R_FLAGS]!) & F_REWRITTEN) === 0) {
+    // The usual case: the same labels in the same order, compared as bytes.
+    let p = records[a + R_LABELS_START]!;
+    let q = records[b + R_LABELS_START]!;
+    const pEnd = records[a + R_LABELS_END]!;
+    const qEnd = records[b + R_LABELS_END]!;
+    for (;;) {
+      let pFound = false;
+      while (p < pEnd && !pFound) {
+        nextLabel(buf, p, pEnd, LABEL);
+        p = LABEL[4]!;
+        pFound = !isLabel(buf, LABEL, excludedA);
+      }
+      let qFound = false;
+      while (q < qEnd && !qFound) {
+        nextLabel(buf, q, qEnd, OTHER);
+        q = OTHER[4]!;
+        qFound = !isLabel(buf, OTHER, excludedB);
+      }
+      if (!pFound && !qFound) return true;
+      if (!pFound || !qFound) break;
+      if (buf.compare(buf, LABEL[0], LABEL[1], OTHER[0], OTHER[1]) !== 0 || buf.compare(buf, LABEL[2], LABEL[3], OTHER[2], OTHER[3]) !== 0) break;
+    }
+  }
+  const key = (r: number, excluded: Buffer | undefined): string => {
+    const skip = excluded?.toString('utf8');
+    return servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, targetLabel)
+      .filter(([name]) => name !== skip).map(([name, value]) => `${name}=${value}`).sort().join('\n');
+  };
+  return key(a, excludedA) === key(b, excludedB);
+}
