@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { acceptsGzip, negotiateOutput, targetTimeoutMs } from '../../src/sidecar/negotiate.ts';
+import { PROMETHEUS_3_ACCEPT } from './exposition/accept.ts';
+import { PROMETHEUS_ACCEPT } from './helpers.ts';
 
 test("the targets' timeout is --scrape_timeout, lowered below the scraper's own with a margin", () => {
   assert.equal(targetTimeoutMs(10_000, undefined), 10_000);
@@ -12,13 +14,8 @@ test("the targets' timeout is --scrape_timeout, lowered below the scraper's own 
   for (const bad of ['', 'soon', '-1', '0', 'Infinity']) assert.equal(targetTimeoutMs(10_000, bad), 10_000, bad);
 });
 
-const PROMETHEUS_2 =
-  'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
-  'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
-// Prometheus 3's default (scrape/scrape.go acceptHeader), UTF-8 names allowed, and with legacy names.
-const PROMETHEUS_3 =
-  'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,' +
-  'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
+const PROMETHEUS_2 = PROMETHEUS_ACCEPT;
+const PROMETHEUS_3 = PROMETHEUS_3_ACCEPT;
 const PROMETHEUS_3_LEGACY = PROMETHEUS_3.replaceAll('allow-utf-8', 'underscores');
 
 test('Prometheus 2.42: OpenMetrics 1.0.0 preferred, text 0.0.4 taken, names escaped with underscores', () => {
