@@ -3,11 +3,14 @@
 // targets: the answer passes the strict parser of its format (promtool, the Python OpenMetrics
 // parser), the healthy targets' series are all served, and what was left out is counted.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import {
   DROP_REASONS, DropCounter, EXEMPLAR_DROP_REASONS, mergeTargets, type Accepted, type DropReason, type ExemplarDropReason,
   type FetchedTarget, type MergeOutput,
 } from '../../../src/sidecar/exposition/index.ts';
+import { REPO_ROOT } from '../../helpers/tools.ts';
 import { ACCEPT } from './accept.ts';
 import { openMetricsErrors, promtoolError, readExposition, tools, type RefSample } from './checkers.ts';
 
@@ -316,4 +319,16 @@ describe('UTF-8 names (Prometheus 3)', () => {
     // Kept apart for a scraper that takes UTF-8 names.
     assert.deepEqual(counts(merge([target('p', conflicting, OM)], ACCEPT.prometheus3).drops, 'p'), {});
   });
+});
+
+test('docs/exposition.md and the README name exactly the drop reasons of the code', () => {
+  const docs = readFileSync(join(REPO_ROOT, 'docs', 'exposition.md'), 'utf8');
+  const rows = (header: string): string[] => {
+    const table = docs.slice(docs.indexOf(`| ${header} |`)).split('\n\n')[0]!.split('\n').slice(2);
+    return table.map((row) => /^\| `([a-z_]+)` \|/.exec(row)![1]!);
+  };
+  assert.deepEqual(rows('reason'), [...DROP_REASONS]);
+  assert.deepEqual(rows('exemplar reason'), [...EXEMPLAR_DROP_REASONS]);
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  for (const reason of [...DROP_REASONS, ...EXEMPLAR_DROP_REASONS]) assert.ok(readme.includes(`\`${reason}\``), reason);
 });
