@@ -675,9 +675,10 @@ class Scanner {
           const nameLength = labelEnd - labelStart;
           if (nameLength === targetLabel.length && buf[labelStart] === targetLabel[0] && sameBytes(buf, labelStart, targetLabel, 0, nameLength)) {
             flags |= F_HAS_TARGET_LABEL;
-          } else if (nameLength === keyLength && sameBytes(buf, labelStart, keyLabel!, 0, nameLength) && !isFloat(buf, valueStart, valueEnd)) {
-            flags |= F_DROPPED;
-          } else if (nameLength === NAME_LABEL.length && buf[labelStart + 1] === 0x5f && sameBytes(buf, labelStart, NAME_LABEL, 0, nameLength)) {
+          } else if (nameLength === keyLength && buf[labelStart] === keyLabel![0] && sameBytes(buf, labelStart, keyLabel!, 0, nameLength)) {
+            if (!isLabelNumber(buf, valueStart, valueEnd)) flags |= F_DROPPED;
+          } else if (nameLength === NAME_LABEL.length && buf[labelStart] === 0x5f && buf[labelStart + 1] === 0x5f &&
+            sameBytes(buf, labelStart, NAME_LABEL, 0, nameLength)) {
             flags |= F_DROPPED;
           }
           this.checkRepeatedLabel(labels, labelStart, labelEnd, lineStart);
@@ -691,8 +692,13 @@ class Scanner {
           throw new LineError(lineStart, 'expected "," or "}" after a label value');
         }
         p++;
-        if ((flags & F_QUOTED) !== 0) flags = this.checkQuotedLabels(labelsStart, labelsEnd, flags, lineStart);
-        if ((flags & F_DROPPED) !== 0) this.invalidLabels++;
+        if ((flags & (F_QUOTED | F_DROPPED)) !== 0) {
+          if ((flags & F_QUOTED) !== 0) {
+            flags = this.checkQuotedLabels(labelsStart, labelsEnd, flags, lineStart);
+            this.quoted++;
+          }
+          if ((flags & F_DROPPED) !== 0) this.invalidLabels++;
+        }
       }
     }
     const rest = p;
@@ -740,7 +746,6 @@ class Scanner {
     }
     const next = this.nextLine(p);
     if (next === -1) throw new LineError(lineStart, om && p > valueEnd ? 'unexpected space' : 'unexpected character after the value');
-    if ((flags & F_QUOTED) !== 0) this.quoted++;
     const count = this.count;
     let records = this.records;
     if ((count + 1) * RECORD_SIZE > records.length) {
@@ -845,6 +850,7 @@ class Scanner {
     this.headRest = p + 1;
     const flags = this.checkQuotedLabels(lineStart + 1, labelsEnd, (part << PART_SHIFT) | F_QUOTED, lineStart);
     if ((flags & F_DROPPED) !== 0) this.invalidLabels++;
+    this.quoted++;
     return flags;
   }
 
@@ -1104,6 +1110,22 @@ function isDecimal(buf: Buffer, p: number, end: number): boolean {
     while (p < end && isDigit(buf[p])) p++;
   }
   return p === end;
+}
+
+/**
+ * The value of an `le` or `quantile` label is a number (isFloat): the usual `0.25` and `+Inf`
+ * checked here at once, the rest by isFloat.
+ */
+function isLabelNumber(buf: Buffer, start: number, end: number): boolean {
+  if (end - start === 4 && buf[start] === PLUS && buf[start + 1] === 0x49 && buf[start + 2] === 0x6e && buf[start + 3] === 0x66) return true;
+  let p = start;
+  let dots = 0;
+  for (; p < end; p++) {
+    const c = buf[p]!;
+    if (c === DOT) dots++;
+    else if (c < 0x30 || c > 0x39) break;
+  }
+  return (p === end && dots <= 1 && end - start > dots) || isFloat(buf, start, end);
 }
 
 function isInteger(buf: Buffer, start: number, end: number): boolean {

@@ -40,6 +40,8 @@ interface HistogramGroup {
 export function openMetricsViolation(
   body: ParsedBody, family: ParsedFamily, type: MetricType, textCounter: boolean, targetLabel: string,
 ): string | undefined {
+  // A gauge's or unknown's group is one series, and a series is served once: no rule to break.
+  if (type === 'gauge' || type === 'untyped') return undefined;
   const buf = body.body;
   const records = body.records;
   const runs = family.runs;
@@ -53,7 +55,7 @@ export function openMetricsViolation(
   /** Group hash to the first record of each group seen. */
   const seen = new Map<number, number[]>();
   let previous = -1;
-  let previousHash = 0;
+  let groupHashOf = 0;
   let group: HistogramGroup | undefined;
   let groupTimestamp = Number.NaN;
   for (let k = 0; k < runs.length; k += 2) {
@@ -83,11 +85,16 @@ export function openMetricsViolation(
       } else if (excluded !== undefined && labelNumber(buf, records, r, excluded, targetLabel) === undefined) {
         return `a stateset sample without its ${family.name} label`;
       }
-      // Groups: the samples of one group come together, their timestamps all there or all absent, in order.
-      const hash = type === 'info' ? 0 : groupHash(buf, records, r, excluded, targetLabel);
-      const timestamp = timestampOf(buf, records, r);
-      const same = previous !== -1 &&
-        (type === 'info' || (hash === previousHash && sameGroup(buf, records, previous, excludedAt(previous), r, excluded, targetLabel)));
+      // Groups: the samples of one group come together, their timestamps all there or all absent, in
+      // order. Consecutive samples are compared as bytes; a group's hash is computed when it starts.
+      const timestamp = records[r + R_TS_START]! < 0 ? Number.NaN : timestampOf(buf, records, r);
+      let same = previous !== -1 && (type === 'info' || sameGroupBytes(buf, records, previous, excludedAt(previous), r, excluded));
+      let hash = groupHashOf;
+      if (!same && type !== 'info') {
+        hash = groupHash(buf, records, r, excluded, targetLabel);
+        // Bytes differ, yet the labels may be the same in another order, or written otherwise.
+        same = previous !== -1 && hash === groupHashOf && sameGroup(buf, records, previous, excludedAt(previous), r, excluded, targetLabel);
+      }
       if (same) {
         const before = timestampOf(buf, records, previous);
         if (Number.isNaN(before) !== Number.isNaN(timestamp)) return 'a group of samples with and without timestamps';
@@ -102,6 +109,7 @@ export function openMetricsViolation(
           }
           others.push(r);
         }
+        groupHashOf = hash;
       }
       // Histograms: each group at one timestamp is checked as a whole.
       if (histogram) {
@@ -127,7 +135,6 @@ export function openMetricsViolation(
         }
       }
       previous = r;
-      previousHash = hash;
     }
   }
   return group === undefined ? undefined : histogramViolation(group);
@@ -164,16 +171,28 @@ function valueOf(buf: Buffer, records: Int32Array, r: number): number {
  * written `+Inf` (the one spelling OpenMetrics allows in le). Plain integers without a string.
  */
 function numberOf(buf: Buffer, start: number, end: number): number {
-  if (end - start > 0 && end - start < 16) {
-    let n = 0;
-    let p = start;
-    for (; p < end; p++) {
-      const c = buf[p]!;
-      if (c < 0x30 || c > 0x39) break;
-      n = n * 10 + c - 0x30;
+  // A plain decimal of up to 15 digits is the exact quotient of two exact doubles (Clinger's fast
+  // path): the same number as Number() of its text, without making the text.
+  let p = start;
+  const negative = buf[p] === 0x2d;
+  if (negative || buf[p] === 0x2b) p++;
+  let mantissa = 0;
+  let digits = 0;
+  let scale = 1;
+  let dot = false;
+  for (; p < end; p++) {
+    const c = buf[p]!;
+    if (c >= 0x30 && c <= 0x39) {
+      mantissa = mantissa * 10 + c - 0x30;
+      digits++;
+      if (dot) scale *= 10;
+    } else if (c === 0x2e && !dot) {
+      dot = true;
+    } else {
+      break;
     }
-    if (p === end) return n;
   }
+  if (p === end && digits > 0 && digits <= 15) return (negative ? -mantissa : mantissa) / scale;
   if (!isFloat(buf, start, end)) return Number.NaN;
   const text = buf.toString('latin1', start, end);
   if (text === '+Inf') return Infinity;
@@ -218,8 +237,13 @@ function nextLabel(buf: Buffer, p: number, end: number, into: Int32Array): void 
   into[4] = p + 1;
 }
 
+/** The label's name is `name` (compared in JavaScript: for a few bytes, cheaper than a call into C++). */
 function isLabel(buf: Buffer, label: Int32Array, name: Buffer | undefined): boolean {
-  return name !== undefined && label[1]! - label[0]! === name.length && buf.compare(name, 0, name.length, label[0], label[1]) === 0;
+  if (name === undefined) return false;
+  const start = label[0]!;
+  if (label[1]! - start !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (buf[start + i] !== name[i]) return false;
+  return true;
 }
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -259,34 +283,42 @@ function groupHash(buf: Buffer, records: Int32Array, r: number, excluded: Buffer
   return hash;
 }
 
+/** Records a and b, neither rewritten, have the same labels but the label each excludes, in the same order and bytes. */
+function sameGroupBytes(buf: Buffer, records: Int32Array, a: number, excludedA: Buffer | undefined, b: number, excludedB: Buffer | undefined): boolean {
+  if (((records[a + R_FLAGS]! | records[b + R_FLAGS]!) & F_REWRITTEN) !== 0) return false;
+  let p = records[a + R_LABELS_START]!;
+  let q = records[b + R_LABELS_START]!;
+  const pEnd = records[a + R_LABELS_END]!;
+  const qEnd = records[b + R_LABELS_END]!;
+  for (;;) {
+    let pFound = false;
+    while (p < pEnd && !pFound) {
+      nextLabel(buf, p, pEnd, LABEL);
+      p = LABEL[4]!;
+      pFound = !isLabel(buf, LABEL, excludedA);
+    }
+    let qFound = false;
+    while (q < qEnd && !qFound) {
+      nextLabel(buf, q, qEnd, OTHER);
+      q = OTHER[4]!;
+      qFound = !isLabel(buf, OTHER, excludedB);
+    }
+    if (!pFound || !qFound) return pFound === qFound;
+    if (!sameRange(buf, LABEL[0]!, LABEL[1]!, OTHER[0]!, OTHER[1]!) || !sameRange(buf, LABEL[2]!, LABEL[3]!, OTHER[2]!, OTHER[3]!)) return false;
+  }
+}
+
+function sameRange(buf: Buffer, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
+  if (aEnd - aStart !== bEnd - bStart) return false;
+  for (let i = 0; i < aEnd - aStart; i++) if (buf[aStart + i] !== buf[bStart + i]) return false;
+  return true;
+}
+
 /** Records a and b have the same labels as served (in any order), but the label each excludes. */
 function sameGroup(
   buf: Buffer, records: Int32Array, a: number, excludedA: Buffer | undefined, b: number, excludedB: Buffer | undefined, targetLabel: string,
 ): boolean {
-  if (((records[a + R_FLAGS]! | records[b + R_FLAGS]!) & F_REWRITTEN) === 0) {
-    // The usual case: the same labels in the same order, compared as bytes.
-    let p = records[a + R_LABELS_START]!;
-    let q = records[b + R_LABELS_START]!;
-    const pEnd = records[a + R_LABELS_END]!;
-    const qEnd = records[b + R_LABELS_END]!;
-    for (;;) {
-      let pFound = false;
-      while (p < pEnd && !pFound) {
-        nextLabel(buf, p, pEnd, LABEL);
-        p = LABEL[4]!;
-        pFound = !isLabel(buf, LABEL, excludedA);
-      }
-      let qFound = false;
-      while (q < qEnd && !qFound) {
-        nextLabel(buf, q, qEnd, OTHER);
-        q = OTHER[4]!;
-        qFound = !isLabel(buf, OTHER, excludedB);
-      }
-      if (!pFound && !qFound) return true;
-      if (!pFound || !qFound) break;
-      if (buf.compare(buf, LABEL[0], LABEL[1], OTHER[0], OTHER[1]) !== 0 || buf.compare(buf, LABEL[2], LABEL[3], OTHER[2], OTHER[3]) !== 0) break;
-    }
-  }
+  if (sameGroupBytes(buf, records, a, excludedA, b, excludedB)) return true;
   const key = (r: number, excluded: Buffer | undefined): string => {
     const skip = excluded?.toString('utf8');
     return servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, targetLabel)
