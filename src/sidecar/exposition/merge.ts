@@ -118,7 +118,7 @@ const OWN_FAMILIES = {
     help: 'How long fetching the container\'s metrics took on this scrape.',
   },
   samples: { name: 'promux_target_samples', help: 'Samples of the container served on this scrape.' },
-  /** Counters: OpenMetrics names the family without _total, text with it. */
+  /** A counter: OpenMetrics names the family without _total, text with it. */
   dropped: {
     name: 'promux_dropped_samples',
     help: `Samples of the container not served, by reason: ${DROP_REASONS.join(', ')}.`,
@@ -128,6 +128,8 @@ const OWN_FAMILIES = {
     help: `Exemplars of the container not served, by reason: ${EXEMPLAR_DROP_REASONS.join(', ')}.`,
   },
 };
+const DROPPED_TOTAL = `${OWN_FAMILIES.dropped.name}_total`;
+const DROPPED_EXEMPLARS_TOTAL = `${OWN_FAMILIES.droppedExemplars.name}_total`;
 
 /** Parses every target and writes one exposition; see types.ts for the contract. */
 export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): MergeOutput {
@@ -229,14 +231,13 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   const serve = (source: Source, name: string, type: MetricType): void => {
     const body = parsed[source.target]!;
     const family = source.family;
-    const count = countSamples(body, family, source.parts, false);
-    if (count === 0) return;
+    const samples = countSamples(body, family, source.parts, false);
+    if (samples === 0) return;
     const out = place(name, type, source.quoted);
     if (typeof out === 'string') {
       countSamples(body, family, source.parts, true);
-      body.dropped += count;
-      outcomes[source.target]!.samples -= count;
-      drops.add(targets[source.target]!.container, out, count);
+      body.dropped += samples;
+      count(source.target, out, samples);
       return;
     }
     out.help ??= family.help;
@@ -247,13 +248,15 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   };
   // promux's own families come first, so that a target's family of the same name joins them.
   const ownFamily = (f: { name: string; help: string; unit?: string }, type: MetricType): OutFamily =>
-    add(type === 'counter' && format === 'text' ? `${f.name}_total` : f.name, type, f.help, f.unit, false);
+    add(f.name, type, f.help, f.unit, false);
   const own = {
     up: ownFamily(OWN_FAMILIES.up, 'gauge'),
     duration: ownFamily(OWN_FAMILIES.duration, 'gauge'),
     samples: ownFamily(OWN_FAMILIES.samples, 'gauge'),
-    dropped: ownFamily(OWN_FAMILIES.dropped, 'counter'),
-    droppedExemplars: ownFamily(OWN_FAMILIES.droppedExemplars, 'counter'),
+    dropped: ownFamily({ ...OWN_FAMILIES.dropped, name: format === 'text' ? DROPPED_TOTAL : OWN_FAMILIES.dropped.name }, 'counter'),
+    droppedExemplars: ownFamily({
+      ...OWN_FAMILIES.droppedExemplars, name: format === 'text' ? DROPPED_EXEMPLARS_TOTAL : OWN_FAMILIES.droppedExemplars.name,
+    }, 'counter'),
   };
 
   /** Timestamps (true) or none (false) of the info families served as OpenMetrics so far, by name (see sameInfoTimestamps). */
@@ -308,13 +311,17 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     own.samples.ownLines += `${own.samples.name}${labels} ${outcome.samples}\n`;
   });
   for (const container of drops.containers()) {
-    const labels = `${label}="${escapeLabelValue(container)}"`;
     for (const reason of DROP_REASONS) {
-      own.dropped.ownLines += `${OWN_FAMILIES.dropped.name}_total{${labels},reason="${reason}"} ${drops.get(container, reason)}\n`;
+      own.dropped.ownLines +=
+        `${DROPPED_TOTAL}{${label}="${escapeLabelValue(container)}",reason="${reason}"} ` +
+        `${drops.get(container, reason)}\n`;
     }
+  }
+  for (const container of drops.containers()) {
     for (const reason of EXEMPLAR_DROP_REASONS) {
       own.droppedExemplars.ownLines +=
-        `${OWN_FAMILIES.droppedExemplars.name}_total{${labels},reason="${reason}"} ${drops.getExemplars(container, reason)}\n`;
+        `${DROPPED_EXEMPLARS_TOTAL}{${label}="${escapeLabelValue(container)}",reason="${reason}"} ` +
+        `${drops.getExemplars(container, reason)}\n`;
     }
   }
 
