@@ -106,3 +106,22 @@ test('target state changes are logged: down with the reason, then up again', asy
     ['info', 'target up', { container: 'app' }],
   ]);
 });
+
+test('an answer served as text because a family breaks OpenMetrics rules is logged once, with why, until that changes', async () => {
+  let body = '# TYPE debt counter\ndebt_total -5\n# EOF\n';
+  const fetch: FetchFn = async (target) =>
+    ({ container: target.container, body: Buffer.from(body), contentType: 'application/openmetrics-text; version=1.0.0', durationSeconds: 0 });
+  const lines: [string, string, Record<string, unknown> | undefined][] = [];
+  const scraper = new OnDemandScraper(TARGETS, 1 << 20, fetch);
+  const collector = new Collector({ mode: 'on-demand', scraper }, merge, (level, msg, fields) => lines.push([level, msg, fields]));
+  assert.equal((await collector.collect(OPENMETRICS, 1000)).format, 'text');
+  await collector.collect(OPENMETRICS, 1000);
+  body = '# TYPE debt counter\ndebt_total 5\n# EOF\n';
+  assert.equal((await collector.collect(OPENMETRICS, 1000)).format, 'openmetrics');
+  body = '# TYPE debt counter\ndebt_total NaN\n# EOF\n';
+  await collector.collect(OPENMETRICS, 1000);
+  assert.deepEqual(lines, [
+    ['info', 'serving text instead of OpenMetrics', { reason: 'container app, family debt: a negative counter' }],
+    ['info', 'serving text instead of OpenMetrics', { reason: 'container app, family debt: a NaN counter' }],
+  ]);
+});
