@@ -6,7 +6,7 @@
 // "Sidecar" section of BENCHMARKS.md.
 // `node bench/sidecar.ts --baseline <dir>` (dir: a checkout of another commit, node_modules installed
 // or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, both as
-// injected, on the same targets, interleaved in rounds (on a busy machine, the two runs of separate
+// injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
 // benchmarks differ more than the code does); it only prints.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -432,18 +432,18 @@ async function compare(baselineRoot: string): Promise<void> {
       for (let i = 0; i < WARMUP; i++) await scrape(started.port, PROMETHEUS_HEADERS);
       sidecars.push({ name, started, cpu: [] });
     }
+    // Each round scrapes one, then the other, in turn: both meet the same load on the machine.
     const ratios: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      for (const sidecar of round % 2 === 0 ? sidecars : [...sidecars].reverse()) {
-        const pid = sidecar.started.child.pid!;
-        const before = cpuMs(pid);
-        for (let i = 0; i < PER_ROUND; i++) await scrape(sidecar.started.port, PROMETHEUS_HEADERS);
-        sidecar.cpu.push((cpuMs(pid) - before) / PER_ROUND);
+      const before = sidecars.map((s) => cpuMs(s.started.child.pid!));
+      for (let i = 0; i < PER_ROUND; i++) {
+        for (const sidecar of (round + i) % 2 === 0 ? sidecars : [...sidecars].reverse()) await scrape(sidecar.started.port, PROMETHEUS_HEADERS);
       }
+      sidecars.forEach((s, i) => s.cpu.push((cpuMs(s.started.child.pid!) - before[i]!) / PER_ROUND));
       ratios.push(sidecars[0]!.cpu[round]! / sidecars[1]!.cpu[round]!);
     }
     const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
-    console.log(`${big.label}, as injected, ${ROUNDS} rounds of ${PER_ROUND} scrapes each, in turn; load average before: ${loadBefore}`);
+    console.log(`${big.label}, as injected, ${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
     for (const s of sidecars) console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')})`);
     console.log(`this / baseline, per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${median(ratios).toFixed(3)}`);
   } finally {
