@@ -622,13 +622,7 @@ class Scanner {
           if (p < end && buf[p] === CLOSE && (labels > 0 ? !om : true)) break;
           const labelStart = p;
           let labelHash: number;
-          if (buf[p] === QUOTE) {
-            // A quoted (UTF-8) label name; its checks below are made on it unquoted (checkQuotedLabels).
-            p = this.quotedEnd(p, end, lineStart);
-            labelHash = 0;
-            flags |= F_QUOTED;
-          } else {
-            if (p >= end || (CHAR_CLASS[buf[p]!]! & LABEL_START) === 0) throw new LineError(lineStart, 'expected a label name');
+          if (p < end && (CHAR_CLASS[buf[p]!]! & LABEL_START) !== 0) {
             labelHash = Math.imul(FNV_OFFSET ^ buf[p]!, FNV_PRIME);
             p++;
             for (;;) {
@@ -637,6 +631,13 @@ class Scanner {
               labelHash = Math.imul(labelHash ^ c, FNV_PRIME);
               p++;
             }
+          } else if (buf[p] === QUOTE) {
+            // A quoted (UTF-8) label name; its checks below are made on it unquoted (checkQuotedLabels).
+            p = this.quotedEnd(p, end, lineStart);
+            labelHash = 0;
+            flags |= F_QUOTED;
+          } else {
+            throw new LineError(lineStart, 'expected a label name');
           }
           const labelEnd = p;
           if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
@@ -1090,17 +1091,14 @@ export function isFloat(buf: Buffer, start: number, end: number): boolean {
 }
 
 function isDecimal(buf: Buffer, p: number, end: number): boolean {
-  let digits = 0;
-  while (p < end && isDigit(buf[p])) {
-    p++;
-    digits++;
-  }
+  // Digits compared inline (p < end: a byte, never undefined): this runs for every sample's value.
+  const first = p;
+  while (p < end && buf[p]! >= 0x30 && buf[p]! <= 0x39) p++;
+  let digits = p - first;
   if (p < end && buf[p] === DOT) {
-    p++;
-    while (p < end && isDigit(buf[p])) {
-      p++;
-      digits++;
-    }
+    const fraction = ++p;
+    while (p < end && buf[p]! >= 0x30 && buf[p]! <= 0x39) p++;
+    digits += p - fraction;
   }
   if (digits === 0) return false;
   if (p < end && (buf[p] === 0x65 || buf[p] === 0x45)) {
