@@ -641,12 +641,7 @@ class Scanner {
           }
           const labelEnd = p;
           if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
-          if (buf[p] !== EQUALS) {
-            if (buf[labelStart] === QUOTE && (buf[p] === COMMA || buf[p] === CLOSE)) {
-              throw new LineError(lineStart, 'a quoted metric name after the metric name');
-            }
-            throw new LineError(lineStart, 'expected "=" after the label name');
-          }
+          if (buf[p] !== EQUALS) throw new LineError(lineStart, 'expected "=" after the label name');
           p++;
           if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
           if (buf[p] !== QUOTE) throw new LineError(lineStart, 'expected a quoted label value');
@@ -693,13 +688,7 @@ class Scanner {
           throw new LineError(lineStart, 'expected "," or "}" after a label value');
         }
         p++;
-        if ((flags & (F_QUOTED | F_DROPPED)) !== 0) {
-          if ((flags & F_QUOTED) !== 0) {
-            flags = this.checkQuotedLabels(labelsStart, labelsEnd, flags, lineStart);
-            this.quoted++;
-          }
-          if ((flags & F_DROPPED) !== 0) this.invalidLabels++;
-        }
+        if ((flags & (F_QUOTED | F_DROPPED)) !== 0) flags = this.labelsChecked(labelsStart, labelsEnd, flags, lineStart);
       }
     }
     const rest = p;
@@ -852,6 +841,16 @@ class Scanner {
     const flags = this.checkQuotedLabels(lineStart + 1, labelsEnd, (part << PART_SHIFT) | F_QUOTED, lineStart);
     if ((flags & F_DROPPED) !== 0) this.invalidLabels++;
     this.quoted++;
+    return flags;
+  }
+
+  /** Counts a sample whose labels quote a name or were found invalid; returns its flags, checked anew when quoted. */
+  labelsChecked(labelsStart: number, labelsEnd: number, flags: number, lineStart: number): number {
+    if ((flags & F_QUOTED) !== 0) {
+      flags = this.checkQuotedLabels(labelsStart, labelsEnd, flags, lineStart);
+      this.quoted++;
+    }
+    if ((flags & F_DROPPED) !== 0) this.invalidLabels++;
     return flags;
   }
 
