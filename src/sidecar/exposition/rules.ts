@@ -54,6 +54,9 @@ export function openMetricsViolation(
   };
   /** Group hash to the first record of each group seen. */
   const seen = new Map<number, number[]>();
+  // The labels of this sample and of the previous one, read once (undefined for a rewritten sample).
+  let labels: Labels | undefined;
+  let before: Labels | undefined;
   let previous = -1;
   let groupHashOf = 0;
   let group: HistogramGroup | undefined;
@@ -65,6 +68,8 @@ export function openMetricsViolation(
       if ((flags & F_DROPPED) !== 0) continue;
       const part = textCounter ? Part.total : (flags >> PART_SHIFT) & PART_MASK;
       const excluded = excludedAt(r);
+      const spare: Labels = before === SCRATCH[0] ? SCRATCH[1]! : SCRATCH[0]!;
+      labels = readLabels(buf, records, r, excluded, spare);
       const value = valueOf(buf, records, r);
       if (COUNTER_LIKE[part] === 1 && Number.isNaN(value)) return `a NaN ${PART_NAMES[part]}`;
       if (COUNTER_LIKE[part] === 1 && part !== Part.gsum && value < 0) return `a negative ${PART_NAMES[part]}`;
@@ -75,23 +80,24 @@ export function openMetricsViolation(
       if (type === 'stateset' && value !== 0 && value !== 1) return 'a stateset sample other than 0 or 1';
       let le = Number.NaN;
       if (excluded === LE) {
-        const found = labelNumber(buf, records, r, LE, targetLabel);
+        const found = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, LE, targetLabel);
         if (found === undefined || Number.isNaN(found)) return 'a bucket without a numeric le (+Inf written so)';
         le = found;
       } else if (excluded === QUANTILE) {
-        const quantile = labelNumber(buf, records, r, QUANTILE, targetLabel);
+        const quantile = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, QUANTILE, targetLabel);
         if (quantile === undefined || !(quantile >= 0 && quantile <= 1)) return 'a quantile outside [0, 1]';
         if (value < 0) return 'a negative quantile value';
-      } else if (excluded !== undefined && labelNumber(buf, records, r, excluded, targetLabel) === undefined) {
+      } else if (excluded !== undefined &&
+        (labels !== undefined ? labels.excluded === -1 : labelNumber(buf, records, r, excluded, targetLabel) === undefined)) {
         return `a stateset sample without its ${family.name} label`;
       }
       // Groups: the samples of one group come together, their timestamps all there or all absent, in
       // order. Consecutive samples are compared as bytes; a group's hash is computed when it starts.
       const timestamp = records[r + R_TS_START]! < 0 ? Number.NaN : timestampOf(buf, records, r);
-      let same = previous !== -1 && (type === 'info' || sameGroupBytes(buf, records, previous, excludedAt(previous), r, excluded));
+      let same = previous !== -1 && (type === 'info' || (labels !== undefined && before !== undefined && sameLabels(buf, before, labels)));
       let hash = groupHashOf;
       if (!same && type !== 'info') {
-        hash = groupHash(buf, records, r, excluded, targetLabel);
+        hash = labels !== undefined ? labelsHash(buf, labels) : groupHash(buf, records, r, excluded, targetLabel);
         // Bytes differ, yet the labels may be the same in another order, or written otherwise.
         same = previous !== -1 && hash === groupHashOf && sameGroup(buf, records, previous, excludedAt(previous), r, excluded, targetLabel);
       }
@@ -135,6 +141,7 @@ export function openMetricsViolation(
         }
       }
       previous = r;
+      before = labels;
     }
   }
   return group === undefined ? undefined : histogramViolation(group);
@@ -220,28 +227,106 @@ function labelNumber(buf: Buffer, records: Int32Array, r: number, name: Buffer, 
   return undefined;
 }
 
+/**
+ * The raw labels of a sample (not rewritten: see F_REWRITTEN): per label its name start and end and
+ * its value start and end (between the quotes); `excluded` is the index of the label that is not part
+ * of the sample's group, -1 when it has none.
+ */
+interface Labels {
+  at: Int32Array;
+  count: number;
+  excluded: number;
+}
+
+/** Two lists, the current sample's and the previous one's, reused (openMetricsViolation runs once at a time). */
+const SCRATCH: [Labels, Labels] = [{ at: new Int32Array(64), count: 0, excluded: -1 }, { at: new Int32Array(64), count: 0, excluded: -1 }];
+
+/** Reads record r's labels into `into`; undefined (nothing read) for a rewritten sample. */
+function readLabels(buf: Buffer, records: Int32Array, r: number, excluded: Buffer | undefined, into: Labels): Labels | undefined {
+  if ((records[r + R_FLAGS]! & F_REWRITTEN) !== 0) return undefined;
+  const end = records[r + R_LABELS_END]!;
+  let count = 0;
+  into.excluded = -1;
+  for (let p = records[r + R_LABELS_START]!; p < end; count++) {
+    if ((count + 2) * 4 > into.at.length) {
+      const grown = new Int32Array(into.at.length * 2);
+      grown.set(into.at);
+      into.at = grown;
+    }
+    // Read into place: name start, name end, value start, value end, and the next label's start after them.
+    p = nextLabel(buf, p, end, into.at, count * 4);
+    if (into.excluded === -1 && isLabelAt(buf, into.at, count * 4, excluded)) into.excluded = count;
+  }
+  into.count = count;
+  return into;
+}
+
+/** The excluded label's value read by numberOf; undefined when the sample has none. */
+function excludedNumber(buf: Buffer, labels: Labels): number | undefined {
+  const i = labels.excluded * 4;
+  return labels.excluded === -1 ? undefined : numberOf(buf, labels.at[i + 2]!, labels.at[i + 3]!);
+}
+
+/** The same labels in the same order and bytes, each list's excluded label left out. */
+function sameLabels(buf: Buffer, a: Labels, b: Labels): boolean {
+  let i = 0;
+  let k = 0;
+  for (;;) {
+    if (i === a.excluded) i++;
+    if (k === b.excluded) k++;
+    if (i >= a.count || k >= b.count) return i >= a.count && k >= b.count;
+    const x = i * 4;
+    const y = k * 4;
+    if (!sameRange(buf, a.at[x]!, a.at[x + 1]!, b.at[y]!, b.at[y + 1]!) || !sameRange(buf, a.at[x + 2]!, a.at[x + 3]!, b.at[y + 2]!, b.at[y + 3]!)) {
+      return false;
+    }
+    i++;
+    k++;
+  }
+}
+
+/** groupHash of a list read by readLabels. */
+function labelsHash(buf: Buffer, labels: Labels): number {
+  let hash = 0;
+  for (let i = 0; i < labels.count; i++) {
+    if (i === labels.excluded) continue;
+    const x = i * 4;
+    const h = Math.imul(fnv(FNV_OFFSET, buf, labels.at[x]!, labels.at[x + 1]!) ^ EQUALS, FNV_PRIME);
+    hash = (hash + mix(fnv(h, buf, labels.at[x + 2]!, labels.at[x + 3]!))) | 0;
+  }
+  return hash;
+}
+
 /** Scratch label positions: name start, name end, value start, value end (raw, between the quotes), next label. */
 const LABEL = new Int32Array(5);
 const OTHER = new Int32Array(5);
 
-/** The label at p (raw bytes; no quoted name: see F_REWRITTEN) into `into`. */
-function nextLabel(buf: Buffer, p: number, end: number, into: Int32Array): void {
+/**
+ * The label at p (raw bytes; no quoted name: see F_REWRITTEN) into into[at, at + 4): name start and
+ * end, value start and end; returns where the next one starts (also into[at + 4]).
+ */
+function nextLabel(buf: Buffer, p: number, end: number, into: Int32Array, at = 0): number {
   while (p < end && (buf[p] === SPACE || buf[p] === TAB || buf[p] === COMMA)) p++;
-  into[0] = p;
+  into[at] = p;
   while (p < end && buf[p] !== EQUALS && buf[p] !== SPACE && buf[p] !== TAB) p++;
-  into[1] = p;
+  into[at + 1] = p;
   while (buf[p] !== QUOTE) p++;
-  into[2] = ++p;
+  into[at + 2] = ++p;
   while (buf[p] !== QUOTE) p += buf[p] === BACKSLASH ? 2 : 1;
-  into[3] = p;
-  into[4] = p + 1;
+  into[at + 3] = p;
+  into[at + 4] = p + 1;
+  return p + 1;
 }
 
 /** The label's name is `name` (compared in JavaScript: for a few bytes, cheaper than a call into C++). */
 function isLabel(buf: Buffer, label: Int32Array, name: Buffer | undefined): boolean {
+  return isLabelAt(buf, label, 0, name);
+}
+
+function isLabelAt(buf: Buffer, labels: Int32Array, at: number, name: Buffer | undefined): boolean {
   if (name === undefined) return false;
-  const start = label[0]!;
-  if (label[1]! - start !== name.length) return false;
+  const start = labels[at]!;
+  if (labels[at + 1]! - start !== name.length) return false;
   for (let i = 0; i < name.length; i++) if (buf[start + i] !== name[i]) return false;
   return true;
 }
