@@ -41,6 +41,21 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, exp
   throw new Error(`gave up waiting for ${what} ${await explain().catch(String)}`);
 }
 
+/** A Prometheus scraping 127.0.0.1:<port> every second for each job; resolves with its web port. */
+async function startPrometheus(t: TestContext, prometheus: string, jobs: Record<string, number>): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'promux-prometheus-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'prometheus.yml'), [
+    'global: { scrape_interval: 1s, scrape_timeout: 1s }',
+    'scrape_configs:',
+    ...Object.entries(jobs).map(([job, port]) => `  - { job_name: ${job}, static_configs: [{ targets: ['127.0.0.1:${port}'] }] }`),
+  ].join('\n'));
+  const webPort = await closedPort();
+  run(t, prometheus, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${webPort}`, '--log.level=warn']);
+  return webPort;
+}
+
 interface Vector {
   metric: Record<string, string>;
   value: [number, string];
@@ -78,17 +93,7 @@ test('a real Prometheus scrapes node_exporter, prom-client, Python OpenMetrics a
   const sidecar = await startSidecar(['-m', map.join(',')], { nodeArgs: PROPOSED_NODE_FLAGS });
   t.after(() => sidecar.stop());
 
-  const dir = mkdtempSync(join(tmpdir(), 'promux-prometheus-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'prometheus.yml'), [
-    'global: { scrape_interval: 1s, scrape_timeout: 1s }',
-    'scrape_configs:',
-    '  - job_name: promux',
-    `    static_configs: [{ targets: ['127.0.0.1:${sidecar.port}'] }]`,
-  ].join('\n'));
-  const webPort = await closedPort();
-  run(t, prometheus, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${webPort}`, '--log.level=warn']);
+  const webPort = await startPrometheus(t, prometheus, { promux: sidecar.port });
 
   const up = await waitFor('promux_target_up of every container', async () => {
     const result = await query(webPort, 'promux_target_up{job="promux"}');
@@ -164,17 +169,7 @@ test('a real Prometheus 2.42 ingests the healthy series beside a poisoned contai
     assert.ok(answer.headers['content-type']?.startsWith(format), answer.headers['content-type']);
   }
 
-  const dir = mkdtempSync(join(tmpdir(), 'promux-prometheus-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'prometheus.yml'), [
-    'global: { scrape_interval: 1s, scrape_timeout: 1s }',
-    'scrape_configs:',
-    `  - { job_name: openmetrics, static_configs: [{ targets: ['127.0.0.1:${openMetricsPod.port}'] }] }`,
-    `  - { job_name: mixed, static_configs: [{ targets: ['127.0.0.1:${mixedPod.port}'] }] }`,
-  ].join('\n'));
-  const webPort = await closedPort();
-  run(t, prometheus, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${webPort}`, '--log.level=warn']);
+  const webPort = await startPrometheus(t, prometheus, { openmetrics: openMetricsPod.port, mixed: mixedPod.port });
 
   const up = await waitFor('promux_target_up of every container of both pods', async () => {
     const result = await query(webPort, 'promux_target_up');

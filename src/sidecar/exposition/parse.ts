@@ -133,8 +133,8 @@ const CLOSE = 0x7d;
 /** The label name reserved for the metric name: never a label of a sample that has a name. */
 const NAME_LABEL = Buffer.from('__name__');
 /** The label strict parsers read as a number, by family type: `le` of histograms, `quantile` of summaries. */
-const LE_LABEL = Buffer.from('le');
-const QUANTILE_LABEL = Buffer.from('quantile');
+export const LE_LABEL = Buffer.from('le');
+export const QUANTILE_LABEL = Buffer.from('quantile');
 
 const METRIC_START = 1;
 const METRIC_CHAR = 2;
@@ -1029,8 +1029,8 @@ function unescapeHelp(raw: string, openMetrics: boolean): string {
   return out;
 }
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
+export const FNV_OFFSET = 0x811c9dc5;
+export const FNV_PRIME = 0x01000193;
 
 /** \\ \" \n undone; any other backslash is kept, as Prometheus reads it. */
 export function unescapeLabelValue(raw: string): string {
@@ -1048,18 +1048,18 @@ function isWord(buf: Buffer, start: number, end: number, word: string): boolean 
  * a[aStart, aStart + length) equals b[bStart, bStart + length). For the few bytes of a label name a
  * JavaScript loop is cheaper than buf.compare(), a call into C++.
  */
-function sameBytes(a: Buffer, aStart: number, b: Buffer, bStart: number, length: number): boolean {
+export function sameBytes(a: Buffer, aStart: number, b: Buffer, bStart: number, length: number): boolean {
   for (let i = 0; i < length; i++) if (a[aStart + i] !== b[bStart + i]) return false;
   return true;
 }
 
-function hashBytes(buf: Buffer, start: number, end: number, seed: number): number {
+export function hashBytes(buf: Buffer, start: number, end: number, seed: number): number {
   let h = seed;
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
   return h;
 }
 
-function mix(h: number): number {
+export function mix(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);

@@ -6,8 +6,8 @@
 // Run only when the answer would be OpenMetrics. No string per sample on the common path.
 
 import {
-  F_DROPPED, F_REWRITTEN, isFloat, Part, PART_MASK, PART_SHIFT, R_FLAGS, R_LABELS_END, R_LABELS_START, R_REST,
-  R_TS_END, R_TS_START, R_VALUE_END, RECORD_SIZE, servedLabels, type MetricType, type ParsedBody, type ParsedFamily,
+  F_DROPPED, F_REWRITTEN, FNV_OFFSET, FNV_PRIME, hashBytes, isFloat, LE_LABEL, mix, Part, PART_MASK, PART_SHIFT, R_FLAGS, R_LABELS_END, R_LABELS_START, R_REST,
+  R_TS_END, R_TS_START, R_VALUE_END, QUANTILE_LABEL, RECORD_SIZE, sameBytes, servedLabels, type MetricType, type ParsedBody, type ParsedFamily,
 } from './parse.ts';
 
 const SPACE = 0x20;
@@ -17,8 +17,6 @@ const COMMA = 0x2c;
 const BACKSLASH = 0x5c;
 const EQUALS = 0x3d;
 
-const LE = Buffer.from('le');
-const QUANTILE = Buffer.from('quantile');
 
 /** The samples of a histogram group (labels but le, one timestamp) seen so far. */
 interface HistogramGroup {
@@ -50,7 +48,7 @@ export function openMetricsViolation(
   /** The label that is not part of the group of the sample at r: le of a bucket, quantile of a summary's quantile, the state of a stateset. */
   const excludedAt = (r: number): Buffer | undefined => {
     const part = textCounter ? Part.total : (records[r + R_FLAGS]! >> PART_SHIFT) & PART_MASK;
-    return part === Part.bucket && histogram ? LE : part === Part.bare && type === 'summary' ? QUANTILE : stateLabel;
+    return part === Part.bucket && histogram ? LE_LABEL : part === Part.bare && type === 'summary' ? QUANTILE_LABEL : stateLabel;
   };
   /** Group hash to the first record of each group seen. */
   const seen = new Map<number, number[]>();
@@ -79,12 +77,12 @@ export function openMetricsViolation(
       if (type === 'info' && value !== 1) return 'an info sample other than 1';
       if (type === 'stateset' && value !== 0 && value !== 1) return 'a stateset sample other than 0 or 1';
       let le = Number.NaN;
-      if (excluded === LE) {
-        const found = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, LE, targetLabel);
+      if (excluded === LE_LABEL) {
+        const found = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, LE_LABEL, targetLabel);
         if (found === undefined || Number.isNaN(found)) return 'a bucket without a numeric le (+Inf written so)';
         le = found;
-      } else if (excluded === QUANTILE) {
-        const quantile = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, QUANTILE, targetLabel);
+      } else if (excluded === QUANTILE_LABEL) {
+        const quantile = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, QUANTILE_LABEL, targetLabel);
         if (quantile === undefined || !(quantile >= 0 && quantile <= 1)) return 'a quantile outside [0, 1]';
         if (value < 0) return 'a negative quantile value';
       } else if (excluded !== undefined &&
@@ -291,8 +289,8 @@ function labelsHash(buf: Buffer, labels: Labels): number {
   for (let i = 0; i < labels.count; i++) {
     if (i === labels.excluded) continue;
     const x = i * 4;
-    const h = Math.imul(fnv(FNV_OFFSET, buf, labels.at[x]!, labels.at[x + 1]!) ^ EQUALS, FNV_PRIME);
-    hash = (hash + mix(fnv(h, buf, labels.at[x + 2]!, labels.at[x + 3]!))) | 0;
+    const h = Math.imul(hashBytes(buf, labels.at[x]!, labels.at[x + 1]!, FNV_OFFSET) ^ EQUALS, FNV_PRIME);
+    hash = (hash + mix(hashBytes(buf, labels.at[x + 2]!, labels.at[x + 3]!, h))) | 0;
   }
   return hash;
 }
@@ -331,19 +329,6 @@ function isLabelAt(buf: Buffer, labels: Int32Array, at: number, name: Buffer | u
   return true;
 }
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
-
-function fnv(h: number, buf: Buffer, start: number, end: number): number {
-  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
-  return h;
-}
-
-function mix(h: number): number {
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
 
 /** An order-independent hash of record r's labels as served, but `excluded`. */
 function groupHash(buf: Buffer, records: Int32Array, r: number, excluded: Buffer | undefined, targetLabel: string): number {
@@ -355,15 +340,15 @@ function groupHash(buf: Buffer, records: Int32Array, r: number, excluded: Buffer
     for (const [name, value] of servedLabels(buf, start, end, targetLabel)) {
       if (name === skip) continue;
       const bytes = Buffer.from(`${name}=${value}`);
-      hash = (hash + mix(fnv(FNV_OFFSET, bytes, 0, bytes.length))) | 0;
+      hash = (hash + mix(hashBytes(bytes, 0, bytes.length, FNV_OFFSET))) | 0;
     }
     return hash;
   }
   for (let p = start; p < end; p = LABEL[4]!) {
     nextLabel(buf, p, end, LABEL);
     if (isLabel(buf, LABEL, excluded)) continue;
-    const h = Math.imul(fnv(FNV_OFFSET, buf, LABEL[0]!, LABEL[1]!) ^ EQUALS, FNV_PRIME);
-    hash = (hash + mix(fnv(h, buf, LABEL[2]!, LABEL[3]!))) | 0;
+    const h = Math.imul(hashBytes(buf, LABEL[0]!, LABEL[1]!, FNV_OFFSET) ^ EQUALS, FNV_PRIME);
+    hash = (hash + mix(hashBytes(buf, LABEL[2]!, LABEL[3]!, h))) | 0;
   }
   return hash;
 }
@@ -394,9 +379,7 @@ function sameGroupBytes(buf: Buffer, records: Int32Array, a: number, excludedA: 
 }
 
 function sameRange(buf: Buffer, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
-  if (aEnd - aStart !== bEnd - bStart) return false;
-  for (let i = 0; i < aEnd - aStart; i++) if (buf[aStart + i] !== buf[bStart + i]) return false;
-  return true;
+  return aEnd - aStart === bEnd - bStart && sameBytes(buf, aStart, buf, bStart, aEnd - aStart);
 }
 
 /** Records a and b have the same labels as served (in any order), but the label each excludes. */
