@@ -4,6 +4,10 @@
 // plain concatenating proxy over the same targets (the floor). Measures per-scrape latency p50/p99,
 // CPU per scrape and peak RSS of the child from /proc, and its CPU while nobody scrapes. Writes the
 // "Sidecar" section of BENCHMARKS.md.
+// `node bench/sidecar.ts --baseline <dir>` (dir: a checkout of another commit, node_modules installed
+// or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, both as
+// injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
+// benchmarks differ more than the code does); it only prints.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -412,4 +416,43 @@ function writeSection(file: string, section: string): void {
   writeFileSync(file, `${current.slice(0, start + 1)}${section}${next === -1 ? '' : `\n${current.slice(next + 1)}`}`);
 }
 
-await main();
+/** CPU per scrape of the baseline's sidecar and this one's, interleaved in rounds; prints the medians and their ratio. */
+async function compare(baselineRoot: string): Promise<void> {
+  const ROUNDS = 12;
+  const PER_ROUND = 20;
+  const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
+  const big = await startTargets(SERIES_PER_TARGET);
+  const sidecars: Array<{ name: string; started: Started; cpu: number[] }> = [];
+  try {
+    for (const [name, root] of [['this checkout', ROOT], [`baseline (${baselineRoot})`, baselineRoot]] as const) {
+      const out = join(dist, String(sidecars.length));
+      const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', out], { stdio: 'inherit' });
+      if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
+      const started = await startSidecar(join(out, 'promux.mjs'), INJECTED, big);
+      for (let i = 0; i < WARMUP; i++) await scrape(started.port, PROMETHEUS_HEADERS);
+      sidecars.push({ name, started, cpu: [] });
+    }
+    // Each round scrapes one, then the other, in turn: both meet the same load on the machine.
+    const ratios: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const before = sidecars.map((s) => cpuMs(s.started.child.pid!));
+      for (let i = 0; i < PER_ROUND; i++) {
+        for (const sidecar of (round + i) % 2 === 0 ? sidecars : [...sidecars].reverse()) await scrape(sidecar.started.port, PROMETHEUS_HEADERS);
+      }
+      sidecars.forEach((s, i) => s.cpu.push((cpuMs(s.started.child.pid!) - before[i]!) / PER_ROUND));
+      ratios.push(sidecars[0]!.cpu[round]! / sidecars[1]!.cpu[round]!);
+    }
+    const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+    console.log(`${big.label}, as injected, ${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
+    for (const s of sidecars) console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')})`);
+    console.log(`this / baseline, per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${median(ratios).toFixed(3)}`);
+  } finally {
+    await Promise.all(sidecars.map((s) => stopChild(s.started.child)));
+    await big.close();
+    rmSync(dist, { recursive: true, force: true });
+  }
+}
+
+const baselineAt = process.argv.indexOf('--baseline');
+if (baselineAt === -1) await main();
+else await compare(process.argv[baselineAt + 1]!);

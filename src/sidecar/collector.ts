@@ -1,25 +1,19 @@
 // One merged exposition per scrape: fetched targets (on demand or from the background cache) in,
 // the merged body out, with the target state changes logged.
 
-import { DROP_REASONS, DropCounter } from './exposition/index.ts';
-import type { FetchedTarget, MergeOutput, TargetOutcome } from './exposition/types.ts';
+import { DropCounter } from './exposition/index.ts';
+import type { Accepted, FetchedTarget, MergeOutput, TargetOutcome } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import type { BackgroundScraper, OnDemandScraper, Snapshot } from './scraper.ts';
 
 /** `reuse`: see MergeOptions.reuse. */
-export type Merge = (targets: FetchedTarget[], acceptOpenMetrics: boolean, drops: DropCounter, reuse?: Buffer) => MergeOutput;
+export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter, reuse?: Buffer) => MergeOutput;
 
 export type Source =
   | { mode: 'on-demand'; scraper: OnDemandScraper }
   | { mode: 'background'; scraper: BackgroundScraper };
 
-function copyOf(drops: DropCounter): DropCounter {
-  const copy = new DropCounter();
-  for (const target of drops.targets()) {
-    for (const reason of DROP_REASONS) copy.add(target, reason, drops.get(target, reason));
-  }
-  return copy;
-}
+const MAX_MEMOIZED = 4;
 
 export class Collector {
   private readonly source: Source;
@@ -32,8 +26,10 @@ export class Collector {
   private lastCounted = -1;
   /** Up or down as last logged, by container and endpoint; a target not yet seen counts as up, so only a failure is logged first. */
   private readonly up = new Map<string, boolean>();
-  /** Last merge per output format: the background cache serves one snapshot to many readers. */
-  private readonly merged = new Map<boolean, { generation: number; output: MergeOutput }>();
+  /** Last merge per negotiated answer (Accepted.key): the background cache serves one snapshot to many readers. */
+  private readonly merged = new Map<string, { generation: number; output: MergeOutput }>();
+  /** MergeOutput.servedAsText of the last merge, logged when it changes. */
+  private servedAsText: string | undefined;
   /** On demand: the buffer of a merge whose response has been sent, for the next merge to write into. */
   private spare: Buffer | undefined;
 
@@ -43,26 +39,32 @@ export class Collector {
     this.log = log;
   }
 
-  async collect(acceptOpenMetrics: boolean, targetTimeoutMs: number): Promise<MergeOutput> {
+  async collect(accept: Accepted, targetTimeoutMs: number): Promise<MergeOutput> {
     const snapshot: Snapshot = this.source.mode === 'on-demand'
       ? await this.source.scraper.scrape(targetTimeoutMs)
       : await this.source.scraper.read();
-    const memo = this.merged.get(acceptOpenMetrics);
+    const memo = this.merged.get(accept.key);
     if (memo !== undefined && memo.generation === snapshot.generation) return memo.output;
     let drops = this.drops;
     if (snapshot.generation === this.lastCounted) {
-      drops = copyOf(this.dropsBefore); // counted already: this snapshot was merged in the other format
+      drops = this.dropsBefore.clone(); // counted already: this snapshot was merged for another format
     } else {
-      this.dropsBefore = copyOf(this.drops);
+      this.dropsBefore = this.drops.clone();
       this.lastCounted = snapshot.generation;
     }
     const reuse = this.spare;
     this.spare = undefined;
-    const output = this.merge(snapshot.targets, acceptOpenMetrics, drops, reuse);
+    const output = this.merge(snapshot.targets, accept, drops, reuse);
     if (this.source.mode === 'background') {
-      this.merged.set(acceptOpenMetrics, { generation: snapshot.generation, output });
+      // A few kinds of scrapers at most: each merge held is a whole exposition.
+      if (this.merged.size >= MAX_MEMOIZED && !this.merged.has(accept.key)) this.merged.delete(this.merged.keys().next().value!);
+      this.merged.set(accept.key, { generation: snapshot.generation, output });
     }
     this.logChanges(output.targets);
+    if (output.servedAsText !== this.servedAsText) {
+      this.servedAsText = output.servedAsText;
+      if (output.servedAsText !== undefined) this.log('info', 'serving text instead of OpenMetrics', { reason: output.servedAsText });
+    }
     return output;
   }
 

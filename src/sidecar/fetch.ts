@@ -23,10 +23,14 @@ export interface FetchLimits {
   maxBytes: number;
 }
 
-/** What Prometheus 2.x asks for: OpenMetrics preferred, text 0.0.4 accepted; the merger converts. */
-export const TARGET_ACCEPT =
-  'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
-  'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
+/**
+ * What Prometheus 3 asks for by default (scrape/scrape.go acceptHeader over its default scrape
+ * protocols, UTF-8 names allowed): OpenMetrics preferred, text taken, UTF-8 names kept, so that a
+ * target that has them sends them; the merge converts and escapes them as each scraper asks.
+ */
+const TARGET_ACCEPT =
+  'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,' +
+  'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
 
 /** Where every plain-TCP fetch reads into; see the top of this file. */
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);

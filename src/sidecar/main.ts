@@ -34,8 +34,8 @@ function sourceFor(options: SidecarOptions): Source {
 }
 
 export async function run(options: SidecarOptions, log: Log): Promise<number> {
-  const merge: Merge = (targets, acceptOpenMetrics, drops, reuse) =>
-    mergeTargets(targets, { containerLabel: options.containerLabel, acceptOpenMetrics, reuse }, drops);
+  const merge: Merge = (targets, accept, drops, reuse) =>
+    mergeTargets(targets, { containerLabel: options.containerLabel, accept, reuse }, drops);
   const stopped = waitForSignal();
   const source = sourceFor(options);
   const server = new SidecarServer(options, new Collector(source, merge, log), log);

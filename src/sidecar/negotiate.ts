@@ -1,5 +1,7 @@
 // Decisions taken from the scraper's request headers. Pure functions.
 
+import type { Accepted, Escaping, ExpositionFormat, OutputFormat } from './exposition/types.ts';
+
 /**
  * The per-target timeout of one scrape. Prometheus sends its own timeout in
  * X-Prometheus-Scrape-Timeout-Seconds; the merged answer must reach it before that, so the targets
@@ -33,14 +35,60 @@ function parseList(header: string): MediaRange[] {
   });
 }
 
-/** The Accept header takes OpenMetrics 1.0 (what the merger writes): unversioned or version=1.0.0, q > 0. */
-export function acceptsOpenMetrics(accept: string | undefined): boolean {
-  if (accept === undefined) return false;
-  return parseList(accept).some((r) => {
-    if (r.type !== 'application/openmetrics-text' || r.q <= 0) return false;
-    const version = r.params.get('version');
-    return version === undefined || version === '1.0.0';
-  });
+const ESCAPINGS: readonly string[] = ['allow-utf-8', 'underscores', 'dots', 'values'] satisfies Escaping[];
+/** The versions promux writes, per format; the first is what an unversioned range gets. */
+const VERSIONS: Record<ExpositionFormat, readonly string[]> = { text: ['0.0.4', '1.0.0'], openmetrics: ['1.0.0', '0.0.1'] };
+const MEDIA_TYPES: Record<ExpositionFormat, string> = { text: 'text/plain', openmetrics: 'application/openmetrics-text' };
+
+interface Candidate {
+  output: OutputFormat;
+  q: number;
+}
+
+function candidate(format: ExpositionFormat, range: MediaRange): Candidate | undefined {
+  const version = range.params.get('version') ?? VERSIONS[format][0]!;
+  if (!VERSIONS[format].includes(version)) return undefined;
+  const named = range.params.get('escaping');
+  const escaping = named !== undefined && ESCAPINGS.includes(named) ? named as Escaping : undefined;
+  return {
+    q: range.q,
+    output: {
+      format,
+      contentType: `${MEDIA_TYPES[format]}; version=${version}; charset=utf-8${escaping === undefined ? '' : `; escaping=${escaping}`}`,
+      // Without the parameter, names are escaped with underscores (prometheus/common's default).
+      escaping: escaping ?? 'underscores',
+    },
+  };
+}
+
+/**
+ * The formats promux may answer a scraper with, from its Accept header, as Prometheus 3 asks
+ * (`application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,...,text/plain;version=0.0.4;q=0.3,*\/*;q=0.2`)
+ * and as expfmt answers: per format the range with the highest q (the first of equals) decides the
+ * version and the escaping of names; unknown versions and escapings are ignored; `*\/*` and `text/*`
+ * take text 0.0.4; a header naming nothing promux writes (or none at all) gets text 0.0.4.
+ */
+export function negotiateOutput(accept: string | undefined): Accepted {
+  let openMetrics: Candidate | undefined;
+  let text: Candidate | undefined;
+  for (const range of parseList(accept ?? '')) {
+    if (range.q <= 0) continue;
+    if (range.type === 'application/openmetrics-text') {
+      const c = candidate('openmetrics', range);
+      if (c !== undefined && (openMetrics === undefined || c.q > openMetrics.q)) openMetrics = c;
+    } else if (range.type === 'text/plain' || range.type === 'text/*' || range.type === '*/*') {
+      const c = candidate('text', range.type === 'text/plain' ? range : { ...range, params: new Map() });
+      if (c !== undefined && (text === undefined || c.q > text.q)) text = c;
+    }
+  }
+  if (openMetrics === undefined && text === undefined) text = candidate('text', { type: 'text/plain', params: new Map(), q: 1 });
+  const preferText = openMetrics !== undefined && text !== undefined && text.q > openMetrics.q;
+  return {
+    openMetrics: openMetrics?.output,
+    text: text?.output,
+    preferText,
+    key: `${openMetrics?.output.contentType}|${text?.output.contentType}|${preferText}`,
+  };
 }
 
 /** The Accept-Encoding header takes gzip (named or through "*") with q > 0. */

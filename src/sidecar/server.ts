@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { constants, gzip } from 'node:zlib';
 import type { Collector } from './collector.ts';
 import type { Log } from './log.ts';
-import { acceptsGzip, acceptsOpenMetrics, targetTimeoutMs } from './negotiate.ts';
+import { acceptsGzip, negotiateOutput, targetTimeoutMs } from './negotiate.ts';
 
 const gzipAsync = promisify(gzip);
 /** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days). */
@@ -104,7 +104,7 @@ export class SidecarServer {
     try {
       const timeoutHeader = req.headers['x-prometheus-scrape-timeout-seconds'];
       const output = await this.collector.collect(
-        acceptsOpenMetrics(req.headers.accept),
+        negotiateOutput(req.headers.accept),
         targetTimeoutMs(this.options.scrapeTimeoutMs, Array.isArray(timeoutHeader) ? timeoutHeader[0] : timeoutHeader),
       );
       const headers: Headers = { 'content-type': output.contentType, vary: 'Accept-Encoding' };

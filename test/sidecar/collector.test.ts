@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { endpointOf, type Target } from '../../src/target-map.ts';
 import { Collector, type Merge } from '../../src/sidecar/collector.ts';
 import { mergeTargets } from '../../src/sidecar/exposition/index.ts';
+import { negotiateOutput } from '../../src/sidecar/negotiate.ts';
 import type { FetchedTarget } from '../../src/sidecar/exposition/types.ts';
 import type { Log } from '../../src/sidecar/log.ts';
 import { BackgroundScraper, OnDemandScraper, type FetchFn } from '../../src/sidecar/scraper.ts';
@@ -12,8 +13,10 @@ import { targetValue } from './helpers.ts';
 // One duplicated series per fetch: one duplicate_series drop per snapshot.
 const DUPLICATED = Buffer.from('# TYPE jobs gauge\njobs{q="a"} 1\njobs{q="a"} 2\n');
 const TARGETS: Target[] = [{ container: 'app', port: 1, path: '/metrics', scheme: 'http' }];
-const merge: Merge = (targets, acceptOpenMetrics, drops, reuse) =>
-  mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics, reuse }, drops);
+const merge: Merge = (targets, accept, drops, reuse) =>
+  mergeTargets(targets, { containerLabel: 'container', accept, reuse }, drops);
+const TEXT = negotiateOutput('text/plain');
+const OPENMETRICS = negotiateOutput('application/openmetrics-text,text/plain;q=0.5');
 const quiet: Log = () => {};
 
 /** Fetches in memory (the unit under test is the collector, not the network). */
@@ -36,11 +39,11 @@ function dropped(body: Buffer): number | undefined {
 test('on demand: each scrape counts its drops once; scrapes sharing a fan-out count them once together', async () => {
   const { fetch, count } = fetchCounting(50);
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(TARGETS, 1 << 20, fetch) }, merge, quiet);
-  const shared = await Promise.all([collector.collect(false, 1000), collector.collect(false, 1000), collector.collect(true, 1000)]);
+  const shared = await Promise.all([collector.collect(TEXT, 1000), collector.collect(TEXT, 1000), collector.collect(OPENMETRICS, 1000)]);
   assert.equal(count(), 1);
   assert.deepEqual(shared.map((o) => dropped(o.body)), [1, 1, 1]);
-  assert.equal(dropped((await collector.collect(false, 1000)).body), 2);
-  assert.equal(targetValue((await collector.collect(false, 1000)).body.toString(), 'promux_target_up', 'app'), 1);
+  assert.equal(dropped((await collector.collect(TEXT, 1000)).body), 2);
+  assert.equal(targetValue((await collector.collect(TEXT, 1000)).body.toString(), 'promux_target_up', 'app'), 1);
 });
 
 test('background: a snapshot merged for many readers and both formats counts its drops once', async (t) => {
@@ -48,9 +51,9 @@ test('background: a snapshot merged for many readers and both formats counts its
   const scraper = new BackgroundScraper(TARGETS, { timeoutMs: 1000, maxBytes: 1 << 20 }, 3_600_000, fetch);
   t.after(() => scraper.stop());
   const collector = new Collector({ mode: 'background', scraper }, merge, quiet);
-  const text = await collector.collect(false, 1000);
-  const openMetrics = await collector.collect(true, 1000);
-  const textAgain = await collector.collect(false, 1000);
+  const text = await collector.collect(TEXT, 1000);
+  const openMetrics = await collector.collect(OPENMETRICS, 1000);
+  const textAgain = await collector.collect(TEXT, 1000);
   assert.equal(count(), 1);
   assert.equal(textAgain, text, 'the memoized merge');
   assert.deepEqual([dropped(text.body), dropped(openMetrics.body)], [1, 1]);
@@ -60,16 +63,16 @@ test('background: a snapshot merged for many readers and both formats counts its
 test('on demand: a merge writes into the buffer of a response already sent, never into one still in use', async () => {
   const { fetch } = fetchCounting();
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(TARGETS, 1 << 20, fetch) }, merge, quiet);
-  const first = await collector.collect(false, 1000);
+  const first = await collector.collect(TEXT, 1000);
   const expected = Buffer.from(first.body);
-  const unsent = await collector.collect(false, 1000);
+  const unsent = await collector.collect(TEXT, 1000);
   assert.notEqual(unsent.buffer.buffer, first.buffer.buffer, 'the first response is not sent yet');
   assert.deepEqual(first.body, expected);
   collector.sent(first);
-  const reusing = await collector.collect(false, 1000);
+  const reusing = await collector.collect(TEXT, 1000);
   assert.equal(reusing.buffer, first.buffer);
   assert.equal(dropped(reusing.body), 3, 'the third snapshot, merged whole');
-  const again = await collector.collect(false, 1000);
+  const again = await collector.collect(TEXT, 1000);
   assert.notEqual(again.buffer, first.buffer, 'handed out once per sent()');
 });
 
@@ -78,9 +81,9 @@ test('background: merges served to many readers are never written over', async (
   const scraper = new BackgroundScraper(TARGETS, { timeoutMs: 1000, maxBytes: 1 << 20 }, 3_600_000, fetch);
   t.after(() => scraper.stop());
   const collector = new Collector({ mode: 'background', scraper }, merge, quiet);
-  const text = await collector.collect(false, 1000);
+  const text = await collector.collect(TEXT, 1000);
   collector.sent(text);
-  const openMetrics = await collector.collect(true, 1000);
+  const openMetrics = await collector.collect(OPENMETRICS, 1000);
   assert.notEqual(openMetrics.buffer, text.buffer);
 });
 
@@ -93,11 +96,11 @@ test('target state changes are logged: down with the reason, then up again', asy
   const lines: [string, string, Record<string, unknown> | undefined][] = [];
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(TARGETS, 1 << 20, fetch) }, merge,
     (level, msg, fields) => lines.push([level, msg, fields]));
-  await collector.collect(false, 1000);
-  await collector.collect(false, 1000);
+  await collector.collect(TEXT, 1000);
+  await collector.collect(TEXT, 1000);
   healthy = true;
-  await collector.collect(false, 1000);
-  await collector.collect(false, 1000);
+  await collector.collect(TEXT, 1000);
+  await collector.collect(TEXT, 1000);
   assert.deepEqual(lines, [
     ['warn', 'target down', { container: 'app', endpoint: '1', reason: 'connection refused' }],
     ['info', 'target up', { container: 'app', endpoint: '1' }],
@@ -117,14 +120,33 @@ test('two endpoints of one container: each has its own state, its own log lines 
   const lines: [string, string, Record<string, unknown> | undefined][] = [];
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge,
     (level, msg, fields) => lines.push([level, msg, fields]));
-  const down = (await collector.collect(false, 1000)).body.toString();
+  const down = (await collector.collect(TEXT, 1000)).body.toString();
   assert.match(down, /^promux_target_up\{container="ksm",endpoint="8080"\} 1$/m);
   assert.match(down, /^promux_target_up\{container="ksm",endpoint="8081"\} 0$/m);
   assert.match(down, /^promux_dropped_samples_total\{container="ksm",endpoint="8081",reason="duplicate_series"\} 0$/m);
   healthy = true;
-  await collector.collect(false, 1000);
+  await collector.collect(TEXT, 1000);
   assert.deepEqual(lines, [
     ['warn', 'target down', { container: 'ksm', endpoint: '8081', reason: 'connection refused' }],
     ['info', 'target up', { container: 'ksm', endpoint: '8081' }],
+  ]);
+});
+
+test('an answer served as text because a family breaks OpenMetrics rules is logged once, with why, until that changes', async () => {
+  let body = '# TYPE debt counter\ndebt_total -5\n# EOF\n';
+  const fetch: FetchFn = async (target) =>
+    ({ container: target.container, endpoint: endpointOf(target), body: Buffer.from(body), contentType: 'application/openmetrics-text; version=1.0.0', durationSeconds: 0 });
+  const lines: [string, string, Record<string, unknown> | undefined][] = [];
+  const scraper = new OnDemandScraper(TARGETS, 1 << 20, fetch);
+  const collector = new Collector({ mode: 'on-demand', scraper }, merge, (level, msg, fields) => lines.push([level, msg, fields]));
+  assert.equal((await collector.collect(OPENMETRICS, 1000)).format, 'text');
+  await collector.collect(OPENMETRICS, 1000);
+  body = '# TYPE debt counter\ndebt_total 5\n# EOF\n';
+  assert.equal((await collector.collect(OPENMETRICS, 1000)).format, 'openmetrics');
+  body = '# TYPE debt counter\ndebt_total NaN\n# EOF\n';
+  await collector.collect(OPENMETRICS, 1000);
+  assert.deepEqual(lines, [
+    ['info', 'serving text instead of OpenMetrics', { reason: 'container app, family debt: a negative counter' }],
+    ['info', 'serving text instead of OpenMetrics', { reason: 'container app, family debt: a NaN counter' }],
   ]);
 });

@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import type { Target } from '../../src/target-map.ts';
 import { ExpositionError } from '../../src/sidecar/exposition/index.ts';
-import { fetchTarget, ReceiveBuffer, TARGET_ACCEPT } from '../../src/sidecar/fetch.ts';
+import { fetchTarget, ReceiveBuffer } from '../../src/sidecar/fetch.ts';
+import { PROMETHEUS_3_ACCEPT } from './exposition/accept.ts';
 import { requireTool } from '../helpers/tools.ts';
 import { closedPort, OM_TYPE, startServer, TEXT_TYPE, type Handler } from './helpers.ts';
 
@@ -38,7 +39,7 @@ test('fetches the body and content type, asking like Prometheus does', async (t)
   assert.equal(result.contentType, OM_TYPE);
   assert.equal(result.container, 'app');
   assert.ok(result.durationSeconds >= 0);
-  assert.equal(headers.accept, TARGET_ACCEPT);
+  assert.equal(headers.accept, PROMETHEUS_3_ACCEPT, 'asked as Prometheus 3 asks, so that a target with UTF-8 names sends them');
   assert.equal(headers['accept-encoding'], 'identity', 'compression on loopback would only cost CPU');
   assert.equal(headers['x-prometheus-scrape-timeout-seconds'], '2');
 });

@@ -227,3 +227,52 @@ test('the sidecar mode loads none of express, commander, yaml, pino, node-forge,
   assert.deepEqual(loaded.filter((u) => u.includes('/src/inject/') || u.includes('/src/config/load')), [], 'nor the injector');
   assert.deepEqual(loaded.filter((u) => u.startsWith('moduleLoadList:')), [], 'Node\'s undici stays unloaded');
 });
+
+test('each scraper gets a Content-Type it asked for, and UTF-8 names kept or escaped as it asked (a target asked as Prometheus 3 asks sends them)', async (t) => {
+  const asked: string[] = [];
+  const [utf8, plain] = await servers(t,
+    (req, res) => {
+      asked.push(req.headers.accept ?? '');
+      // As client_golang answers: UTF-8 names only when the chosen range allows them.
+      if (/application\/openmetrics-text;version=1\.0\.0;escaping=allow-utf-8/.test(req.headers.accept ?? '')) {
+        res.writeHead(200, { 'content-type': `${OM_TYPE}; escaping=allow-utf-8` })
+          .end('# HELP "http.requests" Requests.\n# TYPE "http.requests" counter\n{"http.requests_total","method.name"="get"} 3\n# EOF\n');
+      } else {
+        res.writeHead(200, { 'content-type': OM_TYPE }).end('# TYPE http_requests counter\nhttp_requests_total{method_name="get"} 3\n# EOF\n');
+      }
+    },
+    staticBody('# TYPE queue_depth gauge\nqueue_depth 4\n# EOF\n', OM_TYPE));
+  const s = await sidecar(t, ['-m', `utf8:${utf8!.port},plain:${plain!.port}`]);
+  const scrape = (accept?: string) => get(s.port, '/metrics', accept === undefined ? {} : { accept });
+  const prometheus3 = 'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,' +
+    'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
+
+  const kept = await scrape(prometheus3);
+  assert.equal(kept.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=allow-utf-8');
+  assert.match(kept.body, /^# TYPE "http\.requests" counter$/m);
+  assert.match(kept.body, /^\{"http\.requests_total",container="utf8","method\.name"="get"\} 3$/m);
+  assert.match(kept.body, /^queue_depth\{container="plain"\} 4$/m);
+  assert.ok(asked.every((a) => a === prometheus3), `asked: ${asked.join(' | ')}`);
+
+  const legacy = await scrape(prometheus3.replaceAll('allow-utf-8', 'underscores'));
+  assert.equal(legacy.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores');
+  assert.match(legacy.body, /^http_requests_total\{container="utf8",method_name="get"\} 3$/m);
+  const dots = await scrape('text/plain;version=1.0.0;escaping=dots');
+  assert.equal(dots.headers['content-type'], 'text/plain; version=1.0.0; charset=utf-8; escaping=dots');
+  assert.match(dots.body, /^http_dot_requests_total\{container="utf8",method_dot_name="get"\} 3$/m);
+  const values = await scrape('text/plain;version=1.0.0;escaping=values');
+  assert.match(values.body, /^U__http_2e_requests_total\{container="utf8",U__method_2e_name="get"\} 3$/m);
+  const utf8Text = await scrape('text/plain;version=1.0.0;escaping=allow-utf-8');
+  assert.equal(utf8Text.headers['content-type'], 'text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8');
+  assert.match(utf8Text.body, /^\{"http\.requests_total",container="utf8","method\.name"="get"\} 3$/m);
+
+  const prometheus2 = await scrape('application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1');
+  assert.equal(prometheus2.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+  assert.match(prometheus2.body, /^http_requests_total\{container="utf8",method_name="get"\} 3$/m);
+  assert.equal((await scrape('application/openmetrics-text;version=0.0.1')).headers['content-type'], 'application/openmetrics-text; version=0.0.1; charset=utf-8');
+  for (const accept of [undefined, '*/*', 'application/json']) {
+    const text = await scrape(accept);
+    assert.equal(text.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8', String(accept));
+    assert.match(text.body, /^http_requests_total\{container="utf8",method_name="get"\} 3$/m);
+  }
+});

@@ -2,18 +2,19 @@
 // Families keep their first-seen order across targets (in target order); a family's samples come
 // grouped by target, in target order, each sample in its body's order. Sample bytes are copied from
 // the bodies; only the container label is inserted (and an existing one renamed exported_<label>).
+// A rare sample (quoted names, a label renamed or re-escaped, a text sample served as OpenMetrics)
+// is written anew instead, from its parts.
 
-import { DROP_REASONS, type DropCounter, type DropReason } from './drops.ts';
+import { DROP_REASONS, EXEMPLAR_DROP_REASONS, type DropCounter, type DropReason, type TargetKey } from './drops.ts';
+import { escapeName, isLegacyLabelName, quoteName } from './names.ts';
 import {
-  detectFormat, ExpositionError, F_DROPPED, F_HAS_TARGET_LABEL, F_ODD_ESCAPE, OPENMETRICS_TYPE_NAMES, parseBody, Part,
-  PART_MASK, PART_SHIFT, R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END, R_LABELS_START, R_NAME_END, R_NAME_START,
-  R_REST, R_TS_END, R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords, servedLabels, TEXT_TYPE_NAMES,
-  type MetricType, type ParsedBody, type ParsedFamily,
+  detectFormat, ExpositionError, F_DROPPED, F_REWRITTEN, F_TIMESTAMP_NOT_TEXT,
+  OPENMETRICS_TYPE_NAMES, parseBody, Part, PART_MASK, PART_SHIFT, R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END,
+  R_LABELS_START, R_NAME_END, R_NAME_START, R_REST, R_TS_END, R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords,
+  servedLabels, SUFFIX_OF_PART, TEXT_TYPE_NAMES, type MetricType, type ParsedBody, type ParsedFamily,
 } from './parse.ts';
-import type { ExpositionFormat, FetchedTarget, MergeOptions, MergeOutput, TargetOutcome } from './types.ts';
-
-export const TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+import { openMetricsViolation } from './rules.ts';
+import type { Accepted, Escaping, ExpositionFormat, FetchedTarget, MergeOptions, MergeOutput, OutputFormat, TargetOutcome } from './types.ts';
 
 const ALL_PARTS = 0xffff;
 
@@ -35,8 +36,7 @@ interface Projection {
  * buckets plus `foo_gcount` and `foo_gsum` gauges; info `foo` is the gauge `foo_info`; a stateset is
  * a gauge. (A family served in the format it came in is served as it is.)
  */
-function textProjections(family: ParsedFamily, type: MetricType): Projection[] {
-  const name = family.name;
+function textProjections(name: string, type: MetricType): Projection[] {
   const created: Projection = { name: `${name}_created`, type: 'gauge', parts: parts(Part.created) };
   switch (type) {
     case 'counter':
@@ -61,6 +61,20 @@ function textProjections(family: ParsedFamily, type: MetricType): Projection[] {
 }
 
 /**
+ * How a text family is served as OpenMetrics (to a scraper that takes no text), no series renamed: a
+ * counter `foo_total` is the counter `foo`; a counter without that suffix cannot be an OpenMetrics
+ * counter and is served as unknown; untyped is unknown.
+ */
+function openMetricsProjection(name: string, type: MetricType): Projection {
+  if (type === 'counter') {
+    return name.endsWith('_total') && name.length > 6
+      ? { name: name.slice(0, -6), type, parts: ALL_PARTS }
+      : { name, type: 'untyped', parts: ALL_PARTS };
+  }
+  return { name, type, parts: ALL_PARTS };
+}
+
+/**
  * The sample names a family uses besides its own name, which no other family may use (expfmt and the
  * OpenMetrics parser both map them to it), by format and type.
  */
@@ -77,6 +91,10 @@ interface Source {
   target: number;
   family: ParsedFamily;
   parts: number;
+  /** The family's name as written (escaped for a scraper that takes no UTF-8 names): sample names are it plus their suffix. */
+  base: string;
+  /** The family's name is written quoted (a UTF-8 name, the scraper takes them). */
+  quoted: boolean;
 }
 
 interface OutFamily {
@@ -84,6 +102,7 @@ interface OutFamily {
   type: MetricType;
   help: string | undefined;
   unit: string | undefined;
+  quoted: boolean;
   /** promux's own samples, already written out as lines. */
   ownLines: string;
   sources: Source[];
@@ -102,10 +121,15 @@ const OWN_FAMILIES = {
   /** A counter: OpenMetrics names the family without _total, text with it. */
   dropped: {
     name: 'promux_dropped_samples',
-    help: 'Samples of the target not served, by reason: duplicate_series, type_conflict, name_conflict.',
+    help: `Samples of the target not served, by reason: ${DROP_REASONS.join(', ')}.`,
+  },
+  droppedExemplars: {
+    name: 'promux_dropped_exemplars',
+    help: `Exemplars of the target not served, by reason: ${EXEMPLAR_DROP_REASONS.join(', ')}.`,
   },
 };
 const DROPPED_TOTAL = `${OWN_FAMILIES.dropped.name}_total`;
+const DROPPED_EXEMPLARS_TOTAL = `${OWN_FAMILIES.droppedExemplars.name}_total`;
 
 /** Parses every target and writes one exposition; see types.ts for the contract. */
 export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): MergeOutput {
@@ -130,21 +154,64 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
       if (body instanceof ExpositionError) throw body;
       parsed[parsed.length - 1] = body;
       outcome.up = true;
+      outcome.samples = body.samples;
     } catch (e) {
       if (!(e instanceof ExpositionError)) throw e;
       outcome.error = `invalid ${format === 'text' ? 'text format' : 'OpenMetrics'} exposition: ${e.message}`;
     }
   }
+  /** Counts samples of a target that are flagged F_DROPPED as dropped for reason. */
+  const count = (target: number, reason: DropReason, samples: number): void => {
+    if (samples === 0) return;
+    outcomes[target]!.samples -= samples;
+    drops.add(targets[target]!, reason, samples);
+  };
+  for (let target = 0; target < parsed.length; target++) {
+    const body = parsed[target];
+    if (body === undefined) continue;
+    count(target, 'duplicate_series', body.duplicates);
+    count(target, 'invalid_label', body.invalidLabels);
+    count(target, 'invalid_timestamp', body.invalidTimestamps);
+  }
 
-  const format: ExpositionFormat =
-    options.acceptOpenMetrics && parsed.every((p) => p === undefined || p.format === 'openmetrics') ? 'openmetrics' : 'text';
+  /** Drops what escaping names for the scraper makes equal (once per escaping). */
+  const escaped = new Set<Escaping>(['allow-utf-8']);
+  const escape = (escaping: Escaping): void => {
+    if (escaped.has(escaping)) return;
+    escaped.add(escaping);
+    for (let target = 0; target < parsed.length; target++) {
+      const body = parsed[target];
+      if (body !== undefined && body.quoted > 0) count(target, 'escaping_conflict', dropEscapingConflicts(body, escaping, label));
+    }
+  };
+  const accept = options.accept;
+  let output = formatOffered(parsed, accept);
+  let servedAsText: string | undefined;
+  if (output.format === 'openmetrics' && accept.text !== undefined) {
+    // OpenMetrics preferred, text taken: a family that breaks OpenMetrics' rules makes the answer
+    // text, which carries it whole (rather than dropping it).
+    escape(output.escaping);
+    servedAsText = firstViolation(parsed, targets, label, output.escaping);
+    if (servedAsText !== undefined) output = accept.text;
+  }
+  const format = output.format;
+  const escaping = output.escaping;
+  escape(escaping);
+  const openMetricsOnly = format === 'openmetrics' && accept.text === undefined;
+  for (let target = 0; target < parsed.length; target++) {
+    const body = parsed[target];
+    if (body !== undefined && format === 'text' && body.timestampsNotText > 0) {
+      count(target, 'invalid_timestamp', dropFlagged(body, F_TIMESTAMP_NOT_TEXT));
+    }
+  }
+
   const suffixes = format === 'text' ? TEXT_SUFFIXES : OPENMETRICS_SUFFIXES;
   /** In output order. */
   const families: OutFamily[] = [];
   /** Every sample name an output family uses: its own name (mapped to the family) and its suffixed ones (null). */
   const taken = new Map<string, OutFamily | null>();
-  const add = (name: string, type: MetricType, help: string | undefined, unit: string | undefined): OutFamily => {
-    const family: OutFamily = { name, type, help, unit: format === 'openmetrics' ? unit : undefined, ownLines: '', sources: [] };
+  const add = (name: string, type: MetricType, help: string | undefined, unit: string | undefined, quoted: boolean): OutFamily => {
+    const family: OutFamily = { name, type, help, unit: format === 'openmetrics' ? unit : undefined, quoted, ownLines: '', sources: [] };
     families.push(family);
     taken.set(name, family);
     const suffixed = suffixes[type] ?? NO_SUFFIXES;
@@ -152,48 +219,51 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     return family;
   };
   /** The output family samples named `name` of a family of `type` join, or why they are dropped. */
-  const place = (name: string, type: MetricType): OutFamily | DropReason => {
+  const place = (name: string, type: MetricType, quoted: boolean): OutFamily | DropReason => {
     const out = taken.get(name);
     if (out === null) return 'name_conflict';
     if (out !== undefined) return out.type === type ? out : 'type_conflict';
     const suffixed = suffixes[type] ?? NO_SUFFIXES;
     for (let i = 0; i < suffixed.length; i++) if (taken.has(name + suffixed[i]!)) return 'name_conflict';
-    return add(name, type, undefined, undefined);
+    return add(name, type, undefined, undefined, quoted);
   };
   /** Serves the samples of family among parts as output family `name` of `type`, or drops and counts them. */
-  const serve = (target: number, family: ParsedFamily, name: string, type: MetricType, partMask: number): void => {
-    const body = parsed[target]!;
-    const count = countSamples(body, family, partMask, false);
-    if (count === 0) return;
-    const out = place(name, type);
+  const serve = (source: Source, name: string, type: MetricType): void => {
+    const body = parsed[source.target]!;
+    const family = source.family;
+    const samples = countSamples(body, family, source.parts, false);
+    if (samples === 0) return;
+    const out = place(name, type, source.quoted);
     if (typeof out === 'string') {
-      countSamples(body, family, partMask, true);
-      outcomes[target]!.samples -= count;
-      drops.add(targets[target]!, out, count);
+      countSamples(body, family, source.parts, true);
+      body.dropped += samples;
+      count(source.target, out, samples);
       return;
     }
     out.help ??= family.help;
     if (format === 'openmetrics') out.unit ??= family.unit;
-    const source: Source = { target, family, parts: partMask };
     // Most output families have one source: an array of just it, not the 17 slots a first push makes.
     if (out.sources.length === 0) out.sources = [source];
     else out.sources.push(source);
   };
   // promux's own families come first, so that a target's family of the same name joins them.
   const ownFamily = (f: { name: string; help: string; unit?: string }, type: MetricType): OutFamily =>
-    add(f.name, type, f.help, f.unit);
+    add(f.name, type, f.help, f.unit, false);
   const own = {
     up: ownFamily(OWN_FAMILIES.up, 'gauge'),
     duration: ownFamily(OWN_FAMILIES.duration, 'gauge'),
     samples: ownFamily(OWN_FAMILIES.samples, 'gauge'),
     dropped: ownFamily({ ...OWN_FAMILIES.dropped, name: format === 'text' ? DROPPED_TOTAL : OWN_FAMILIES.dropped.name }, 'counter'),
+    droppedExemplars: ownFamily({
+      ...OWN_FAMILIES.droppedExemplars, name: format === 'text' ? DROPPED_EXEMPLARS_TOTAL : OWN_FAMILIES.droppedExemplars.name,
+    }, 'counter'),
   };
 
+  /** Timestamps (true) or none (false) of the info families served as OpenMetrics so far, by name (see sameInfoTimestamps). */
+  const infoTimestamps = new Map<string, boolean>();
   for (let target = 0; target < parsed.length; target++) {
     const body = parsed[target];
     if (body === undefined) continue;
-    outcomes[target]!.samples = body.samples - body.duplicates;
-    if (body.duplicates > 0) drops.add(targets[target]!, 'duplicate_series', body.duplicates);
     // Indexed loops here and below: a for-of makes an iterator result per step until V8 optimizes
     // the function, which a merge once per scrape may never be.
     const bodyFamilies = body.families;
@@ -201,19 +271,38 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
       const family = bodyFamilies[i]!;
       const type = family.type;
       if (type === undefined) continue; // HELP or UNIT without samples
-      if (body.format === format) {
-        serve(target, family, family.name, type, ALL_PARTS);
+      const base = family.legacy ? family.name : escapeName(family.name, escaping, true);
+      const quoted = !family.legacy && escaping === 'allow-utf-8';
+      if (format === 'text' && body.format === 'openmetrics') {
+        const projections = textProjections(base, type);
+        for (let k = 0; k < projections.length; k++) {
+          const projection = projections[k]!;
+          serve({ target, family, parts: projection.parts, base, quoted }, projection.name, projection.type);
+        }
         continue;
       }
-      const projections = textProjections(family, type);
-      for (let k = 0; k < projections.length; k++) {
-        const projection = projections[k]!;
-        serve(target, family, projection.name, projection.type, projection.parts);
+      const projection = body.format === format ? { name: base, type } : openMetricsProjection(base, type);
+      if (openMetricsOnly) {
+        // No text to fall back to: a family OpenMetrics cannot carry is dropped.
+        const textCounter = body.format === 'text' && projection.type === 'counter';
+        if (openMetricsViolation(body, family, projection.type, textCounter, label) !== undefined ||
+          !sameInfoTimestamps(body, family, projection.type, projection.name, infoTimestamps)) {
+          const dropped = countSamples(body, family, ALL_PARTS, true);
+          body.dropped += dropped;
+          count(target, 'openmetrics_violation', dropped);
+          continue;
+        }
       }
+      serve({ target, family, parts: ALL_PARTS, base, quoted }, projection.name, projection.type);
     }
   }
+  for (let target = 0; target < parsed.length; target++) {
+    const body = parsed[target];
+    if (body !== undefined) countExemplars(body, format, targets[target]!, drops);
+  }
 
-  const containerLabels = targets.map((t) => Buffer.from(`${label}="${escapeLabelValue(t.container)}"`, 'utf8'));
+  const containerTexts = targets.map((t) => `${label}="${escapeLabelValue(t.container)}"`);
+  const containerLabels = containerTexts.map((text) => Buffer.from(text, 'utf8'));
   targets.forEach((target, i) => {
     const outcome = outcomes[i]!;
     const labels = `{${label}="${escapeLabelValue(target.container)}",endpoint="${escapeLabelValue(target.endpoint)}"}`;
@@ -222,10 +311,13 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     own.samples.ownLines += `${own.samples.name}${labels} ${outcome.samples}\n`;
   });
   for (const target of drops.targets()) {
+    const labels = `${label}="${escapeLabelValue(target.container)}",endpoint="${escapeLabelValue(target.endpoint)}"`;
     for (const reason of DROP_REASONS) {
-      own.dropped.ownLines +=
-        `${DROPPED_TOTAL}{${label}="${escapeLabelValue(target.container)}",endpoint="${escapeLabelValue(target.endpoint)}",reason="${reason}"} ` +
-        `${drops.get(target, reason)}\n`;
+      own.dropped.ownLines += `${DROPPED_TOTAL}{${labels},reason="${reason}"} ${drops.get(target, reason)}\n`;
+    }
+    for (const reason of EXEMPLAR_DROP_REASONS) {
+      own.droppedExemplars.ownLines +=
+        `${DROPPED_EXEMPLARS_TOTAL}{${labels},reason="${reason}"} ${drops.getExemplars(target, reason)}\n`;
     }
   }
 
@@ -235,6 +327,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   let metadata = 0;
   for (let i = 0; i < families.length; i++) metadata += families[i]!.ownLines.length * 2 + 256;
   const out = new Output(estimate + metadata, options.reuse);
+  const context: WriteContext = { label, format, escaping };
   for (let i = 0; i < families.length; i++) {
     const family = families[i]!;
     const sources = family.sources;
@@ -243,7 +336,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     out.text(family.ownLines);
     for (let k = 0; k < sources.length; k++) {
       const source = sources[k]!;
-      writeSamples(out, parsed[source.target]!, source, family.type, containerLabels[source.target]!, label, format);
+      writeSamples(out, parsed[source.target]!, source, family.type, containerLabels[source.target]!, containerTexts[source.target]!, context);
     }
   }
   if (format === 'openmetrics') out.text('# EOF\n');
@@ -251,10 +344,154 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   return {
     body: out.result(),
     buffer: out.buf,
-    contentType: format === 'text' ? TEXT_CONTENT_TYPE : OPENMETRICS_CONTENT_TYPE,
+    contentType: output.contentType,
     format,
     targets: outcomes,
+    ...(servedAsText === undefined ? {} : { servedAsText }),
   };
+}
+
+/**
+ * The format offered to the scraper: OpenMetrics when it takes it and either takes no text or
+ * prefers OpenMetrics and every target answered it; else text (then see firstViolation).
+ */
+function formatOffered(parsed: Array<ParsedBody | undefined>, accept: Accepted): OutputFormat {
+  if (accept.openMetrics === undefined) return accept.text!;
+  if (accept.text === undefined) return accept.openMetrics;
+  return accept.preferText || parsed.some((p) => p !== undefined && p.format !== 'openmetrics') ? accept.text : accept.openMetrics;
+}
+
+/** The first family, with its container, that breaks a rule of OpenMetrics (see rules.ts), in words; undefined when none. */
+function firstViolation(parsed: Array<ParsedBody | undefined>, targets: FetchedTarget[], label: string, escaping: Escaping): string | undefined {
+  const infoTimestamps = new Map<string, boolean>();
+  for (let target = 0; target < parsed.length; target++) {
+    const body = parsed[target];
+    if (body === undefined) continue;
+    for (const family of body.families) {
+      if (family.type === undefined) continue;
+      const name = family.legacy ? family.name : escapeName(family.name, escaping, true);
+      const rule = openMetricsViolation(body, family, family.type, false, label) ??
+        (sameInfoTimestamps(body, family, family.type, name, infoTimestamps) ? undefined : 'info samples with and without timestamps');
+      if (rule !== undefined) return `container ${targets[target]!.container}, family ${family.name}: ${rule}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The OpenMetrics parser takes all samples of an info family as one group, whose timestamps must be
+ * all there or all absent, across targets too: false when this family's disagree with the first
+ * served under that name (and records its own when it is the first).
+ */
+function sameInfoTimestamps(body: ParsedBody, family: ParsedFamily, type: MetricType, name: string, seen: Map<string, boolean>): boolean {
+  if (type !== 'info') return true;
+  const records = body.records;
+  const runs = family.runs;
+  for (let k = 0; k < runs.length; k += 2) {
+    for (let i = runs[k]!; i < runs[k + 1]!; i++) {
+      const r = i * RECORD_SIZE;
+      if ((records[r + R_FLAGS]! & F_DROPPED) !== 0) continue;
+      const timestamps = records[r + R_TS_START]! >= 0;
+      const first = seen.get(name);
+      if (first === undefined) seen.set(name, timestamps);
+      else if (first !== timestamps) return false;
+    }
+  }
+  return true;
+}
+
+/** Flags dropped the samples of the body that have `flag` and are not dropped yet; returns how many. */
+function dropFlagged(body: ParsedBody, flag: number): number {
+  const records = body.records;
+  let dropped = 0;
+  for (let i = 0; i < body.samples; i++) {
+    const r = i * RECORD_SIZE + R_FLAGS;
+    const flags = records[r]!;
+    if ((flags & flag) === 0 || (flags & F_DROPPED) !== 0) continue;
+    records[r] = flags | F_DROPPED;
+    dropped++;
+  }
+  body.dropped += dropped;
+  return dropped;
+}
+
+/**
+ * For a scraper that takes no UTF-8 names, in a body that quoted some: flags dropped each group of
+ * samples (a series with its _created, a histogram's series...) that escaping made equal to an
+ * earlier group, or whose label names it made equal; whole groups, so that what is left keeps
+ * OpenMetrics' structure. Returns how many samples. Rare, and so slow: every sample is keyed by its
+ * group as written.
+ */
+function dropEscapingConflicts(body: ParsedBody, escaping: Escaping, label: string): number {
+  const { body: buf, records } = body;
+  /** Escaped group key to the group (family index and unescaped key) that claimed it. */
+  const claimed = new Map<string, string>();
+  const conflicting = new Set<string>();
+  const groups: string[] = [];
+  const families = body.families;
+  for (let f = 0; f < families.length; f++) {
+    const family = families[f]!;
+    const type = family.type;
+    const base = family.legacy ? family.name : escapeName(family.name, escaping, true);
+    const runs = family.runs;
+    for (let k = 0; k < runs.length; k += 2) {
+      for (let i = runs[k]!; i < runs[k + 1]!; i++) {
+        const r = i * RECORD_SIZE;
+        const flags = records[r + R_FLAGS]!;
+        if ((flags & F_DROPPED) !== 0) continue;
+        const part = (flags >> PART_SHIFT) & PART_MASK;
+        const excluded = part === Part.bucket ? 'le' : part === Part.bare && type === 'summary' ? 'quantile'
+          : type === 'stateset' ? family.name : undefined;
+        const all = servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, label);
+        // The OpenMetrics parser takes an info family's samples as one group.
+        const labels = type === 'info' ? [] : all.filter(([name]) => name !== excluded);
+        const group = `${f}\n${labels.map(([name, value]) => `${name}=${value}`).sort().join('\n')}`;
+        const key = `${base}\n${labels.map(([name, value]) => `${escapeName(name, escaping, false)}=${value}`).sort().join('\n')}`;
+        groups[i] = group;
+        if (new Set(all.map(([name]) => escapeName(name, escaping, false))).size !== all.length) conflicting.add(group);
+        const owner = claimed.get(key);
+        if (owner === undefined) claimed.set(key, group);
+        else if (owner !== group) conflicting.add(group);
+      }
+    }
+  }
+  let dropped = 0;
+  if (conflicting.size === 0) return 0;
+  for (let i = 0; i < body.samples; i++) {
+    const r = i * RECORD_SIZE + R_FLAGS;
+    const group = groups[i];
+    if (group === undefined || !conflicting.has(group)) continue;
+    records[r] = records[r]! | F_DROPPED;
+    dropped++;
+  }
+  body.dropped += dropped;
+  return dropped;
+}
+
+/** The part of samples of each type that may carry an exemplar in OpenMetrics, -1 for none. */
+function exemplarPart(type: MetricType): number {
+  return type === 'counter' ? Part.total : type === 'histogram' || type === 'gaugehistogram' ? Part.bucket : -1;
+}
+
+/** Counts the body's exemplars that the answer leaves out, by reason (writeSamples leaves them out alike). */
+function countExemplars(body: ParsedBody, format: ExpositionFormat, target: TargetKey, drops: DropCounter): void {
+  drops.addExemplars(target, 'invalid', body.invalidExemplars);
+  if (body.exemplars === 0) return;
+  const records = body.records;
+  for (const family of body.families) {
+    const allowed = family.type === undefined ? -1 : exemplarPart(family.type);
+    const runs = family.runs;
+    for (let k = 0; k < runs.length; k += 2) {
+      for (let i = runs[k]!; i < runs[k + 1]!; i++) {
+        const r = i * RECORD_SIZE;
+        if (records[r + R_EXEMPLAR_START]! < 0) continue;
+        const flags = records[r + R_FLAGS]!;
+        if ((flags & F_DROPPED) !== 0) drops.addExemplars(target, 'sample_dropped', 1);
+        else if (format === 'text') drops.addExemplars(target, 'text_output', 1);
+        else if (((flags >> PART_SHIFT) & PART_MASK) !== allowed) drops.addExemplars(target, 'not_allowed', 1);
+      }
+    }
+  }
 }
 
 /** Samples of the family among parts not yet dropped; with drop, flags them dropped too. */
@@ -262,7 +499,7 @@ function countSamples(body: ParsedBody, family: ParsedFamily, partMask: number, 
   const records = body.records;
   const runs = family.runs;
   let count = 0;
-  if (!drop && partMask === ALL_PARTS && body.duplicates === 0) {
+  if (!drop && partMask === ALL_PARTS && body.dropped === 0) {
     // Nothing of the family was dropped yet: every sample counts, and the records need not be read.
     for (let k = 0; k < runs.length; k += 2) count += runs[k + 1]! - runs[k]!;
     return count;
@@ -289,26 +526,33 @@ const TYPE_END = new Map(
 
 /**
  * Written in pieces: each line made a string first would be garbage for every family, and flattened
- * once more to be written. Metric names are ASCII.
+ * once more to be written. Legacy metric names are ASCII; a quoted one is written as text.
  */
 function writeMetadata(out: Output, family: OutFamily, format: ExpositionFormat): void {
   const om = format === 'openmetrics';
-  const name = family.name;
-  if (family.help !== undefined && family.help !== '') writeMetadataLine(out, HELP_START, name, escapeHelp(family.help, om));
+  const name = family.quoted ? quoteName(family.name) : family.name;
+  if (family.help !== undefined && family.help !== '') writeMetadataLine(out, HELP_START, name, escapeHelp(family.help, om), family.quoted);
   const typeEnd = TYPE_END.get(family.type === 'untyped' && om ? 'unknown' : family.type)!;
   out.ensure(TYPE_START.length + name.length + typeEnd.length);
   out.all(TYPE_START);
-  out.latin1(name);
+  if (family.quoted) out.text(name);
+  else out.latin1(name);
   out.all(typeEnd);
-  if (om && family.unit !== undefined && family.unit !== '') writeMetadataLine(out, UNIT_START, name, family.unit);
+  // Strict parsers reject a UNIT that is not the suffix of its family's name, or on an info or a
+  // stateset: the family is served without it.
+  const unit = family.unit;
+  if (om && unit !== undefined && unit !== '' && family.name.endsWith(`_${unit}`) && family.type !== 'info' && family.type !== 'stateset') {
+    writeMetadataLine(out, UNIT_START, name, unit, family.quoted);
+  }
 }
 
 /** `# KEYWORD name text` and a line feed, keyword and its space in start. */
-function writeMetadataLine(out: Output, start: Buffer, name: string, text: string): void {
+function writeMetadataLine(out: Output, start: Buffer, name: string, text: string, quoted: boolean): void {
   // Room for the whole line, counting 3 bytes per UTF-16 code unit of the text as text() does.
   out.ensure(start.length + name.length + 2 + text.length * 3);
   out.all(start);
-  out.latin1(name);
+  if (quoted) out.text(name);
+  else out.latin1(name);
   out.byte(SPACE);
   out.text(text);
   out.byte(LF);
@@ -318,17 +562,26 @@ const COMMA = 0x2c;
 const OPEN = 0x7b;
 const CLOSE = 0x7d;
 const SPACE = 0x20;
+const TAB = 0x09;
 const LF = 0x0a;
 
+interface WriteContext {
+  label: string;
+  format: ExpositionFormat;
+  escaping: Escaping;
+}
+
 function writeSamples(
-  out: Output, parsed: ParsedBody, source: Source, type: MetricType, containerLabel: Buffer, label: string,
-  format: ExpositionFormat,
+  out: Output, parsed: ParsedBody, source: Source, type: MetricType, containerLabel: Buffer, containerText: string,
+  context: WriteContext,
 ): void {
   const { body, records } = parsed;
+  const format = context.format;
   const toText = format === 'text' && parsed.format === 'openmetrics';
+  // A text sample served as OpenMetrics is written anew: text allows blanks OpenMetrics does not.
+  const rewriteAll = format === 'openmetrics' && parsed.format === 'text';
   // The OpenMetrics parser takes exemplars on counter totals and histogram buckets only.
-  const exemplarPart =
-    format === 'openmetrics' ? (type === 'counter' ? Part.total : type === 'histogram' || type === 'gaugehistogram' ? Part.bucket : -1) : -1;
+  const keptExemplarPart = format === 'openmetrics' ? exemplarPart(type) : -1;
   const runs = source.family.runs;
   const partMask = source.parts;
   const labelLength = containerLabel.length;
@@ -350,14 +603,16 @@ function writeSamples(
       const rest = records[r + R_REST]!;
       const tsStart = records[r + R_TS_START]!;
       const valueEnd = records[r + R_VALUE_END]!;
-      const tail = toText
-        ? valueEnd
-        : part === exemplarPart && records[r + R_EXEMPLAR_START]! >= 0
-          ? end
-          : tsStart >= 0 ? records[r + R_TS_END]! : valueEnd;
+      const exemplar = part === keptExemplarPart && records[r + R_EXEMPLAR_START]! >= 0;
+      if (rewriteAll || (flags & F_REWRITTEN) !== 0) {
+        from = flush(out, body, from, to);
+        out.text(rewrittenLine(parsed, r, part, source, containerText, context, exemplar));
+        continue;
+      }
+      const tail = toText ? valueEnd : exemplar ? end : tsStart >= 0 ? records[r + R_TS_END]! : valueEnd;
       // Room for the line: its bytes up to tail, our label, comma or braces, line feed, a converted timestamp.
       const room = tail - nameStart + labelLength + 3 + (toText && tsStart >= 0 ? 24 : 0);
-      if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) === 0 && labelsEnd > labelsStart && labelsStart === nameEnd + 1 &&
+      if (labelsEnd > labelsStart && labelsStart === nameEnd + 1 &&
         rest === labelsEnd + 1) {
         // The usual `name{labels} value`: everything up to the brace, our label and a comma, the rest.
         if (from !== -1 && to !== nameStart) from = flush(out, body, from, to);
@@ -374,16 +629,6 @@ function writeSamples(
         }
         from = -1;
         out.copy(body, labelsStart, tail);
-      } else if ((flags & (F_HAS_TARGET_LABEL | F_ODD_ESCAPE)) !== 0) {
-        from = flush(out, body, from, to);
-        const labels = Buffer.from(rewriteLabels(body, labelsStart, labelsEnd, label));
-        out.ensure(room + labels.length);
-        out.copy(body, nameStart, nameEnd);
-        out.byte(OPEN);
-        out.all(containerLabel);
-        out.copy(labels, 0, labels.length);
-        out.byte(CLOSE);
-        out.copy(body, rest, tail);
       } else {
         from = flush(out, body, from, to);
         out.ensure(room);
@@ -418,18 +663,50 @@ function flush(out: Output, body: Buffer, from: number, to: number): number {
   return -1;
 }
 
-/** The labels after the container label, for a series that has one already or odd escapes (the rare path). */
-function rewriteLabels(body: Buffer, start: number, end: number, label: string): string {
-  return servedLabels(body, start, end, label).map(([name, value]) => `,${name}="${value}"`).join('');
+/**
+ * The rare path: the line of sample r written from its parts. Its name is its family's as written
+ * plus its suffix, quoted in the braces when it is a UTF-8 name the scraper takes; its labels as
+ * servedLabels gives them, names escaped or quoted as the scraper asked; value, timestamp (converted
+ * between seconds and milliseconds when the format changes) and exemplar as they came.
+ */
+function rewrittenLine(
+  parsed: ParsedBody, r: number, part: number, source: Source, containerText: string, context: WriteContext, exemplar: boolean,
+): string {
+  const { body, records } = parsed;
+  const { format, escaping } = context;
+  const name = source.base + SUFFIX_OF_PART[part]!;
+  let labels = containerText;
+  for (const [labelName, value] of servedLabels(body, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, context.label)) {
+    const written = escaping !== 'allow-utf-8' ? escapeName(labelName, escaping, false)
+      : isLegacyLabelName(labelName) ? labelName : quoteName(labelName);
+    labels += `,${written}="${value}"`;
+  }
+  let valueStart = records[r + R_REST]!;
+  while (body[valueStart] === SPACE || body[valueStart] === TAB) valueStart++;
+  let line = source.quoted ? `{${quoteName(name)},${labels}}` : `${name}{${labels}}`;
+  line += ` ${body.toString('latin1', valueStart, records[r + R_VALUE_END]!)}`;
+  const tsStart = records[r + R_TS_START]!;
+  if (tsStart >= 0) {
+    const timestamp = body.toString('latin1', tsStart, records[r + R_TS_END]!);
+    line += ` ${parsed.format === format ? timestamp : format === 'text' ? secondsToMilliseconds(timestamp) : millisecondsToSeconds(timestamp)}`;
+  }
+  if (exemplar) line += ` ${body.toString('utf8', records[r + R_EXEMPLAR_START]!, records[r + R_END]!)}`;
+  return `${line}\n`;
 }
 
 /** Prometheus' OpenMetrics parser keeps int64(seconds * 1000); the text format carries milliseconds. */
-export function secondsToMilliseconds(seconds: string): string {
+function secondsToMilliseconds(seconds: string): string {
   const ms = Math.trunc(Number(seconds) * 1000);
   return Number.isSafeInteger(ms) ? String(ms === 0 ? 0 : ms) : BigInt(ms).toString();
 }
 
-export function escapeLabelValue(value: string): string {
+/** A text timestamp (digits: see isTextTimestamp) as OpenMetrics seconds, exactly. */
+function millisecondsToSeconds(milliseconds: string): string {
+  const digits = milliseconds.replace(/^0+(?=\d)/, '').padStart(4, '0');
+  return `${digits.slice(0, -3)}.${digits.slice(-3)}`;
+}
+
+function escapeLabelValue(value: string): string {
   return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
 

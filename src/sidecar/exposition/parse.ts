@@ -5,6 +5,7 @@
 // Families, HELP, TYPE and UNIT are the only objects, one per family.
 
 import { isUtf8 } from 'node:buffer';
+import { isLegacyMetricName } from './names.ts';
 import type { ExpositionFormat } from './types.ts';
 
 /** Metric types as parsed; OpenMetrics `unknown` and a family without TYPE are both `untyped`. */
@@ -20,7 +21,7 @@ export const Part = {
   bare: 0, total: 1, created: 2, bucket: 3, count: 4, sum: 5, gcount: 6, gsum: 7, info: 8,
 } as const;
 
-const SUFFIX_OF_PART = ['', '_total', '_created', '_bucket', '_count', '_sum', '_gcount', '_gsum', '_info'];
+export const SUFFIX_OF_PART = ['', '_total', '_created', '_bucket', '_count', '_sum', '_gcount', '_gsum', '_info'];
 
 /** The suffixes (as parts) a family of each type accepts, per format (text, as expfmt reads it; OpenMetrics). */
 const TEXT_PARTS: Record<MetricType, readonly number[]> = {
@@ -39,7 +40,10 @@ export const TEXT_TYPE_NAMES = ['counter', 'gauge', 'histogram', 'summary', 'unt
 export const OPENMETRICS_TYPE_NAMES = ['counter', 'gauge', 'histogram', 'summary', 'unknown', 'gaugehistogram', 'stateset', 'info'];
 
 export interface ParsedFamily {
+  /** Unescaped (a quoted name's escapes undone). */
   name: string;
+  /** Within Prometheus' legacy character set; otherwise the body quoted it (a UTF-8 name). */
+  legacy: boolean;
   /** undefined while only HELP or UNIT named the family; `untyped` once samples came without TYPE. */
   type: MetricType | undefined;
   /** HELP text, unescaped. */
@@ -76,7 +80,15 @@ export const F_HAS_TARGET_LABEL = 1;
 /** A label value has an escape other than \\ \" \n: rewritten so that strict parsers read it as Prometheus does. */
 export const F_ODD_ESCAPE = 2;
 export const F_DROPPED = 4;
-export const PART_SHIFT = 4;
+/**
+ * A name is quoted (Prometheus 3's syntax for UTF-8 names: `{"my.metric","a.b"="x"}`), inside the
+ * braces or as a label name: R_NAME_START and R_NAME_END hold the name between its quotes, and the
+ * labels (R_LABELS_*) may include the quoted metric name, which splitLabels leaves out.
+ */
+export const F_QUOTED = 8;
+/** An OpenMetrics timestamp that text cannot carry (negative, or beyond int64 milliseconds). */
+export const F_TIMESTAMP_NOT_TEXT = 16;
+export const PART_SHIFT = 8;
 export const PART_MASK = 0xf;
 
 export interface ParsedBody {
@@ -86,8 +98,21 @@ export interface ParsedBody {
   families: ParsedFamily[];
   records: Int32Array;
   samples: number;
+  /** Samples flagged F_DROPPED so far (the sum of the counts below; the merge adds its own drops). */
+  dropped: number;
   /** Samples flagged F_DROPPED as repeats of an earlier series of this body. */
   duplicates: number;
+  /** Samples flagged F_DROPPED for a `__name__` label, or an `le` or `quantile` label that is not a number. */
+  invalidLabels: number;
+  /** Text samples flagged F_DROPPED for a timestamp Prometheus' text parser rejects (signed, beyond int64). */
+  invalidTimestamps: number;
+  /** Samples flagged F_TIMESTAMP_NOT_TEXT. */
+  timestampsNotText: number;
+  /** Samples flagged F_QUOTED. */
+  quoted: number;
+  /** Exemplars kept (R_EXEMPLAR_START set), and exemplars left out as not servable. */
+  exemplars: number;
+  invalidExemplars: number;
 }
 
 export class ExpositionError extends Error {
@@ -105,6 +130,11 @@ const COMMA = 0x2c;
 const EQUALS = 0x3d;
 const OPEN = 0x7b;
 const CLOSE = 0x7d;
+/** The label name reserved for the metric name: never a label of a sample that has a name. */
+const NAME_LABEL = Buffer.from('__name__');
+/** The label strict parsers read as a number, by family type: `le` of histograms, `quantile` of summaries. */
+export const LE_LABEL = Buffer.from('le');
+export const QUANTILE_LABEL = Buffer.from('quantile');
 
 const METRIC_START = 1;
 const METRIC_CHAR = 2;
@@ -203,7 +233,13 @@ export class BodyParser {
       throw error;
     }
     const duplicates = flagDuplicates(body, scanner.records, scanner.count, scanner.targetLabel.toString('latin1'));
-    return { format: scanner.format, body, families: scanner.families, records: scanner.records, samples: scanner.count, duplicates };
+    return {
+      format: scanner.format, body, families: scanner.families, records: scanner.records, samples: scanner.count,
+      dropped: duplicates + scanner.invalidLabels + scanner.invalidTimestamps, duplicates,
+      invalidLabels: scanner.invalidLabels, invalidTimestamps: scanner.invalidTimestamps,
+      timestampsNotText: scanner.timestampsNotText, quoted: scanner.quoted,
+      exemplars: scanner.exemplars, invalidExemplars: scanner.invalidExemplars,
+    };
   }
 
   /** Gives the records back to the pool when a parse is abandoned (fetch failed mid-body). */
@@ -279,6 +315,21 @@ class Scanner {
   lastNameEnd = -1;
   lastPart = 0;
   lastNameHash = 0;
+  /** The label strict parsers read as a number in the current sample's family (le, quantile), if any. */
+  keyLabel: Buffer | undefined;
+  keyLength = -1;
+  /** What bracedHead() read of its sample. */
+  headNameStart = 0;
+  headNameEnd = 0;
+  headLabelsStart = 0;
+  headLabelsEnd = 0;
+  headRest = 0;
+  invalidLabels = 0;
+  invalidTimestamps = 0;
+  timestampsNotText = 0;
+  quoted = 0;
+  exemplars = 0;
+  invalidExemplars = 0;
 
   constructor(format: ExpositionFormat, targetLabel: Buffer) {
     this.format = format;
@@ -351,28 +402,35 @@ class Scanner {
     if (keyword === undefined) return; // a plain comment
     while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
     const nameStart = p;
-    if (p >= end || (CHAR_CLASS[buf[p]!]! & METRIC_START) === 0) throw new LineError(start, `${keyword} without a valid metric name`);
-    while (p < end && (CHAR_CLASS[buf[p]!]! & METRIC_CHAR) !== 0) p++;
-    // A TYPE line after its HELP line names the current family again: no string is made for the name.
-    // (The current family is always the one byName has for its name.)
-    const current = this.current;
-    const name = current !== undefined && isWord(buf, nameStart, p, current.name)
-      ? current.name
-      : buf.toString('latin1', nameStart, p);
+    let name: string;
+    let legacy = true;
+    if (buf[p] === QUOTE) {
+      p = this.quotedEnd(p, end, start);
+      name = decodeQuoted(buf, nameStart, p);
+      if (name === '') throw new LineError(start, `${keyword} without a valid metric name`);
+      legacy = isLegacyMetricName(name);
+    } else {
+      if (p >= end || (CHAR_CLASS[buf[p]!]! & METRIC_START) === 0) throw new LineError(start, `${keyword} without a valid metric name`);
+      while (p < end && (CHAR_CLASS[buf[p]!]! & METRIC_CHAR) !== 0) p++;
+      // A TYPE line after its HELP line names the current family again: no string is made for the name.
+      // (The current family is always the one byName has for its name.)
+      const current = this.current;
+      name = current !== undefined && isWord(buf, nameStart, p, current.name) ? current.name : buf.toString('latin1', nameStart, p);
+    }
     if (p < end && buf[p] !== SPACE && buf[p] !== TAB) throw new LineError(start, `invalid character in metric name`);
     if (p < end) p++;
     if (!this.openMetrics) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
     // The rest of the line becomes a string only when it is kept.
     if (keyword === 'HELP') {
-      const family = this.byName.get(name) ?? this.newFamily(name, undefined);
+      const family = this.byName.get(name) ?? this.newFamily(name, undefined, legacy);
       family.help ??= unescapeHelp(buf.toString('utf8', p, end), this.openMetrics);
       this.current = family;
     } else if (keyword === 'UNIT') {
-      const family = this.byName.get(name) ?? this.newFamily(name, undefined);
+      const family = this.byName.get(name) ?? this.newFamily(name, undefined, legacy);
       family.unit ??= buf.toString('utf8', p, end);
       this.current = family;
     } else {
-      this.typeLine(start, name, this.typeName(p, end));
+      this.typeLine(start, name, this.typeName(p, end), legacy);
     }
   }
 
@@ -384,19 +442,19 @@ class Scanner {
     return buf.toString('utf8', start, end).trim();
   }
 
-  typeLine(start: number, name: string, typeName: string): void {
+  typeLine(start: number, name: string, typeName: string, legacy: boolean): void {
     const known = this.openMetrics ? OPENMETRICS_TYPE_NAMES : TEXT_TYPE_NAMES;
     if (!known.includes(typeName)) throw new LineError(start, `unknown metric type "${typeName}"`);
     const type = (typeName === 'unknown' ? 'untyped' : typeName) as MetricType;
     let family = this.byName.get(name);
     if (family === undefined) {
-      family = this.newFamily(name, type);
+      family = this.newFamily(name, type, legacy);
     } else if (family.type === undefined) {
       family.type = type;
       family.parts = this.partsOf(type);
     } else if (family.type !== type) {
       // A second, different TYPE: a new family of the same name, which the merge drops as a type conflict.
-      family = this.newFamily(name, type);
+      family = this.newFamily(name, type, legacy);
     }
     this.current = family;
   }
@@ -406,9 +464,9 @@ class Scanner {
     return (this.openMetrics ? OPENMETRICS_PARTS : TEXT_PARTS)[type];
   }
 
-  newFamily(name: string, type: MetricType | undefined): ParsedFamily {
+  newFamily(name: string, type: MetricType | undefined, legacy: boolean): ParsedFamily {
     const family: ParsedFamily = {
-      name, type, help: undefined, unit: undefined, runs: [], parts: this.partsOf(type),
+      name, legacy, type, help: undefined, unit: undefined, runs: [], parts: this.partsOf(type),
     };
     this.families.push(family);
     this.byName.set(name, family);
@@ -448,8 +506,12 @@ class Scanner {
       const part = this.partIn(current, start, end);
       if (part >= 0) return this.settle(current, part);
     }
+    return this.familyOf(this.buf.toString('latin1', start, end), true, start);
+  }
+
+  /** Finds (or makes) the family of the sample named `name`; returns its part. */
+  familyOf(name: string, legacy: boolean, lineStart: number): number {
     // As expfmt looks a name up: the family of that very name first, then one it is a suffix of.
-    const name = this.buf.toString('latin1', start, end);
     const same = this.byName.get(name);
     if (same !== undefined && same.parts.includes(Part.bare)) return this.settle(same, Part.bare);
     for (let part = 1; part < SUFFIX_OF_PART.length; part++) {
@@ -458,12 +520,15 @@ class Scanner {
       const family = this.byName.get(name.slice(0, name.length - suffix.length));
       if (family !== undefined && family.parts.includes(part)) return this.settle(family, part);
     }
-    if (same !== undefined) throw new LineError(start, `sample ${name} does not belong to the ${same.type} family ${name}`);
-    return this.settle(this.newFamily(name, 'untyped'), Part.bare);
+    if (same !== undefined) throw new LineError(lineStart, `sample ${name} does not belong to the ${same.type} family ${name}`);
+    return this.settle(this.newFamily(name, 'untyped', legacy), Part.bare);
   }
 
   settle(family: ParsedFamily, part: number): number {
     if (family.type === undefined) family.type = 'untyped';
+    const type = family.type;
+    this.keyLabel = type === 'histogram' || type === 'gaugehistogram' ? LE_LABEL : type === 'summary' ? QUANTILE_LABEL : undefined;
+    this.keyLength = this.keyLabel === undefined ? -1 : this.keyLabel.length;
     this.current = family;
     if (this.runFamily !== family) {
       this.closeRun();
@@ -490,112 +555,148 @@ class Scanner {
     // Scanned up to the buffer's end: a line feed ends every field.
     const end = this.len;
     let p = lineStart;
-    if ((CHAR_CLASS[buf[p]!]! & METRIC_START) === 0) throw new LineError(lineStart, 'expected a metric name');
-    // Most samples repeat the previous sample's name: compared first, it needs neither a scan by
-    // character class nor a family lookup nor a hash.
-    const lastStart = this.lastNameStart;
-    const lastLength = this.lastNameEnd - lastStart;
+    let nameStart = lineStart;
     let nameEnd = -1;
-    if (lastLength > 0 && lineStart + lastLength < end && (CHAR_CLASS[buf[lineStart + lastLength]!]! & METRIC_CHAR) === 0) {
-      // Four bytes at a time (a DataView read is one load): byte by byte, this compare took a quarter of the scan.
-      const words = this.words;
-      let i = 0;
-      while (i + 4 <= lastLength && words.getInt32(lineStart + i, true) === words.getInt32(lastStart + i, true)) i += 4;
-      while (i < lastLength && buf[lineStart + i] === buf[lastStart + i]) i++;
-      if (i === lastLength) nameEnd = lineStart + lastLength;
-    }
     let part: number;
     let hash: number;
-    if (nameEnd !== -1) {
-      p = nameEnd;
-      part = this.lastPart;
-      hash = this.lastNameHash;
+    let labelsStart: number;
+    let labelsEnd: number;
+    let flags: number;
+    if (buf[p] === OPEN) {
+      // Prometheus 3's `{"name", labels}`: a rare, slower path.
+      flags = this.bracedHead(lineStart);
+      nameStart = this.headNameStart;
+      nameEnd = this.headNameEnd;
+      labelsStart = this.headLabelsStart;
+      labelsEnd = this.headLabelsEnd;
+      p = this.headRest;
+      part = (flags >> PART_SHIFT) & PART_MASK;
+      hash = 0; // F_QUOTED: the hash is computed again as served (flagDuplicates)
     } else {
-      hash = Math.imul(FNV_OFFSET ^ buf[p]!, FNV_PRIME);
-      p++;
-      for (;;) {
-        const c = buf[p]!;
-        if (p >= end || (CHAR_CLASS[c]! & METRIC_CHAR) === 0) break;
-        hash = Math.imul(hash ^ c, FNV_PRIME);
-        p++;
+      if ((CHAR_CLASS[buf[p]!]! & METRIC_START) === 0) throw new LineError(lineStart, 'expected a metric name');
+      // Most samples repeat the previous sample's name: compared first, it needs neither a scan by
+      // character class nor a family lookup nor a hash.
+      const lastStart = this.lastNameStart;
+      const lastLength = this.lastNameEnd - lastStart;
+      if (lastLength > 0 && lineStart + lastLength < end && (CHAR_CLASS[buf[lineStart + lastLength]!]! & METRIC_CHAR) === 0) {
+        // Four bytes at a time (a DataView read is one load): byte by byte, this compare took a quarter of the scan.
+        const words = this.words;
+        let i = 0;
+        while (i + 4 <= lastLength && words.getInt32(lineStart + i, true) === words.getInt32(lastStart + i, true)) i += 4;
+        while (i < lastLength && buf[lineStart + i] === buf[lastStart + i]) i++;
+        if (i === lastLength) nameEnd = lineStart + lastLength;
       }
-      nameEnd = p;
-      this.lastNameHash = hash;
-      part = this.lastPart = this.findFamily(lineStart, nameEnd);
-    }
-    this.lastNameStart = lineStart;
-    this.lastNameEnd = nameEnd;
-    let labelsStart = p;
-    let labelsEnd = p;
-    let flags = part << PART_SHIFT;
-    let brace = p;
-    if (!om) while (brace < end && (buf[brace] === SPACE || buf[brace] === TAB)) brace++;
-    if (brace < end && buf[brace] === OPEN) {
-      p = brace + 1;
-      labelsStart = labelsEnd = p;
-      let labels = 0;
-      const targetLabel = this.targetLabel;
-      for (;;) {
-        if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
-        if (p < end && buf[p] === CLOSE && (labels > 0 ? !om : true)) break;
-        const labelStart = p;
-        if (p >= end || (CHAR_CLASS[buf[p]!]! & LABEL_START) === 0) throw new LineError(lineStart, 'expected a label name');
-        let labelHash = Math.imul(FNV_OFFSET ^ buf[p]!, FNV_PRIME);
+      if (nameEnd !== -1) {
+        p = nameEnd;
+        part = this.lastPart;
+        hash = this.lastNameHash;
+      } else {
+        hash = Math.imul(FNV_OFFSET ^ buf[p]!, FNV_PRIME);
         p++;
         for (;;) {
           const c = buf[p]!;
-          if (p >= end || (CHAR_CLASS[c]! & LABEL_CHAR) === 0) break;
-          labelHash = Math.imul(labelHash ^ c, FNV_PRIME);
+          if (p >= end || (CHAR_CLASS[c]! & METRIC_CHAR) === 0) break;
+          hash = Math.imul(hash ^ c, FNV_PRIME);
           p++;
         }
-        const labelEnd = p;
-        if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
-        if (buf[p] !== EQUALS) throw new LineError(lineStart, 'expected "=" after the label name');
-        p++;
-        if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
-        if (buf[p] !== QUOTE) throw new LineError(lineStart, 'expected a quoted label value');
-        p++;
+        nameEnd = p;
+        this.lastNameHash = hash;
+        part = this.lastPart = this.findFamily(lineStart, nameEnd);
+      }
+      this.lastNameStart = lineStart;
+      this.lastNameEnd = nameEnd;
+      labelsStart = p;
+      labelsEnd = p;
+      flags = part << PART_SHIFT;
+      let brace = p;
+      if (!om) while (brace < end && (buf[brace] === SPACE || buf[brace] === TAB)) brace++;
+      if (brace < end && buf[brace] === OPEN) {
+        p = brace + 1;
+        labelsStart = labelsEnd = p;
+        let labels = 0;
+        const targetLabel = this.targetLabel;
+        const keyLabel = this.keyLabel;
+        const keyLength = this.keyLength;
         for (;;) {
-          if (p >= end) throw new LineError(lineStart, 'unterminated label value');
-          const c = buf[p]!;
-          if (c === QUOTE) break;
-          if (c === LF) throw new LineError(lineStart, 'unterminated label value');
-          labelHash = Math.imul(labelHash ^ c, FNV_PRIME);
-          if (c === BACKSLASH) {
-            const next = buf[p + 1];
-            if (next === LF || next === undefined) throw new LineError(lineStart, 'unterminated label value');
-            if (next !== BACKSLASH && next !== QUOTE && next !== 0x6e) flags |= F_ODD_ESCAPE;
-            labelHash = Math.imul(labelHash ^ next, FNV_PRIME);
-            p += 2;
-          } else {
+          if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+          if (p < end && buf[p] === CLOSE && (labels > 0 ? !om : true)) break;
+          const labelStart = p;
+          let labelHash: number;
+          if (p < end && (CHAR_CLASS[buf[p]!]! & LABEL_START) !== 0) {
+            labelHash = Math.imul(FNV_OFFSET ^ buf[p]!, FNV_PRIME);
             p++;
+            for (;;) {
+              const c = buf[p]!;
+              if (p >= end || (CHAR_CLASS[c]! & LABEL_CHAR) === 0) break;
+              labelHash = Math.imul(labelHash ^ c, FNV_PRIME);
+              p++;
+            }
+          } else if (buf[p] === QUOTE) {
+            // A quoted (UTF-8) label name; its checks below are made on it unquoted (checkQuotedLabels).
+            p = this.quotedEnd(p, end, lineStart);
+            labelHash = 0;
+            flags |= F_QUOTED;
+          } else {
+            throw new LineError(lineStart, 'expected a label name');
           }
+          const labelEnd = p;
+          if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+          if (buf[p] !== EQUALS) throw new LineError(lineStart, 'expected "=" after the label name');
+          p++;
+          if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+          if (buf[p] !== QUOTE) throw new LineError(lineStart, 'expected a quoted label value');
+          p++;
+          const valueStart = p;
+          for (;;) {
+            if (p >= end) throw new LineError(lineStart, 'unterminated label value');
+            const c = buf[p]!;
+            if (c === QUOTE) break;
+            if (c === LF) throw new LineError(lineStart, 'unterminated label value');
+            labelHash = Math.imul(labelHash ^ c, FNV_PRIME);
+            if (c === BACKSLASH) {
+              const next = buf[p + 1];
+              if (next === LF || next === undefined) throw new LineError(lineStart, 'unterminated label value');
+              if (next !== BACKSLASH && next !== QUOTE && next !== 0x6e) flags |= F_ODD_ESCAPE;
+              labelHash = Math.imul(labelHash ^ next, FNV_PRIME);
+              p += 2;
+            } else {
+              p++;
+            }
+          }
+          const valueEnd = p;
+          p++;
+          labelsEnd = p;
+          // A sum of per-label hashes does not depend on label order, as series identity does not.
+          hash = (hash + mix(labelHash)) | 0;
+          const nameLength = labelEnd - labelStart;
+          if (nameLength === targetLabel.length && buf[labelStart] === targetLabel[0] && sameBytes(buf, labelStart, targetLabel, 0, nameLength)) {
+            flags |= F_HAS_TARGET_LABEL;
+          } else if (nameLength === keyLength && buf[labelStart] === keyLabel![0] && sameBytes(buf, labelStart, keyLabel!, 0, nameLength)) {
+            if (!isLabelNumber(buf, valueStart, valueEnd)) flags |= F_DROPPED;
+          } else if (nameLength === NAME_LABEL.length && buf[labelStart] === 0x5f && buf[labelStart + 1] === 0x5f &&
+            sameBytes(buf, labelStart, NAME_LABEL, 0, nameLength)) {
+            flags |= F_DROPPED;
+          }
+          this.checkRepeatedLabel(labels, labelStart, labelEnd, lineStart);
+          labels++;
+          if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+          if (p < end && buf[p] === COMMA) {
+            p++;
+            continue;
+          }
+          if (p < end && buf[p] === CLOSE) break;
+          throw new LineError(lineStart, 'expected "," or "}" after a label value');
         }
         p++;
-        labelsEnd = p;
-        // A sum of per-label hashes does not depend on label order, as series identity does not.
-        hash = (hash + mix(labelHash)) | 0;
-        const nameLength = labelEnd - labelStart;
-        if (nameLength === targetLabel.length && buf[labelStart] === targetLabel[0] && sameBytes(buf, labelStart, targetLabel, 0, nameLength)) {
-          flags |= F_HAS_TARGET_LABEL;
-        }
-        this.checkRepeatedLabel(labels, labelStart, labelEnd, lineStart);
-        labels++;
-        if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
-        if (p < end && buf[p] === COMMA) {
-          p++;
-          continue;
-        }
-        if (p < end && buf[p] === CLOSE) break;
-        throw new LineError(lineStart, 'expected "," or "}" after a label value');
+        if ((flags & (F_QUOTED | F_DROPPED)) !== 0) flags = this.labelsChecked(labelsStart, labelsEnd, flags, lineStart);
       }
-      p++;
     }
     const rest = p;
     // The rest of the line: a value, then maybe a timestamp and (OpenMetrics) an exemplar, each
-    // scanned to its end without first looking for the line's end.
+    // scanned to its end without first looking for the line's end. Text takes a value right after
+    // `}` (`a{b="c"}1`), as Prometheus and expfmt do.
     const len = this.len;
-    if (om ? buf[p] !== SPACE : buf[p] !== SPACE && buf[p] !== TAB) throw new LineError(lineStart, 'expected a value');
+    if (om ? buf[p] !== SPACE : buf[p] !== SPACE && buf[p] !== TAB && buf[p - 1] !== CLOSE) throw new LineError(lineStart, 'expected a value');
     p = this.skipBlanks(p);
     const valueStart = p;
     while (p < len && !isFieldEnd(buf[p]!)) p++;
@@ -613,9 +714,7 @@ class Scanner {
         tsStart = p;
         while (p < len && !isFieldEnd(buf[p]!)) p++;
         tsEnd = contentEnd = p;
-        if (om ? !isTimestampSeconds(buf, tsStart, tsEnd) : !isInteger(buf, tsStart, tsEnd)) {
-          throw new LineError(lineStart, om ? 'invalid timestamp' : 'expected an integer timestamp in milliseconds');
-        }
+        flags = this.timestamp(tsStart, tsEnd, flags, lineStart);
         if (buf[p] === SPACE || (!om && buf[p] === TAB)) {
           p = this.skipBlanks(p);
           if (om && buf[p] === HASH) exemplarStart = p;
@@ -627,7 +726,10 @@ class Scanner {
       let lineEnd = buf.indexOf(LF, p);
       if (lineEnd === -1) lineEnd = len;
       p = contentEnd = lineEnd > p && buf[lineEnd - 1] === CR ? lineEnd - 1 : lineEnd;
-      if (!this.exemplar(exemplarStart, contentEnd, lineStart)) {
+      if (this.exemplar(exemplarStart, contentEnd, lineStart)) {
+        this.exemplars++;
+      } else {
+        this.invalidExemplars++;
         exemplarStart = -1;
         contentEnd = tsEnd >= 0 ? tsEnd : valueEnd;
       }
@@ -643,7 +745,7 @@ class Scanner {
       this.records = records = grown;
     }
     const r = count * RECORD_SIZE;
-    records[r + R_NAME_START] = lineStart;
+    records[r + R_NAME_START] = nameStart;
     records[r + R_NAME_END] = nameEnd;
     records[r + R_LABELS_START] = labelsStart;
     records[r + R_LABELS_END] = labelsEnd;
@@ -657,6 +759,139 @@ class Scanner {
     records[r + R_HASH] = hash;
     this.count = count + 1;
     this.pos = next;
+  }
+
+  /**
+   * Checks the timestamp at [start, end) (rare: most samples have none); returns the sample's flags,
+   * with F_DROPPED for a text timestamp Prometheus' parser rejects (a sign; beyond int64, which it
+   * cannot read) and F_TIMESTAMP_NOT_TEXT for an OpenMetrics one that text could not carry.
+   */
+  timestamp(start: number, end: number, flags: number, lineStart: number): number {
+    const buf = this.buf;
+    if (this.openMetrics) {
+      if (!isTimestampSeconds(buf, start, end)) throw new LineError(lineStart, 'invalid timestamp');
+      if (!fitsTextTimestamp(buf, start, end)) {
+        this.timestampsNotText++;
+        return flags | F_TIMESTAMP_NOT_TEXT;
+      }
+      return flags;
+    }
+    if (!isInteger(buf, start, end)) throw new LineError(lineStart, 'expected an integer timestamp in milliseconds');
+    if (isTextTimestamp(buf, start, end) || (flags & F_DROPPED) !== 0) return flags;
+    this.invalidTimestamps++;
+    return flags | F_DROPPED;
+  }
+
+  /**
+   * The `{...}` of a sample whose name is quoted inside the braces (`{"my.metric",a="b"}`): sets the
+   * head* fields and returns the sample's flags. Checks what sample() checks of its labels.
+   */
+  bracedHead(lineStart: number): number {
+    const buf = this.buf;
+    const om = this.openMetrics;
+    const end = this.len;
+    let p = lineStart + 1;
+    let nameStart = -1;
+    let nameEnd = -1;
+    let labelsEnd = p;
+    let items = 0;
+    for (;;) {
+      if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+      if (p < end && buf[p] === CLOSE && (items > 0 ? !om : true)) break;
+      const itemStart = p;
+      if (buf[p] === QUOTE) {
+        p = this.quotedEnd(p, end, lineStart);
+      } else {
+        if (p >= end || (CHAR_CLASS[buf[p]!]! & LABEL_START) === 0) throw new LineError(lineStart, 'expected a label name');
+        while (p < end && (CHAR_CLASS[buf[p]!]! & LABEL_CHAR) !== 0) p++;
+      }
+      const itemEnd = p;
+      if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+      if (buf[itemStart] === QUOTE && (buf[p] === COMMA || buf[p] === CLOSE)) {
+        if (nameStart !== -1) throw new LineError(lineStart, 'two metric names in the braces');
+        nameStart = itemStart + 1;
+        nameEnd = itemEnd - 1;
+        labelsEnd = itemEnd;
+      } else {
+        if (buf[p] !== EQUALS) throw new LineError(lineStart, 'expected "=" after the label name');
+        p++;
+        if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+        if (buf[p] !== QUOTE) throw new LineError(lineStart, 'expected a quoted label value');
+        p = labelsEnd = this.quotedEnd(p, end, lineStart);
+      }
+      items++;
+      if (!om) while (p < end && (buf[p] === SPACE || buf[p] === TAB)) p++;
+      if (p < end && buf[p] === COMMA) {
+        p++;
+        continue;
+      }
+      if (p < end && buf[p] === CLOSE) break;
+      throw new LineError(lineStart, 'expected "," or "}" after a label value');
+    }
+    if (nameStart === -1) throw new LineError(lineStart, 'no metric name');
+    const name = decodeQuoted(buf, nameStart - 1, nameEnd + 1);
+    if (name === '') throw new LineError(lineStart, 'an empty metric name');
+    this.lastNameEnd = -1;
+    const part = this.familyOf(name, isLegacyMetricName(name), lineStart);
+    this.headNameStart = nameStart;
+    this.headNameEnd = nameEnd;
+    this.headLabelsStart = lineStart + 1;
+    this.headLabelsEnd = labelsEnd;
+    this.headRest = p + 1;
+    const flags = this.checkQuotedLabels(lineStart + 1, labelsEnd, (part << PART_SHIFT) | F_QUOTED, lineStart);
+    if ((flags & F_DROPPED) !== 0) this.invalidLabels++;
+    this.quoted++;
+    return flags;
+  }
+
+  /** Counts a sample whose labels quote a name or were found invalid; returns its flags, checked anew when quoted. */
+  labelsChecked(labelsStart: number, labelsEnd: number, flags: number, lineStart: number): number {
+    if ((flags & F_QUOTED) !== 0) {
+      flags = this.checkQuotedLabels(labelsStart, labelsEnd, flags, lineStart);
+      this.quoted++;
+    }
+    if ((flags & F_DROPPED) !== 0) this.invalidLabels++;
+    return flags;
+  }
+
+  /**
+   * The checks of sample() on the labels of a sample with quoted names, made on the names unquoted:
+   * a repeated name is an error; the container label, `__name__` and the family's `le` or `quantile`
+   * set flags; odd escapes in values set F_ODD_ESCAPE.
+   */
+  checkQuotedLabels(start: number, end: number, flags: number, lineStart: number): number {
+    const buf = this.buf;
+    const labels = splitLabels(buf, start, end);
+    const names = new Set<string>();
+    const target = this.targetLabel.toString('latin1');
+    const key = this.keyLabel?.toString('latin1');
+    for (const [name, value] of labels) {
+      if (names.has(name)) throw new LineError(lineStart, `label ${name} appears twice`);
+      names.add(name);
+      if (name === '') throw new LineError(lineStart, 'an empty label name');
+      if (name === target) flags |= F_HAS_TARGET_LABEL;
+      if (name === '__name__') flags |= F_DROPPED;
+      if (name === key && !isFloat(Buffer.from(value), 0, Buffer.byteLength(value))) flags |= F_DROPPED;
+      if (hasOddEscape(value)) flags |= F_ODD_ESCAPE;
+    }
+    return flags;
+  }
+
+  /** From the opening quote at p, the position after the closing one (a backslash escapes the next byte). */
+  quotedEnd(p: number, end: number, lineStart: number): number {
+    const buf = this.buf;
+    p++;
+    for (;;) {
+      if (p >= end || buf[p] === LF) throw new LineError(lineStart, 'unterminated quoted name');
+      const c = buf[p]!;
+      if (c === QUOTE) return p + 1;
+      if (c === BACKSLASH) {
+        if (p + 1 >= end || buf[p + 1] === LF) throw new LineError(lineStart, 'unterminated quoted name');
+        p += 2;
+      } else {
+        p++;
+      }
+    }
   }
 
   /** Past the blanks at p (OpenMetrics: the one space, which must be followed by a field). */
@@ -715,8 +950,8 @@ class Scanner {
 
   /**
    * Checks `# {labels} value [timestamp]` (OpenMetrics only) from p to end. False for an exemplar that
-   * is well formed but not servable: an escape other than \\ \" \n, or labels over the 128 characters
-   * OpenMetrics allows. Prometheus stores no exemplar then, and promux serves none.
+   * is well formed but not servable: an escape other than \\ \" \n, labels over the 128 characters
+   * OpenMetrics allows (Prometheus stores no exemplar then), or a quoted (UTF-8) label name.
    */
   exemplar(start: number, end: number, lineStart: number): boolean {
     const buf = this.buf;
@@ -728,9 +963,16 @@ class Scanner {
     const names: string[] = [];
     while (buf[p] !== CLOSE) {
       const nameStart = p;
-      if (p >= end || (CHAR_CLASS[buf[p]!]! & LABEL_START) === 0) throw new LineError(lineStart, 'invalid exemplar label');
-      while (p < end && (CHAR_CLASS[buf[p]!]! & LABEL_CHAR) !== 0) p++;
-      const name = buf.toString('latin1', nameStart, p);
+      let name: string;
+      if (buf[p] === QUOTE) {
+        p = this.quotedEnd(p, end, lineStart);
+        name = decodeQuoted(buf, nameStart, p);
+        servable = false;
+      } else {
+        if (p >= end || (CHAR_CLASS[buf[p]!]! & LABEL_START) === 0) throw new LineError(lineStart, 'invalid exemplar label');
+        while (p < end && (CHAR_CLASS[buf[p]!]! & LABEL_CHAR) !== 0) p++;
+        name = buf.toString('latin1', nameStart, p);
+      }
       if (names.includes(name)) throw new LineError(lineStart, `exemplar label ${name} appears twice`);
       names.push(name);
       if (buf[p] !== EQUALS || buf[p + 1] !== QUOTE) throw new LineError(lineStart, 'invalid exemplar label');
@@ -787,11 +1029,12 @@ function unescapeHelp(raw: string, openMetrics: boolean): string {
   return out;
 }
 
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
+export const FNV_OFFSET = 0x811c9dc5;
+export const FNV_PRIME = 0x01000193;
 
-function unescapeLabelValue(raw: string): string {
-  return raw.replace(/\\(.)/gs, (_, c: string) => (c === 'n' ? '\n' : c));
+/** \\ \" \n undone; any other backslash is kept, as Prometheus reads it. */
+export function unescapeLabelValue(raw: string): string {
+  return raw.replace(/\\(.)/gs, (escape, c: string) => (c === 'n' ? '\n' : c === '\\' || c === '"' ? c : escape));
 }
 
 /** buf[start, end) is the ASCII word. */
@@ -805,18 +1048,18 @@ function isWord(buf: Buffer, start: number, end: number, word: string): boolean 
  * a[aStart, aStart + length) equals b[bStart, bStart + length). For the few bytes of a label name a
  * JavaScript loop is cheaper than buf.compare(), a call into C++.
  */
-function sameBytes(a: Buffer, aStart: number, b: Buffer, bStart: number, length: number): boolean {
+export function sameBytes(a: Buffer, aStart: number, b: Buffer, bStart: number, length: number): boolean {
   for (let i = 0; i < length; i++) if (a[aStart + i] !== b[bStart + i]) return false;
   return true;
 }
 
-function hashBytes(buf: Buffer, start: number, end: number, seed: number): number {
+export function hashBytes(buf: Buffer, start: number, end: number, seed: number): number {
   let h = seed;
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
   return h;
 }
 
-function mix(h: number): number {
+export function mix(h: number): number {
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
   return h ^ (h >>> 16);
@@ -847,17 +1090,14 @@ export function isFloat(buf: Buffer, start: number, end: number): boolean {
 }
 
 function isDecimal(buf: Buffer, p: number, end: number): boolean {
-  let digits = 0;
-  while (p < end && isDigit(buf[p])) {
-    p++;
-    digits++;
-  }
+  // Digits compared inline (p < end: a byte, never undefined): this runs for every sample's value.
+  const first = p;
+  while (p < end && buf[p]! >= 0x30 && buf[p]! <= 0x39) p++;
+  let digits = p - first;
   if (p < end && buf[p] === DOT) {
-    p++;
-    while (p < end && isDigit(buf[p])) {
-      p++;
-      digits++;
-    }
+    const fraction = ++p;
+    while (p < end && buf[p]! >= 0x30 && buf[p]! <= 0x39) p++;
+    digits += p - fraction;
   }
   if (digits === 0) return false;
   if (p < end && (buf[p] === 0x65 || buf[p] === 0x45)) {
@@ -869,19 +1109,52 @@ function isDecimal(buf: Buffer, p: number, end: number): boolean {
   return p === end;
 }
 
+/**
+ * The value of an `le` or `quantile` label is a number (isFloat): the usual `0.25` and `+Inf`
+ * checked here at once, the rest by isFloat.
+ */
+function isLabelNumber(buf: Buffer, start: number, end: number): boolean {
+  if (end - start === 4 && buf[start] === PLUS && buf[start + 1] === 0x49 && buf[start + 2] === 0x6e && buf[start + 3] === 0x66) return true;
+  let p = start;
+  let dots = 0;
+  for (; p < end; p++) {
+    const c = buf[p]!;
+    if (c === DOT) dots++;
+    else if (c < 0x30 || c > 0x39) break;
+  }
+  return (p === end && dots <= 1 && end - start > dots) || isFloat(buf, start, end);
+}
+
 function isInteger(buf: Buffer, start: number, end: number): boolean {
   let p = start;
   if (buf[p] === MINUS || buf[p] === PLUS) p++;
-  if (p >= end || end - p > 19) return false;
+  if (p >= end) return false;
   while (p < end) if (!isDigit(buf[p++])) return false;
   return true;
 }
 
-/** An OpenMetrics timestamp: a finite decimal number of seconds whose milliseconds fit in int64. */
+const INT64_MAX = '9223372036854775807';
+
+/** An integer Prometheus' text parser reads as a timestamp: digits only (no sign) up to int64's largest. */
+function isTextTimestamp(buf: Buffer, start: number, end: number): boolean {
+  let p = start;
+  while (p < end - 1 && buf[p] === 0x30) p++;
+  for (let i = p; i < end; i++) if (!isDigit(buf[i])) return false;
+  const digits = end - p;
+  return digits < INT64_MAX.length || (digits === INT64_MAX.length && buf.toString('latin1', p, end) <= INT64_MAX);
+}
+
+/** An OpenMetrics timestamp: a finite decimal number of seconds (any size, as Prometheus reads it). */
 function isTimestampSeconds(buf: Buffer, start: number, end: number): boolean {
   let p = start;
   if (buf[p] === PLUS || buf[p] === MINUS) p++;
-  return isDecimal(buf, p, end) && Math.abs(Number(buf.toString('latin1', start, end))) < 9.2e15;
+  return isDecimal(buf, p, end);
+}
+
+/** The OpenMetrics timestamp becomes, in text, milliseconds that Prometheus' text parser reads (see isTextTimestamp). */
+function fitsTextTimestamp(buf: Buffer, start: number, end: number): boolean {
+  const ms = Math.trunc(Number(buf.toString('latin1', start, end)) * 1000);
+  return ms > -1 && ms < 2 ** 63;
 }
 
 // Scratch memory kept from one scrape to the next, so that a scrape does not churn megabytes of
@@ -933,7 +1206,9 @@ function flagDuplicates(buf: Buffer, records: Int32Array, count: number, targetL
   let duplicates = 0;
   for (let i = 0; i < count; i++) {
     const r = i * RECORD_SIZE;
-    if ((records[r + R_FLAGS]! & F_REWRITTEN) !== 0) records[r + R_HASH] = servedHash(buf, records, r, targetLabel);
+    const flags = records[r + R_FLAGS]!;
+    if ((flags & F_DROPPED) !== 0) continue; // dropped while scanned (an invalid label or timestamp)
+    if ((flags & F_REWRITTEN) !== 0) records[r + R_HASH] = servedHash(buf, records, r, targetLabel);
     let slot = records[r + R_HASH]! & mask;
     for (;;) {
       const other = table[slot]!;
@@ -953,11 +1228,12 @@ function flagDuplicates(buf: Buffer, records: Int32Array, count: number, targetL
 }
 
 /** The labels of a sample are served otherwise than they came. */
-const F_REWRITTEN = F_HAS_TARGET_LABEL | F_ODD_ESCAPE;
+export const F_REWRITTEN = F_HAS_TARGET_LABEL | F_ODD_ESCAPE | F_QUOTED;
 
 /** The hash the scanner computes, over the labels as served. */
 function servedHash(buf: Buffer, records: Int32Array, r: number, targetLabel: string): number {
-  let hash = hashBytes(buf, records[r + R_NAME_START]!, records[r + R_NAME_END]!, FNV_OFFSET);
+  const name = records[r + R_NAME_START]!;
+  let hash = name === records[r + R_NAME_END] ? FNV_OFFSET : hashBytes(buf, name, records[r + R_NAME_END]!, FNV_OFFSET);
   for (const [name, value] of servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, targetLabel)) {
     const bytes = Buffer.from(name + value);
     hash = (hash + mix(hashBytes(bytes, 0, bytes.length, FNV_OFFSET))) | 0;
@@ -997,15 +1273,27 @@ export function servedLabels(buf: Buffer, start: number, end: number, targetLabe
   ]);
 }
 
-/** The labels between R_LABELS_START and R_LABELS_END of an already scanned sample, as [name, raw value]. */
-function splitLabels(buf: Buffer, start: number, end: number): Array<[string, string]> {
+/**
+ * The labels between R_LABELS_START and R_LABELS_END of an already scanned sample, as [name, raw
+ * value]: quoted names unquoted, a quoted metric name among them left out.
+ */
+export function splitLabels(buf: Buffer, start: number, end: number): Array<[string, string]> {
   const labels: Array<[string, string]> = [];
   let p = start;
   while (p < end) {
     while (buf[p] === SPACE || buf[p] === TAB || buf[p] === COMMA) p++;
+    if (p >= end) break;
     const nameStart = p;
-    while ((CHAR_CLASS[buf[p]!]! & LABEL_CHAR) !== 0) p++;
-    const name = buf.toString('latin1', nameStart, p);
+    let name: string;
+    if (buf[p] === QUOTE) {
+      p = quotedStringEnd(buf, p);
+      name = decodeQuoted(buf, nameStart, p);
+      while (buf[p] === SPACE || buf[p] === TAB) p++;
+      if (buf[p] !== EQUALS) continue; // the metric name
+    } else {
+      while ((CHAR_CLASS[buf[p]!]! & LABEL_CHAR) !== 0) p++;
+      name = buf.toString('latin1', nameStart, p);
+    }
     while (buf[p] !== QUOTE) p++;
     const valueStart = ++p;
     while (buf[p] !== QUOTE) p += buf[p] === BACKSLASH ? 2 : 1;
@@ -1013,4 +1301,26 @@ function splitLabels(buf: Buffer, start: number, end: number): Array<[string, st
     p++;
   }
   return labels;
+}
+
+/** The position after the closing quote of the quoted string that starts at p (scanned already: it ends). */
+function quotedStringEnd(buf: Buffer, p: number): number {
+  p++;
+  while (buf[p] !== QUOTE) p += buf[p] === BACKSLASH ? 2 : 1;
+  return p + 1;
+}
+
+/** The quoted name buf[start, end) (quotes included) unquoted: \\ \" and \n undone, as in label values. */
+export function decodeQuoted(buf: Buffer, start: number, end: number): string {
+  const raw = buf.toString('utf8', start + 1, end - 1);
+  return raw.includes('\\') ? unescapeLabelValue(raw) : raw;
+}
+
+/** The raw label value has an escape other than \\ \" \n. */
+function hasOddEscape(raw: string): boolean {
+  for (let i = raw.indexOf('\\'); i !== -1 && i < raw.length; i = raw.indexOf('\\', i + 2)) {
+    const next = raw[i + 1];
+    if (next !== '\\' && next !== '"' && next !== 'n') return true;
+  }
+  return false;
 }

@@ -4,6 +4,32 @@ import type { ExpositionError, ParsedBody } from './parse.ts';
 
 export type ExpositionFormat = 'text' | 'openmetrics';
 
+/**
+ * How names outside Prometheus' legacy character set are served (the `escaping` parameter of
+ * Prometheus 3's Accept header, as prometheus/common model names them): `allow-utf-8` keeps them,
+ * quoted; the others rewrite them into legacy names.
+ */
+export type Escaping = 'allow-utf-8' | 'underscores' | 'dots' | 'values';
+
+/** One format the scraper takes, as promux would answer it. */
+export interface OutputFormat {
+  format: ExpositionFormat;
+  /** Content-Type of the answer: the media type and version the scraper asked for (and its escaping, when it named one). */
+  contentType: string;
+  escaping: Escaping;
+}
+
+/** What the scraper's Accept header takes (see negotiateOutput in negotiate.ts). */
+export interface Accepted {
+  openMetrics: OutputFormat | undefined;
+  /** Set whenever openMetrics is not: a scraper that names no format promux writes gets text 0.0.4. */
+  text: OutputFormat | undefined;
+  /** Both are taken, text with a higher q. */
+  preferText: boolean;
+  /** Equal for two negotiations that answer alike. */
+  key: string;
+}
+
 /** One target as fetched on this scrape. */
 export interface FetchedTarget {
   container: string;
@@ -28,8 +54,8 @@ export interface FetchedTarget {
 export interface MergeOptions {
   /** Label added to every series ("container"); an existing one is kept as exported_<label>. */
   containerLabel: string;
-  /** The scraper's Accept allows OpenMetrics 1.0. */
-  acceptOpenMetrics: boolean;
+  /** The formats the scraper takes. */
+  accept: Accepted;
   /**
    * A previous MergeOutput's `buffer` whose body nobody reads any more: written into when it fits, so
    * that a scrape does not leave a multi-megabyte buffer behind for the garbage collector.
@@ -53,8 +79,13 @@ export interface MergeOutput {
   body: Buffer;
   /** The whole buffer the body was written into, for `MergeOptions.reuse` once the body is sent. */
   buffer: Buffer;
-  /** Content-Type of the body: text/plain; version=0.0.4; charset=utf-8, or application/openmetrics-text; version=1.0.0; charset=utf-8 */
+  /** Content-Type of the body, one the scraper asked for (see OutputFormat). */
   contentType: string;
   format: ExpositionFormat;
   targets: TargetOutcome[];
+  /**
+   * Why the answer is text though the scraper preferred OpenMetrics and every target answered it:
+   * the first family found that breaks OpenMetrics' rules.
+   */
+  servedAsText?: string;
 }

@@ -5,6 +5,7 @@ import {
   BodyParser, DropCounter, ExpositionError, formatOfContentType, mergeTargets, type FetchedTarget, type ParsedBody,
 } from '../../../src/sidecar/exposition/index.ts';
 import { parseBody, RECORD_SIZE } from '../../../src/sidecar/exposition/parse.ts';
+import { ACCEPT } from './accept.ts';
 import { body as bodyArbitrary, mergeCase } from './generate.ts';
 
 type Format = 'text' | 'openmetrics';
@@ -127,7 +128,7 @@ describe('BodyParser fed a body in pieces gives what parseBody gives for the who
 describe('mergeTargets with bodies parsed while they arrived', () => {
   test('the same merged output and outcomes as when the merge parses the bodies', () => {
     fc.assert(fc.property(mergeCase(), fc.array(fc.nat(), { maxLength: 8 }), (c, pieces) => {
-      const options = { containerLabel: c.label, acceptOpenMetrics: c.acceptOpenMetrics };
+      const options = { containerLabel: c.label, accept: c.accept };
       const plain = mergeTargets(c.targets, options, new DropCounter());
       const withParsed = c.targets.map((target): FetchedTarget => {
         if (target.body === undefined) return target;
@@ -158,13 +159,13 @@ describe('mergeTargets with bodies parsed while they arrived', () => {
         }
       });
       const snapshot = parsedAsArrived();
-      const merge = (targets: FetchedTarget[], acceptOpenMetrics: boolean): string =>
-        mergeTargets(targets, { containerLabel: c.label, acceptOpenMetrics }, new DropCounter()).body.toString();
+      const merge = (targets: FetchedTarget[], openMetrics: boolean): string =>
+        mergeTargets(targets, { containerLabel: c.label, accept: openMetrics ? ACCEPT.prometheus2 : ACCEPT.text }, new DropCounter()).body.toString();
       const text = merge(snapshot, false);
       assert.ok(snapshot.every((t) => t.parsed === undefined), 'the first merge consumed what was parsed');
       // Another fetch's parser now takes the records the first merge gave back, and writes over them.
       for (const target of parsedAsArrived()) if (target.parsed !== undefined && !(target.parsed instanceof ExpositionError)) {
-        mergeTargets([target], { containerLabel: c.label, acceptOpenMetrics: false }, new DropCounter());
+        mergeTargets([target], { containerLabel: c.label, accept: ACCEPT.text }, new DropCounter());
       }
       assert.equal(merge(snapshot, true), merge(c.targets, true));
       assert.equal(text, merge(c.targets, false));
@@ -179,8 +180,8 @@ describe('mergeTargets with bodies parsed while they arrived', () => {
     assert.throws(() => parser.finish(body, body.length), (e) => (error = e as ExpositionError) instanceof ExpositionError);
     const targets = (parsed?: ExpositionError): FetchedTarget[] =>
       [{ container: 'bad', endpoint: '9100', body, contentType: 'text/plain; version=0.0.4', durationSeconds: 0, parsed }];
-    const streamedOutcome = mergeTargets(targets(error), { containerLabel: LABEL, acceptOpenMetrics: false }, new DropCounter());
-    const plainOutcome = mergeTargets(targets(), { containerLabel: LABEL, acceptOpenMetrics: false }, new DropCounter());
+    const streamedOutcome = mergeTargets(targets(error), { containerLabel: LABEL, accept: ACCEPT.text }, new DropCounter());
+    const plainOutcome = mergeTargets(targets(), { containerLabel: LABEL, accept: ACCEPT.text }, new DropCounter());
     assert.deepEqual(streamedOutcome.targets, plainOutcome.targets);
     assert.match(streamedOutcome.targets[0]!.error!, /^invalid text format exposition: line 2: /);
   });
@@ -206,7 +207,7 @@ describe('BodyParser sample records', () => {
       // Merging hands the records back, for the next round's parsers.
       mergeTargets(results.flatMap((parsed, i) => (parsed === undefined ? [] : [{
         container: `c${i}`, endpoint: '9100', body: bodies[i], contentType: 'text/plain', durationSeconds: 0, parsed,
-      }])), { containerLabel: LABEL, acceptOpenMetrics: false }, new DropCounter());
+      }])), { containerLabel: LABEL, accept: ACCEPT.text }, new DropCounter());
     }
   });
 

@@ -45,6 +45,8 @@ export interface RefSample {
   value: string;
   timestamp: string | undefined;
   exemplar: string | undefined;
+  /** Its metric name or a label name was quoted (Prometheus 3's UTF-8 syntax). */
+  quoted: boolean;
 }
 
 export interface RefFamily {
@@ -53,6 +55,8 @@ export interface RefFamily {
   help: string | undefined;
   unit: string | undefined;
   samples: RefSample[];
+  /** A metadata line quoted its name. */
+  quoted: boolean;
 }
 
 const SUFFIXES: Record<string, string[]> = {
@@ -69,14 +73,33 @@ export function belongs(sampleName: string, family: string, type: string | undef
   return (SUFFIXES[`${format}:${type}`] ?? ['']).some((suffix) => family + suffix === sampleName);
 }
 
+/** \\ \" \n undone; any other backslash is kept, as Prometheus reads it. */
 function unescape(value: string): string {
-  return value.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+  return value.replace(/\\(.)/g, (escape, c: string) => (c === 'n' ? '\n' : c === '\\' || c === '"' ? c : escape));
+}
+
+/** The quoted string at line[i] (a name or label value), unescaped, and the index after its closing quote. */
+function readQuoted(line: string, i: number): [string, number] {
+  if (line[i] !== '"') throw new Error(`expected a quote at ${i}: ${line}`);
+  let j = i + 1;
+  while (j < line.length && line[j] !== '"') j += line[j] === '\\' ? 2 : 1;
+  if (j >= line.length) throw new Error(`unterminated quoted string: ${line}`);
+  return [unescape(line.slice(i + 1, j)), j + 1];
+}
+
+/** A metric name as written: plain, or quoted (Prometheus 3's UTF-8 names), and the index after it. */
+function readName(line: string, i: number): [string, number] {
+  if (line[i] === '"') return readQuoted(line, i);
+  let j = i;
+  while (j < line.length && line[j] !== ' ') j++;
+  return [line.slice(i, j), j];
 }
 
 /**
  * Reads an exposition in the canonical layout promux and the generators write (single spaces, HELP/TYPE
- * before samples). Throws on what it cannot read. A sample joins the family of the last metadata line
- * when its name fits that family's type, else it starts a family of its own.
+ * before samples; text may have no blank between `}` and the value; names may be quoted, the metric
+ * name inside the braces). Throws on what it cannot read. A sample joins the family of the last
+ * metadata line when its name fits that family's type, else it starts a family of its own.
  */
 export function readExposition(text: string, format: 'text' | 'openmetrics'): RefFamily[] {
   const families: RefFamily[] = [];
@@ -85,15 +108,19 @@ export function readExposition(text: string, format: 'text' | 'openmetrics'): Re
   if (lines.at(-1) === '') lines.pop();
   for (const line of lines) {
     if (line === '' || line === '# EOF') continue;
-    const meta = /^# (HELP|TYPE|UNIT) (\S+)(?: (.*))?$/.exec(line);
+    const meta = /^# (HELP|TYPE|UNIT) /.exec(line);
     if (meta !== null) {
-      const [, keyword, name, rest = ''] = meta;
+      const [name, end] = readName(line, meta[0].length);
+      if (end < line.length && line[end] !== ' ') throw new Error(`cannot read metadata: ${line}`);
+      const rest = line.slice(end + 1);
+      const keyword = meta[1];
       let metadataOf = current;
       if (metadataOf === undefined || metadataOf.name !== name || metadataOf.samples.length > 0) {
-        metadataOf = { name: name!, type: undefined, help: undefined, unit: undefined, samples: [] };
+        metadataOf = { name, type: undefined, help: undefined, unit: undefined, samples: [], quoted: false };
         families.push(metadataOf);
         current = metadataOf;
       }
+      if (line[meta[0].length] === '"') metadataOf.quoted = true;
       if (keyword === 'HELP') metadataOf.help = rest;
       else if (keyword === 'TYPE') metadataOf.type = rest;
       else metadataOf.unit = rest;
@@ -102,7 +129,7 @@ export function readExposition(text: string, format: 'text' | 'openmetrics'): Re
     if (line.startsWith('#')) continue;
     const sample = readSample(line);
     if (current === undefined || !belongs(sample.name, current.name, current.type, format)) {
-      current = { name: sample.name, type: undefined, help: undefined, unit: undefined, samples: [] };
+      current = { name: sample.name, type: undefined, help: undefined, unit: undefined, samples: [], quoted: false };
       families.push(current);
     }
     current.samples.push(sample);
@@ -112,26 +139,44 @@ export function readExposition(text: string, format: 'text' | 'openmetrics'): Re
 
 function readSample(line: string): RefSample {
   let i = 0;
-  while (i < line.length && line[i] !== '{' && line[i] !== ' ') i++;
-  const name = line.slice(0, i);
+  let name: string | undefined;
+  if (line[0] !== '{') {
+    while (i < line.length && line[i] !== '{' && line[i] !== ' ') i++;
+    name = line.slice(0, i);
+  }
   const labels: Array<[string, string]> = [];
+  let quoted = false;
   if (line[i] === '{') {
     i++;
     while (line[i] !== '}') {
-      const eq = line.indexOf('=', i);
-      const labelName = line.slice(i, eq);
-      let j = eq + 2;
-      while (line[j] !== '"') j += line[j] === '\\' ? 2 : 1;
-      labels.push([labelName, unescape(line.slice(eq + 2, j))]);
-      i = j + 1;
+      let labelName: string;
+      if (line[i] === '"') {
+        quoted = true;
+        [labelName, i] = readQuoted(line, i);
+        if (line[i] === ',' || line[i] === '}') {
+          if (name !== undefined) throw new Error(`two metric names: ${line}`);
+          name = labelName;
+          if (line[i] === ',') i++;
+          continue;
+        }
+      } else {
+        const eq = line.indexOf('=', i);
+        labelName = line.slice(i, eq);
+        i = eq;
+      }
+      if (line[i] !== '=') throw new Error(`expected = in ${line}`);
+      let value: string;
+      [value, i] = readQuoted(line, i + 1);
+      labels.push([labelName, value]);
       if (line[i] === ',') i++;
       if (i >= line.length) throw new Error(`unterminated labels: ${line}`);
     }
     i++;
   }
-  const rest = line.slice(i + 1);
+  if (name === undefined || name === '') throw new Error(`no metric name: ${line}`);
+  const rest = line.slice(line[i] === ' ' ? i + 1 : i);
   const hash = rest.indexOf(' # ');
   const fields = (hash === -1 ? rest : rest.slice(0, hash)).split(' ');
   if (fields.length > 2 || fields[0] === '') throw new Error(`cannot read sample: ${line}`);
-  return { name, labels, value: fields[0]!, timestamp: fields[1], exemplar: hash === -1 ? undefined : rest.slice(hash + 3) };
+  return { name, labels, value: fields[0]!, timestamp: fields[1], exemplar: hash === -1 ? undefined : rest.slice(hash + 3), quoted };
 }

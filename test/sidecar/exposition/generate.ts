@@ -1,8 +1,11 @@
-// fast-check generators of valid expositions (text 0.0.4 as promtool reads it, OpenMetrics as the
-// Python parser reads it): families of every type with random names, tricky label values and HELP,
-// NaN and infinities, timestamps, exemplars, existing container labels and repeated series.
+// fast-check generators of expositions (text 0.0.4 as promtool reads it, OpenMetrics as the Python
+// parser reads it): families of every type with random names (some UTF-8, quoted as Prometheus 3
+// writes them), tricky label values and HELP, NaN and infinities, timestamps, exemplars, existing
+// container labels and repeated series; and poisons: families a container can really serve that a
+// strict consumer rejects (see Poison), which the merge must keep from sinking the whole answer.
 import fc from 'fast-check';
-import type { FetchedTarget } from '../../../src/sidecar/exposition/index.ts';
+import type { Accepted, FetchedTarget } from '../../../src/sidecar/exposition/index.ts';
+import { ACCEPT } from './accept.ts';
 
 type Format = 'text' | 'openmetrics';
 type Kind = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped' | 'gaugehistogram' | 'stateset' | 'info';
@@ -10,9 +13,47 @@ type Kind = 'counter' | 'gauge' | 'histogram' | 'summary' | 'untyped' | 'gaugehi
 const TEXT_KINDS: Kind[] = ['counter', 'gauge', 'histogram', 'summary', 'untyped'];
 const OM_KINDS: Kind[] = [...TEXT_KINDS, 'gaugehistogram', 'stateset', 'info'];
 
-// Some names are others plus a suffix, so that families of different targets collide in every way.
-const NAMES = ['alpha', 'beta', 'gamma', 'delta', 'alpha_count', 'beta_total', 'gamma_created', 'delta_bucket', 'delta_sum', 'eps:ratio'];
-const LABEL_NAMES = ['container', 'exported_container', 'path', 'method', '_x'];
+// Some names are others plus a suffix, so that families of different targets collide in every way;
+// some are UTF-8 names, one of which escapes to another name (my.metric, my_metric).
+const NAMES = ['alpha', 'beta', 'gamma', 'delta', 'alpha_count', 'beta_total', 'gamma_created', 'delta_bucket', 'delta_sum', 'eps:ratio',
+  'my.metric', 'my_metric', 'ünï'];
+const LABEL_NAMES = ['container', 'exported_container', 'path', 'method', '_x', 'a.b', 'a_b'];
+
+/**
+ * What a container can serve that breaks a strict consumer's rules: OpenMetrics' rules on values
+ * and structure (for an OpenMetrics answer), labels and timestamps Prometheus' parsers reject,
+ * metadata and exemplars the Python parser rejects.
+ */
+export type Poison =
+  | 'negativeCounter' | 'nanCounter' | 'noInfBucket' | 'bucketsOutOfOrder' | 'countMismatch' | 'sumWithoutCount' | 'negativeSum'
+  | 'splitGroup' | 'info2' | 'state3' | 'badLe' | 'badQuantile' | 'nameLabel' | 'negativeTimestamp' | 'hugeTimestamp' | 'badUnit'
+  | 'exemplarOnGauge' | 'exemplarOnSum' | 'longExemplar';
+
+function poisonsOf(kind: Kind, format: Format): Poison[] {
+  const om = format === 'openmetrics';
+  const all: Poison[] = ['nameLabel', ...(kind === 'info' ? [] : ['negativeTimestamp', 'hugeTimestamp'] as Poison[]), ...(om ? ['badUnit'] as Poison[] : [])];
+  switch (kind) {
+    case 'counter':
+      return [...all, 'negativeCounter', ...(om ? ['nanCounter', 'longExemplar'] as Poison[] : [])];
+    case 'histogram':
+      return [...all, 'noInfBucket', 'bucketsOutOfOrder', 'countMismatch', 'sumWithoutCount', 'negativeSum', 'splitGroup', 'badLe',
+        ...(om ? ['exemplarOnSum'] as Poison[] : [])];
+    case 'gaugehistogram':
+      return [...all, 'noInfBucket', 'bucketsOutOfOrder', 'countMismatch', 'badLe'];
+    case 'summary':
+      return [...all, 'badQuantile'];
+    case 'info':
+      return [...all, 'info2'];
+    case 'stateset':
+      return [...all, 'state3'];
+    default:
+      return [...all, ...(om ? ['exemplarOnGauge'] as Poison[] : [])];
+  }
+}
+
+function isLegacy(name: string, metric: boolean): boolean {
+  return (metric ? /^[a-zA-Z_:][a-zA-Z0-9_:]*$/ : /^[a-zA-Z_][a-zA-Z0-9_]*$/).test(name);
+}
 
 /** The names a family's samples may take (with its own), which no other family of the same body may use. */
 function claimed(name: string, kind: Kind, format: Format): string[] {
@@ -64,15 +105,17 @@ function escapeHelp(help: string, format: Format): string {
 }
 
 function labelsText(labels: Array<[string, string]>): string {
-  return labels.length === 0 ? '' : `{${labels.map(([n, v]) => `${n}="${escapeValue(v)}"`).join(',')}}`;
+  return labels.map(([n, v]) => `${isLegacy(n, false) ? n : `"${n}"`}="${escapeValue(v)}"`).join(',');
 }
 
 interface Line {
   name: string;
   labels: Array<[string, string]>;
   value: number;
-  exemplar?: boolean;
+  exemplar?: string;
 }
+
+const EXEMPLAR = (value: number): string => `# {trace_id="t${value}"} 0.5 1700000000.5`;
 
 /** The sample lines of one series of a family of that kind, values consistent with what strict parsers check. */
 function seriesLines(name: string, kind: Kind, format: Format, labels: Array<[string, string]>) {
@@ -87,7 +130,7 @@ function seriesLines(name: string, kind: Kind, format: Format, labels: Array<[st
       let cumulative = 0;
       const lines: Line[] = [...les, '+Inf'].map((le, i) => {
         cumulative += increments[i]!;
-        return { name: `${name}_bucket`, labels: [...labels, ['le', le]], value: cumulative, exemplar: om && exemplar && i === 0 };
+        return { name: `${name}_bucket`, labels: [...labels, ['le', le]], value: cumulative, ...(om && exemplar && i === 0 ? { exemplar: EXEMPLAR(cumulative) } : {}) };
       });
       lines.push({ name: name + suffixOfCount, labels, value: cumulative }, { name: name + suffixOfSum, labels, value: sum });
       return lines;
@@ -97,8 +140,9 @@ function seriesLines(name: string, kind: Kind, format: Format, labels: Array<[st
     om && value !== undefined ? [...lines, { name: `${name}_created`, labels, value }] : lines;
   switch (kind) {
     case 'counter':
-      return fc.tuple(om ? nonNegative : anyValue, created, fc.boolean()).map(([value, createdAt, exemplar]) =>
-        withCreated([{ name: om ? `${name}_total` : name, labels, value, exemplar: om && exemplar }], createdAt));
+      // Never negative, in text too: a text counter served as OpenMetrics (to a scraper that takes no text) is one.
+      return fc.tuple(nonNegative, created, fc.boolean()).map(([value, createdAt, exemplar]) =>
+        withCreated([{ name: om ? `${name}_total` : name, labels, value, ...(om && exemplar ? { exemplar: EXEMPLAR(value) } : {}) }], createdAt));
     case 'histogram':
       return fc.tuple(buckets('_count', '_sum'), created).map(([lines, createdAt]) => withCreated(lines, createdAt));
     case 'gaugehistogram':
@@ -125,23 +169,96 @@ interface Family {
   name: string;
   kind: Kind;
   help: string | undefined;
+  unit: string | undefined;
   timestamp: string | undefined;
   series: Line[][];
+  poison: Poison | undefined;
+}
+
+/** Applies the poison to the family's lines (series by series, as rendered). */
+function poisoned(f: Family, format: Format): Family {
+  const series = f.series.map((lines) => lines.map((line) => ({ ...line, labels: [...line.labels] })));
+  const first = series[0]!;
+  const find = (suffix: string): number => first.findIndex((l) => l.name === f.name + suffix);
+  switch (f.poison) {
+    case 'negativeCounter':
+      first[0]!.value = -1;
+      break;
+    case 'nanCounter':
+      first[0]!.value = Number.NaN;
+      break;
+    case 'noInfBucket':
+      first.splice(first.findIndex((l) => l.labels.some(([n, v]) => n === 'le' && v === '+Inf')), 1);
+      break;
+    case 'bucketsOutOfOrder': {
+      const inf = first.findIndex((l) => l.labels.some(([n, v]) => n === 'le' && v === '+Inf'));
+      // +Inf first: out of order whatever the other buckets.
+      first.unshift(...first.splice(inf, 1));
+      break;
+    }
+    case 'countMismatch':
+      first[find(format === 'text' || f.kind === 'histogram' ? '_count' : '_gcount')]!.value += 1;
+      break;
+    case 'sumWithoutCount':
+      first.splice(find('_count'), 1);
+      break;
+    case 'negativeSum':
+      first[find('_sum')]!.value = -1;
+      break;
+    case 'splitGroup':
+      // The first series' _sum after the last series: its group is split (only with two series or more).
+      if (series.length > 1) series.at(-1)!.push(...first.splice(find('_sum'), 1));
+      break;
+    case 'info2':
+      first[0]!.value = 2;
+      break;
+    case 'state3':
+      first[0]!.value = 3;
+      break;
+    case 'badLe':
+      first[0]!.labels = first[0]!.labels.map(([n, v]) => [n, n === 'le' ? 'abc' : v]);
+      break;
+    case 'badQuantile': {
+      const quantile = first.findIndex((l) => l.labels.some(([n]) => n === 'quantile'));
+      if (quantile !== -1) first[quantile]!.labels = first[quantile]!.labels.map(([n, v]) => [n, n === 'quantile' ? 'x' : v]);
+      break;
+    }
+    case 'nameLabel':
+      first[0]!.labels.push(['__name__', 'x']);
+      break;
+    case 'exemplarOnGauge':
+      first[0]!.exemplar = EXEMPLAR(1);
+      break;
+    case 'exemplarOnSum':
+      first[find('_sum')]!.exemplar = EXEMPLAR(2);
+      break;
+    case 'longExemplar':
+      first[0]!.exemplar = `# {trace_id="${'x'.repeat(130)}"} 1`;
+      break;
+    default:
+      break;
+  }
+  const timestamp = f.poison === 'negativeTimestamp' ? (format === 'text' ? '-5' : '-1.5')
+    : f.poison === 'hugeTimestamp' ? (format === 'text' ? '99999999999999999999' : '12345678901234567890.123')
+      : f.timestamp;
+  return { ...f, series, timestamp, unit: f.poison === 'badUnit' ? 'seconds' : f.unit };
 }
 
 function family(format: Format, name: string) {
-  // A stateset's label is named after the family, and label names cannot hold a colon.
-  const kinds = (format === 'text' ? TEXT_KINDS : OM_KINDS).filter((k) => k !== 'stateset' || !name.includes(':'));
+  const kinds = (format === 'text' ? TEXT_KINDS : OM_KINDS)
+    // A stateset's label is named after the family, and label names cannot hold a colon.
+    .filter((k) => k !== 'stateset' || !name.includes(':'));
   return fc.constantFrom(...kinds).chain((kind) =>
     fc.record({
       name: fc.constant(name),
       kind: fc.constant(kind),
       help: helpText,
+      unit: fc.constant(undefined),
       // Not on info: the Python parser takes all samples of an info family as one group, which must
       // not mix samples with and without timestamps, so info families of two targets could not merge.
       timestamp: kind === 'info' ? fc.constant(undefined) : fc.option(
         format === 'text'
-          ? fc.integer({ min: -1e12, max: 4e12 }).map(String)
+          ? fc.integer({ min: 0, max: 4e12 }).map(String)
           : fc.tuple(fc.integer({ min: 0, max: 4e9 }), fc.integer({ min: 0, max: 999 })).map(([s, ms]) => `${s}.${String(ms).padStart(3, '0')}`),
         { nil: undefined },
       ),
@@ -155,24 +272,37 @@ function family(format: Format, name: string) {
           return labels.map(([n, v]) => `${n === 'container' ? renamed : n}=${v}`).sort().join('\n');
         },
       }).chain((sets) => fc.tuple(...sets.map((labels) => seriesLines(name, kind, format, labels)))),
+      poison: fc.oneof({ weight: 5, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom(...poisonsOf(kind, format)) }),
     }));
 }
 
 export interface Body {
   format: Format;
   text: string;
+  /** The poisons of its families. */
+  poisons: Poison[];
+  /** It has a UTF-8 (quoted) metric or label name. */
+  utf8: boolean;
 }
 
-function render(format: Format, families: Family[], repeat: boolean): string {
+function render(format: Format, families: Family[], repeat: boolean, tight: boolean): string {
   const out: string[] = [];
   for (const f of families) {
-    if (f.help !== undefined) out.push(`# HELP ${f.name} ${escapeHelp(f.help, format)}`);
-    if (f.kind !== 'untyped') out.push(`# TYPE ${f.name} ${f.kind}`);
+    const name = isLegacy(f.name, true) ? f.name : `"${f.name}"`;
+    if (f.help !== undefined) out.push(`# HELP ${name} ${escapeHelp(f.help, format)}`);
+    if (f.kind !== 'untyped') out.push(`# TYPE ${name} ${f.kind}`);
+    if (f.unit !== undefined) out.push(`# UNIT ${name} ${f.unit}`);
     for (const series of f.series) {
       for (const line of series) {
         const ts = f.timestamp === undefined ? '' : ` ${f.timestamp}`;
-        const exemplar = line.exemplar ? ` # {trace_id="t${line.value}"} 0.5 1700000000.5` : '';
-        out.push(`${line.name}${labelsText(line.labels)} ${formatValue(line.value)}${ts}${exemplar}`);
+        const exemplar = line.exemplar === undefined ? '' : ` ${line.exemplar}`;
+        const labels = labelsText(line.labels);
+        const head = isLegacy(line.name, true)
+          ? `${line.name}${labels === '' ? '' : `{${labels}}`}`
+          : `{"${line.name}"${labels === '' ? '' : `,${labels}`}}`;
+        // Text takes a value right after the braces (`a{b="c"}1`).
+        const blank = tight && format === 'text' && head.endsWith('}') ? '' : ' ';
+        out.push(`${head}${blank}${formatValue(line.value)}${ts}${exemplar}`);
       }
     }
     // A repeated series (text only: the OpenMetrics parser rejects one).
@@ -186,7 +316,8 @@ export const body = (formats: Format[]): fc.Arbitrary<Body> => fc.constantFrom(.
   fc.record({
     names: fc.shuffledSubarray(NAMES, { minLength: 0, maxLength: 5 }),
     repeat: fc.boolean(),
-  }).chain(({ names, repeat }) =>
+    tight: fc.boolean(),
+  }).chain(({ names, repeat, tight }) =>
     fc.tuple(...names.map((name) => family(format, name))).map((families) => {
       // Keep the families whose sample names no earlier family of this body claims.
       const taken = new Set<string>();
@@ -195,23 +326,26 @@ export const body = (formats: Format[]): fc.Arbitrary<Body> => fc.constantFrom(.
         if (names.some((n) => taken.has(n))) return false;
         for (const n of names) taken.add(n);
         return true;
-      });
-      return { format, text: render(format, kept, repeat) };
+      }).map((f) => poisoned(f, format));
+      const utf8 = kept.some((f) => !isLegacy(f.name, true) || f.series.some((s) => s.some((l) => l.labels.some(([n]) => !isLegacy(n, false)))));
+      return { format, text: render(format, kept, repeat, tight), poisons: kept.flatMap((f) => (f.poison === undefined ? [] : [f.poison])), utf8 };
     })));
 
 export interface Case {
   label: string;
-  acceptOpenMetrics: boolean;
+  accept: Accepted;
   targets: FetchedTarget[];
+  /** The generated body of each target that answered, by container. */
+  bodies: Map<string, Body>;
 }
 
 /** One to three targets with bodies of the given formats, sometimes one more that failed to fetch. */
-export const mergeCase = (formats: Format[] = ['text', 'openmetrics'], acceptOpenMetrics = fc.boolean()): fc.Arbitrary<Case> => fc.record({
+export const mergeCase = (formats: Format[] = ['text', 'openmetrics'], accept = fc.constantFrom(...Object.values(ACCEPT))): fc.Arbitrary<Case> => fc.record({
   label: fc.constantFrom('container', 'path'),
-  acceptOpenMetrics,
+  accept,
   bodies: fc.array(body(formats), { minLength: 1, maxLength: 3 }),
   down: fc.boolean(),
-}).map(({ label, acceptOpenMetrics, bodies, down }) => {
+}).map(({ label, accept, bodies, down }) => {
   const targets: FetchedTarget[] = bodies.map((b, i) => ({
     container: `c${i}`,
     endpoint: String(9100 + i),
@@ -220,5 +354,5 @@ export const mergeCase = (formats: Format[] = ['text', 'openmetrics'], acceptOpe
     durationSeconds: 0.001 * (i + 1),
   }));
   if (down) targets.push({ container: 'down', endpoint: '9999', error: 'connection refused', durationSeconds: 0.5 });
-  return { label, acceptOpenMetrics, targets };
+  return { label, accept, targets, bodies: new Map(bodies.map((b, i) => [`c${i}`, b])) };
 });

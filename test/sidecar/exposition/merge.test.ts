@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DropCounter, mergeTargets, type FetchedTarget, type MergeOutput } from '../../../src/sidecar/exposition/index.ts';
 import { FIXTURES } from '../../helpers/tools.ts';
+import { ACCEPT } from './accept.ts';
 import { openMetricsErrors, promtoolError, readExposition, tools, type RefFamily } from './checkers.ts';
 
 const TEXT = 'text/plain; version=0.0.4; charset=utf-8';
@@ -25,7 +26,7 @@ function target(container: string, body: string | Buffer | undefined, contentTyp
 }
 
 function merge(targets: FetchedTarget[], acceptOpenMetrics = false, drops = new DropCounter(), label = 'container'): MergeOutput {
-  return mergeTargets(targets, { containerLabel: label, acceptOpenMetrics }, drops);
+  return mergeTargets(targets, { containerLabel: label, accept: acceptOpenMetrics ? ACCEPT.prometheus2 : ACCEPT.text }, drops);
 }
 
 function family(output: MergeOutput, name: string): RefFamily {
@@ -134,7 +135,7 @@ describe('mergeTargets edge cases', () => {
       '# HELP m Help with a backslash \\\\ and a\\nnewline, "quotes", ünïcödé.',
       '# TYPE m gauge',
       'm{v="q\\"uote",w="back\\\\slash",x="new\\nline",y="ünïcödé ✓",z=""} NaN 1700000000123',
-      'm{v="2"} +Inf -5',
+      'm{v="2"} +Inf 5',
       'm{v="3"} -Inf',
       'm{v="4"} 1.5e-300',
       '',
@@ -143,7 +144,7 @@ describe('mergeTargets edge cases', () => {
     const body = output.body.toString();
     assert.ok(body.includes(`${input.split('\n')[0]}\n${input.split('\n')[1]}\n`), body);
     assert.ok(body.includes('m{container="c",v="q\\"uote",w="back\\\\slash",x="new\\nline",y="ünïcödé ✓",z=""} NaN 1700000000123\n'));
-    assert.ok(body.includes('m{container="c",v="2"} +Inf -5\n'));
+    assert.ok(body.includes('m{container="c",v="2"} +Inf 5\n'));
     assert.ok(body.includes('m{container="c",v="3"} -Inf\n'));
     assert.ok(body.includes('m{container="c",v="4"} 1.5e-300\n'));
     if (checkers !== undefined) assert.equal(promtoolError(checkers.promtool, output.body), undefined);
@@ -159,10 +160,10 @@ describe('mergeTargets edge cases', () => {
   });
 
   test('OpenMetrics timestamps become milliseconds in text, truncated as Prometheus does', () => {
-    const input = '# TYPE g gauge\ng 1 1700000000.1239\ng{a="b"} 2 -1.5\ng{a="c"} 3 1e3\n# EOF\n';
+    const input = '# TYPE g gauge\ng 1 1700000000.1239\ng{a="b"} 2 -0.0001\ng{a="c"} 3 1e3\n# EOF\n';
     const body = merge([target('c', input, OM)]).body.toString();
     assert.match(body, /^g\{container="c"\} 1 1700000000123$/m);
-    assert.match(body, /^g\{container="c",a="b"\} 2 -1500$/m);
+    assert.match(body, /^g\{container="c",a="b"\} 2 0$/m);
     assert.match(body, /^g\{container="c",a="c"\} 3 1000000$/m);
   });
 
@@ -443,12 +444,12 @@ test('a merge writes into the reused buffer when it fits, with the same bytes as
   const targets = [target('node', fixture('node-exporter.prom'), TEXT), target('app', '# TYPE jobs gauge\njobs{q="a"} 1\n', TEXT)];
   const fresh = merge(targets);
   const reuse = Buffer.alloc(fresh.buffer.length, 0x78);
-  const reused = mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics: false, reuse }, new DropCounter());
+  const reused = mergeTargets(targets, { containerLabel: 'container', accept: ACCEPT.text, reuse }, new DropCounter());
   assert.equal(reused.buffer, reuse);
   assert.equal(reused.body.buffer, reuse.buffer);
   assert.deepEqual(reused.body, fresh.body);
   const tooSmall = Buffer.alloc(16);
-  const grown = mergeTargets(targets, { containerLabel: 'container', acceptOpenMetrics: false, reuse: tooSmall }, new DropCounter());
+  const grown = mergeTargets(targets, { containerLabel: 'container', accept: ACCEPT.text, reuse: tooSmall }, new DropCounter());
   assert.notEqual(grown.buffer, tooSmall);
   assert.deepEqual(grown.body, fresh.body);
 });
