@@ -290,13 +290,22 @@ export class SelfManagedTls {
   /** Sets caBundle as the Secret calls for, and says whether it trusts `serving`. */
   private async settle(seen: Webhooks, data: Record<string, string>, serving: KeyPairPem): Promise<PassResult> {
     const rollover = ROLLOVER_KEYS.some((k) => data[k] !== undefined);
+    const isTrusted = (): boolean => seen.webhooks.length > 0 && seen.webhooks.every((w) => trustedBy(decode64(w.caBundle), serving));
     try {
       await this.ensureCaBundle(seen, desiredCaBundle(data, this.now()));
     } catch (err) {
-      return { serving, trusted: false, rollover, problem: `setting caBundle failed: ${describeApiError(err)}` };
+      // Most often another replica changed caBundle since this pass read it (the patch's test failed):
+      // what it wrote may trust this replica's certificate as well, and readiness follows what is
+      // there, not the lost race. The next pass sets caBundle as the Secret calls for.
+      try {
+        seen.webhooks = (await this.options.kube.readWebhookConfiguration(this.options.webhookConfigName)).webhooks;
+      } catch {
+        seen.webhooks = [];
+      }
+      const trusted = isTrusted();
+      return { serving, trusted, rollover, ...(trusted ? {} : { problem: `setting caBundle failed: ${describeApiError(err)}` }) };
     }
-    const trusted = seen.webhooks.length > 0 && seen.webhooks.every((w) => trustedBy(decode64(w.caBundle), serving));
-    return { serving, trusted, rollover };
+    return { serving, trusted: isTrusted(), rollover };
   }
 
   /** Patches caBundle (PEM) into every webhook of `seen` lacking it, and records the result in `seen`. */
