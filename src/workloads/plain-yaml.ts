@@ -51,9 +51,12 @@ const SPACE = 32;
 const NEWLINE = 10;
 /** Characters that cannot start a plain scalar (YAML's indicators), "-" aside. */
 const INDICATOR = /^[?:,[\]{}#&*!|>'"%@`]/;
-/** What yaml (and YAML 1.1 readers) would not read back as a string, or reads in more than one way. */
-const NOT_PLAIN_STRING = /^(?:[-+]?[.0-9~]|<<$|(?:[Nn]ull|NULL|[Tt]rue|TRUE|[Ff]alse|FALSE)$)/;
 const CANONICAL_INT = /^(?:0|-?[1-9][0-9]{0,14})$/;
+/** The plain scalars that yaml's schema may resolve to other than a string: numbers, words, "~", "<<". */
+const MAYBE_TYPED = /^(?:[-+.0-9~<]|[A-Za-z]{1,5}$)/;
+/** The patterns by which yaml's schema (the one it reads with) resolves plain scalars to other types. */
+const TYPED = new Document(null, PARSE_OPTIONS).schema.tags.flatMap((tag) =>
+  tag.default && tag.tag !== 'tag:yaml.org,2002:str' && 'test' in tag && tag.test instanceof RegExp ? [tag.test] : []);
 /** Control characters, DEL, C1, byte order marks, lone surrogates: yaml's rules for these are its own. */
 // eslint-disable-next-line no-control-regex -- control characters are what it looks for
 const UNUSUAL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\ufeff\ud800-\udfff]/u;
@@ -62,12 +65,13 @@ const UNUSUAL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\ufeff\ud800-\udfff]/u;
 function plainValue(text: string, inFlow: boolean): string | number | boolean | null {
   if (text === '' || INDICATOR.test(text) || text.endsWith(' ') || text.endsWith(':') || text.includes(': ') || text.includes(' #')) no();
   if (text.charCodeAt(0) === 45 /* - */ && (text.length === 1 || text.charCodeAt(1) === SPACE)) no();
-  if (inFlow && /[,[\]{}:#]/.test(text)) no();
+  // In a flow collection, a colon only before a character that cannot end the scalar ("-a:8443", URLs).
+  if (inFlow && /[,[\]{}#]|:(?:[ ,[\]{}]|$)/.test(text)) no();
   if (text === 'null') return null;
   if (text === 'true') return true;
   if (text === 'false') return false;
   if (CANONICAL_INT.test(text)) return Number(text);
-  if (NOT_PLAIN_STRING.test(text)) no();
+  if (MAYBE_TYPED.test(text) && TYPED.some((test) => test.test(text))) no();
   return text;
 }
 
@@ -88,9 +92,12 @@ class Reader {
   private pos = 0;
   private lineEnd = 0;
   private indent = 0;
+  /** Whether comments or blank lines were passed over (which yaml keeps, and this writer cannot). */
+  private decorated = false;
 
   constructor(text: string) {
-    this.text = text;
+    // Blank lines at the end are no part of the document as yaml writes it.
+    this.text = text.replace(/\n[ \n]*$/, '\n');
   }
 
   document(): PlainDocument {
@@ -100,17 +107,29 @@ class Reader {
     if (marker) this.next(3);
     while (this.pos < text.length && text.charCodeAt(this.pos) === 35 /* # */) this.next(this.pos);
     const head = text.slice(0, this.pos);
-    this.load();
-    const root = this.blank() ? null : this.blockMap(0);
-    // Only blank lines may follow the content (yaml drops them when it writes the document).
-    while (this.pos < text.length) {
-      this.load();
-      if (!this.blank()) no();
-      this.next(this.lineEnd);
+    if (!this.toContent()) {
+      if (!marker) no();
+      // An empty document is where its marker is.
+      return new PlainDocument(head, null, 0, this.decorated);
     }
-    if (root === null && !marker) no();
-    // An empty document is where its marker is.
-    return new PlainDocument(head, root, root === null ? 0 : countLines(head));
+    const contentLine = countLines(text.slice(0, this.pos));
+    const root = this.blockMap(0);
+    if (this.toContent()) no();
+    return new PlainDocument(head, root, contentLine, this.decorated);
+  }
+
+  /**
+   * Moves to the next line with content, past blank and comment lines; false at the end of the text.
+   * Sets `decorated` when it passed any.
+   */
+  private toContent(): boolean {
+    const text = this.text;
+    for (; this.pos < text.length; this.next(this.lineEnd)) {
+      this.load();
+      if (!this.blank() && text.charCodeAt(this.pos + this.indent) !== 35 /* # */) return true;
+      this.decorated = true;
+    }
+    return false;
   }
 
   /** Moves to the line after the one that ends at or after `from`. */
@@ -142,41 +161,37 @@ class Reader {
 
   private blockMap(indent: number): MapNode {
     const map: MapNode = { kind: 'map', flow: false, pairs: [] };
-    this.pairsAt(map, new Set(), indent);
-    return map;
+    this.pairsAt(map, indent);
+    return checkedKeys(map);
   }
 
   /** The pairs of a block mapping at `indent`, from the loaded line on, into `map`. */
-  private pairsAt(map: MapNode, keys: Set<string>, indent: number): void {
+  private pairsAt(map: MapNode, indent: number): void {
     for (;;) {
-      if (this.pos >= this.text.length) return;
-      this.load();
-      if (this.blank() || this.indent < indent) return;
+      if (!this.toContent() || this.indent < indent) return;
       if (this.indent > indent || this.seqItem()) no();
-      this.pair(map, keys, this.pos + indent, indent);
+      this.pair(map, this.pos + indent, indent);
     }
   }
 
   /** One "key: value" starting at column `at` of the loaded line; moves past the lines it spans. */
-  private pair(map: MapNode, keys: Set<string>, at: number, indent: number): void {
+  private pair(map: MapNode, at: number, indent: number): void {
     const text = this.text;
     const [key, end] = this.key(at);
     if (text.charCodeAt(end) !== 58 /* : */) no();
-    if (typeof key.value !== 'string' || key.value === '__proto__' || key.value.length > 1000 || keys.has(key.value)) no();
-    keys.add(key.value);
+    if (typeof key.value !== 'string' || key.value === '__proto__' || key.value.length > 1000) no();
     let value: PlainNode;
-    if (end + 1 === this.lineEnd) {
+    const v = this.skipSpaces(end + 1);
+    if (v === this.lineEnd || (text.charCodeAt(v) === 35 /* # */ && v > end + 1)) {
+      // The value is on the lines below ("key:", perhaps with a comment after it).
+      if (v !== this.lineEnd) this.decorated = true;
       this.next(this.lineEnd);
-      if (this.pos >= text.length) no();
-      this.load();
-      if (this.blank()) no();
+      if (!this.toContent()) no();
       if (this.indent > indent) value = this.seqItem() ? this.blockSeq(this.indent) : this.blockMap(this.indent);
       else if (this.indent === indent && this.seqItem()) value = this.blockSeq(indent);
       else no();
     } else {
-      if (text.charCodeAt(end + 1) !== SPACE) no();
-      let v = end + 2;
-      while (text.charCodeAt(v) === SPACE) v++;
+      if (v === end + 1) no(); // a value right after the colon ("a":b)
       value = this.inline(v);
       this.next(this.lineEnd);
     }
@@ -187,9 +202,8 @@ class Reader {
   private key(at: number): [ScalarNode, number] {
     const c = this.text.charCodeAt(at);
     if (c === 34 /* " */ || c === 39 /* ' */) return this.quoted(at, this.lineEnd);
-    let i = this.text.indexOf(':', at);
-    while (i !== -1 && i < this.lineEnd && i + 1 !== this.lineEnd && this.text.charCodeAt(i + 1) !== SPACE) i = this.text.indexOf(':', i + 1);
-    if (i === -1 || i >= this.lineEnd) no();
+    const i = this.keyEnd(at);
+    if (i === -1) no();
     return [{ kind: 'scalar', value: plainValue(this.text.slice(at, i), false), style: 'PLAIN' }, i];
   }
 
@@ -199,19 +213,32 @@ class Reader {
     const c = text.charCodeAt(at);
     if (c === 123 /* { */ || c === 91 /* [ */) return false;
     if (c === 34 || c === 39) return text.charCodeAt(this.quoted(at, this.lineEnd)[1]) === 58;
-    for (let i = text.indexOf(':', at); i !== -1 && i < this.lineEnd; i = text.indexOf(':', i + 1)) {
-      if (i + 1 === this.lineEnd || text.charCodeAt(i + 1) === SPACE) return true;
+    return this.keyEnd(at) !== -1;
+  }
+
+  /** Where the first ": " (or ":" at the end) of the loaded line after `at` is; -1 when there is none. */
+  private keyEnd(at: number): number {
+    const text = this.text;
+    for (let i = at; i < this.lineEnd; i++) {
+      if (text.charCodeAt(i) === 58 /* : */ && (i + 1 === this.lineEnd || text.charCodeAt(i + 1) === SPACE)) return i;
     }
-    return false;
+    return -1;
+  }
+
+  /** Where the first ` #` (a comment) of the loaded line after `at` is; the line's end when there is none. */
+  private commentStart(at: number): number {
+    const text = this.text;
+    for (let i = at; i + 1 < this.lineEnd; i++) {
+      if (text.charCodeAt(i) === SPACE && text.charCodeAt(i + 1) === 35 /* # */) return i;
+    }
+    return this.lineEnd;
   }
 
   private blockSeq(indent: number): SeqNode {
     const text = this.text;
     const seq: SeqNode = { kind: 'seq', flow: false, items: [] };
     for (;;) {
-      if (this.pos >= text.length) break;
-      this.load();
-      if (this.blank() || this.indent < indent) break;
+      if (!this.toContent() || this.indent < indent) break;
       if (this.indent > indent) no();
       if (!this.seqItem()) break;
       const at = this.pos + indent + 2;
@@ -220,10 +247,9 @@ class Reader {
       if (c === SPACE || c === 35 /* # */ || (c === 45 /* - */ && (at + 1 === this.lineEnd || text.charCodeAt(at + 1) === SPACE))) no();
       if (this.startsPair(at)) {
         const map: MapNode = { kind: 'map', flow: false, pairs: [] };
-        const keys = new Set<string>();
-        this.pair(map, keys, at, indent + 2);
-        this.pairsAt(map, keys, indent + 2);
-        seq.items.push(map);
+        this.pair(map, at, indent + 2);
+        this.pairsAt(map, indent + 2);
+        seq.items.push(checkedKeys(map));
       } else {
         seq.items.push(this.inline(at));
         this.next(this.lineEnd);
@@ -232,7 +258,7 @@ class Reader {
     return seq;
   }
 
-  /** A value that takes the rest of the loaded line from `at`: a flow collection or a scalar. */
+  /** A value that takes the rest of the loaded line from `at` (but spaces and a comment): a flow collection or a scalar. */
   private inline(at: number): PlainNode {
     const text = this.text;
     const c = text.charCodeAt(at);
@@ -240,8 +266,16 @@ class Reader {
     let end: number;
     if (c === 123 || c === 91) [node, end] = this.flow(at);
     else if (c === 34 || c === 39) [node, end] = this.quoted(at, this.lineEnd);
-    else return { kind: 'scalar', value: plainValue(text.slice(at, this.lineEnd), false), style: 'PLAIN' };
-    if (end !== this.lineEnd) no();
+    else {
+      end = this.commentStart(at);
+      while (end > at && text.charCodeAt(end - 1) === SPACE) end--;
+      node = { kind: 'scalar', value: plainValue(text.slice(at, end), false), style: 'PLAIN' };
+    }
+    const rest = this.skipSpaces(end);
+    if (rest !== this.lineEnd) {
+      if (text.charCodeAt(rest) !== 35 || rest === end) no();
+      this.decorated = true;
+    }
     return node;
   }
 
@@ -256,8 +290,8 @@ class Reader {
     }
     let i = at + 1;
     for (;;) {
-      i = text.indexOf("'", i);
-      if (i === -1 || i >= limit) no();
+      while (i < limit && text.charCodeAt(i) !== 39) i++;
+      if (i >= limit) no();
       if (text.charCodeAt(i + 1) !== 39) break;
       i += 2;
     }
@@ -271,15 +305,13 @@ class Reader {
     const close = isMap ? 125 /* } */ : 93; /* ] */
     const pairs: MapNode['pairs'] = [];
     const items: PlainNode[] = [];
-    const keys = new Set<string>();
     let i = this.skipSpaces(at + 1);
     if (text.charCodeAt(i) === close) i++;
     else {
       for (;;) {
         if (isMap) {
           const [key, end] = this.flowScalar(i, true);
-          if (typeof key.value !== 'string' || key.value === '__proto__' || keys.has(key.value)) no();
-          keys.add(key.value);
+          if (typeof key.value !== 'string' || key.value === '__proto__') no();
           if (text.charCodeAt(end) !== 58 || text.charCodeAt(end + 1) !== SPACE) no();
           const [value, after] = this.flowValue(this.skipSpaces(end + 2));
           pairs.push({ key, value });
@@ -300,7 +332,7 @@ class Reader {
         if (text.charCodeAt(i) === close) no(); // a trailing comma
       }
     }
-    return [isMap ? { kind: 'map', flow: true, pairs } : { kind: 'seq', flow: true, items }, i];
+    return [isMap ? checkedKeys({ kind: 'map', flow: true, pairs }) : { kind: 'seq', flow: true, items }, i];
   }
 
   private flowValue(at: number): [PlainNode, number] {
@@ -327,6 +359,17 @@ class Reader {
     while (this.text.charCodeAt(i) === SPACE) i++;
     return i;
   }
+}
+
+/** The mapping, when no key is in it twice (yaml refuses that: left to it to say so). */
+function checkedKeys(map: MapNode): MapNode {
+  const pairs = map.pairs;
+  if (pairs.length > 16) {
+    if (new Set(pairs.map((p) => p.key.value)).size !== pairs.length) no();
+  } else {
+    for (let i = 1; i < pairs.length; i++) for (let j = 0; j < i; j++) if (pairs[i]!.key.value === pairs[j]!.key.value) no();
+  }
+  return map;
 }
 
 function countLines(text: string): number {
@@ -521,31 +564,54 @@ function writeScalar(node: ScalarNode, implicitKey: boolean, inFlow: boolean): s
   return value === null ? 'null' : String(value);
 }
 
-function writeNode(node: PlainNode, indent: string, inFlow: boolean): string {
-  if (node.kind === 'scalar') return writeScalar(node, false, inFlow);
-  if (inFlow || node.flow) return writeFlow(node);
-  if (node.kind === 'map') {
-    if (node.pairs.length === 0) return '{}';
-    return node.pairs.map((p) => writePair(p, indent, false)).join(`\n${indent}`);
+/** A new line indented for a node `depth` levels in ("\n" and two spaces a level). */
+const LINE_STARTS: string[] = [];
+const lineStart = (depth: number): string => (LINE_STARTS[depth] ??= `\n${'  '.repeat(depth)}`);
+
+/** Writes nodes into one string, as yaml writes them. */
+class Writer {
+  text = '';
+
+  node(node: PlainNode, depth: number, inFlow: boolean): void {
+    if (node.kind === 'scalar') {
+      this.text += writeScalar(node, false, inFlow);
+    } else if (inFlow || node.flow) {
+      this.flow(node);
+    } else if (node.kind === 'map') {
+      if (node.pairs.length === 0) this.text += '{}';
+      node.pairs.forEach((pair, i) => {
+        if (i > 0) this.text += lineStart(depth);
+        this.pair(pair, depth, false);
+      });
+    } else {
+      if (node.items.length === 0) this.text += '[]';
+      node.items.forEach((item, i) => {
+        if (i > 0) this.text += lineStart(depth);
+        this.text += '- ';
+        this.node(item, depth + 1, false);
+      });
+    }
   }
-  if (node.items.length === 0) return '[]';
-  return node.items.map((item) => `- ${writeNode(item, `${indent}  `, false)}`).join(`\n${indent}`);
-}
 
-function writeFlow(node: MapNode | SeqNode): string {
-  return node.kind === 'map'
-    ? `{${node.pairs.map((p) => writePair(p, '', true)).join(', ')}}`
-    : `[${node.items.map((item) => writeNode(item, '', true)).join(', ')}]`;
-}
+  private flow(node: MapNode | SeqNode): void {
+    const map = node.kind === 'map';
+    this.text += map ? '{' : '[';
+    (map ? node.pairs : node.items).forEach((member, i) => {
+      if (i > 0) this.text += ', ';
+      if (map) this.pair(member as MapNode['pairs'][number], 0, true);
+      else this.node(member as PlainNode, 0, true);
+    });
+    this.text += map ? '}' : ']';
+  }
 
-function writePair({ key, value }: MapNode['pairs'][number], indent: string, inFlow: boolean): string {
-  const k = writeScalar(key, true, inFlow);
-  if (!inFlow && k.length > 1024) no();
-  const valueIndent = `${indent}  `;
-  const v = writeNode(value, valueIndent, inFlow);
-  // A block collection goes on the lines below its key; a flow one (or an empty one) stays on the key's line.
-  if (value.kind === 'scalar' || inFlow || value.flow || (value.kind === 'map' ? value.pairs : value.items).length === 0) return `${k}: ${v}`;
-  return `${k}:\n${valueIndent}${v}`;
+  private pair({ key, value }: MapNode['pairs'][number], depth: number, inFlow: boolean): void {
+    const k = writeScalar(key, true, inFlow);
+    if (!inFlow && k.length > 1024) no();
+    // A block collection goes on the lines below its key; a flow one (or an empty one) stays on the key's line.
+    const below = value.kind !== 'scalar' && !inFlow && !value.flow && (value.kind === 'map' ? value.pairs : value.items).length > 0;
+    this.text += below ? `${k}:${lineStart(depth + 1)}` : `${k}: `;
+    this.node(value, depth + 1, inFlow);
+  }
 }
 
 /** A document of the subset: the text before its content (marker, comments), the content, and where it starts. */
@@ -554,13 +620,16 @@ export class PlainDocument {
   private readonly root: MapNode | null;
   /** Lines before the content (its 0-based line in the document's text). */
   readonly contentLine: number;
+  /** Comments or blank lines elsewhere than before the content: yaml writes the edited document. */
+  private readonly decorated: boolean;
   /** The document as yaml writes it, once an edit has been applied. */
   private text: string | undefined;
 
-  constructor(head: string, root: MapNode | null, contentLine: number) {
+  constructor(head: string, root: MapNode | null, contentLine: number, decorated: boolean) {
     this.head = head;
     this.root = root;
     this.contentLine = contentLine;
+    this.decorated = decorated;
   }
 
   toJS(): unknown {
@@ -569,13 +638,15 @@ export class PlainDocument {
 
   /** Applies `patch` (from this document's value to `after`) and writes the result; throws Unsupported. */
   edit(patch: readonly Operation[], after: unknown): void {
-    if (this.root === null) no();
+    if (this.root === null || this.decorated) no();
     const first = this.root.pairs[0];
     for (const op of patch) applyOperation(this.root, op);
     if (!holds(this.root, after)) no();
     // Without a marker, yaml keeps the comments at the top with the first key: they go where it goes.
     if (!this.head.startsWith('---') && this.head !== '' && this.root.pairs[0] !== first) no();
-    this.text = `${this.head}${writeNode(this.root, '', false)}\n`;
+    const writer = new Writer();
+    writer.node(this.root, 0, false);
+    this.text = `${this.head}${writer.text}\n`;
   }
 
   /** The edited document's YAML (the caller writes an unedited one as given). */

@@ -23,7 +23,8 @@ const TRICKY = [
   '- a', '-', '-a', '--export_to', '? x', '?x', ':x', '[a]', 'a[0]', '{a}', 'a,b', '*a', '&a', '!a', '|', '>', "it's",
   'say "hi"', 'back\\slash', '%p', '@a', '`a`', 'a  b', ' lead', 'trail ', 'tab\tx', 'new\nline', 'é', '日本', '---',
   '--- x', '...', '<<', 'app:8080,worker:8081', '$(POD_NAMESPACE).svc', '/metrics', 'example/app:1.0', '10m', '64Mi',
-  '{"a":1}', 'a=b c', 'x'.repeat(90), 'k8s.io/x y', '\u0007', '\u00a0',
+  '{"a":1}', 'a=b c', 'x'.repeat(90), 'k8s.io/x y', '\u0007', '\u00a0', '30s', '5m0s', '1.0.0', '1Gi', '-1x', '+', '~x', '.5x',
+  '--listen=:8443', 'http://127.0.0.1:8081/', 'a:', ':a', 'a:b:c', '12:30:00', '0b101', '1.', '-.5', '1e', '1e+3', 'e3', 'E-2',
 ];
 const KEYS = [
   'apiVersion', 'kind', 'metadata', 'spec', 'name', 'containers', 'image', 'ports', 'annotations', 'prometheus.io/port',
@@ -66,12 +67,20 @@ const STYLES = [Scalar.PLAIN, Scalar.QUOTE_DOUBLE, Scalar.QUOTE_SINGLE, Scalar.B
 /** The value written by yaml in a style picked by `pick`: flow or block collections, quoting, indentation, a head. */
 function written(value: Json, pick: (n: number) => number): string {
   const doc = new Document(value);
+  const decorate = pick(3) === 0;
   visit(doc, {
     Collection(_, node) {
       if (pick(4) === 0) node.flow = true;
     },
     Scalar(_, node) {
       if (typeof node.value === 'string' && pick(3) === 0) node.type = STYLES[pick(STYLES.length)];
+    },
+    Node(_, node) {
+      // Comments before and after nodes, and blank lines, as people write them.
+      if (!decorate) return;
+      if (pick(6) === 0) node.commentBefore = [' note', ' a: b', '#', ''][pick(4)];
+      if (pick(6) === 0) node.comment = [' why', ' - x', ''][pick(3)];
+      if (pick(6) === 0) node.spaceBefore = true;
     },
   });
   const body = doc.toString({
@@ -299,14 +308,25 @@ test('a stream cut at its "---" lines gives the documents, lines and errors of y
   assert.ok(plain > 500, `${plain} documents read by the fast road`);
 });
 
-test('what the fast road leaves to yaml: block scalars, anchors, tags, comments inside, tabs, floats', () => {
+test('what the fast road leaves to yaml: block scalars, anchors, tags, tabs, floats, nulls, multi-line values', () => {
   for (const text of [
-    'a: |\n  x\n', 'a: &x 1\nb: *x\n', 'a: !!str 1\n', 'a: 1 # c\n', 'a:\n  # c\n  b: 1\n', 'a: 1\n\nb: 2\n',
-    'a:\tb\n', 'a: 1.5\n', 'a: 0x1F\n', 'a: ~\n', 'a:\n', 'a: 1\na: 2\n', '<<: {a: 1}\n', 'a: "\\x41"\n', '- a\n',
-    'a: b\n  c\n', 'a: [1,\n  2]\n', '{a: 1}\n', 'a: {b: 1}: c\n', 'a: 1\n# trailing\n',
+    'a: |\n  x\n', 'a: &x 1\nb: *x\n', 'a: !!str 1\n', 'a:\tb\n', 'a: 1.5\n', 'a: 0x1F\n', 'a: ~\n', 'a:\n', 'a: 1\na: 2\n',
+    '<<: {a: 1}\n', 'a: "\\x41"\n', '- a\n', 'a: b\n  c\n', 'a: [1,\n  2]\n', '{a: 1}\n', 'a: {b: 1}: c\n', 'a: "b"# c\n',
+    '- - a\n', 'a:\n- # c\n',
   ]) {
     assert.equal(readPlainDocument(text), undefined, JSON.stringify(text));
   }
+});
+
+test('comments and blank lines inside a document are read past; an edit of such a document is left to yaml', () => {
+  const text = 'kind: A # the kind\n\nspec:\n  # the replicas\n  replicas: 1   \n  selector: {app: a}  # c\n# the end\n';
+  const [d] = [...readManifests({ name: 'c.yaml', text })];
+  assert.ok(d!.doc instanceof PlainDocument);
+  assert.deepEqual(documentValue(d!), { kind: 'A', spec: { replicas: 1, selector: { app: 'a' } } });
+  const after = { kind: 'A', spec: { replicas: 2, selector: { app: 'a' } } };
+  editDocument(d!, [{ op: 'replace', path: '/spec/replicas', value: 2 }], after);
+  assert.ok(!(d!.doc instanceof PlainDocument));
+  assert.equal(renderYamlDocument(d!, true, true), 'kind: A # the kind\n\nspec:\n  # the replicas\n  replicas: 2\n  selector: {app: a} # c\n\n# the end\n');
 });
 
 test('the shapes kubectl and helm write are read by the fast road, to what yaml reads', () => {
