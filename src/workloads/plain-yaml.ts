@@ -1,12 +1,14 @@
 // Block-style YAML, the way kubectl, helm and kustomize write manifests, read and written without the
 // yaml library's general machinery (its parser, composer and stringifier cost about ten times more).
 // The subset: a block mapping at the top, block mappings and sequences (indentless ones too), flow
-// collections on one line, plain and quoted scalars on one line, comment lines between the "---"
-// marker and the content. Anything else (block scalars, anchors, tags, comments elsewhere, blank
-// lines inside the content, tabs, numbers other than plain integers...) is left to yaml: reading
-// returns undefined and editing or writing throws Unsupported. What is read and written here is what
-// yaml reads and writes for the same text, byte for byte (test/workloads/plain-yaml.test.ts holds
-// generated documents and edits against yaml), so which path a document takes never shows.
+// collections on one line, plain and quoted scalars on one line, integers, true, false, null, and
+// comments and blank lines. Anything else (block scalars, anchors, tags, multi-line scalars and flow
+// collections, tabs, floats...) is left to yaml: reading returns undefined. Edits are written here
+// when the document's only comments are lines at its top (helm's "# Source: ...") and it has no
+// blank lines; otherwise (and where a rule below does not settle how yaml would write something)
+// editing throws Unsupported, and yaml edits and writes the document. What is read and written here is what yaml
+// reads and writes for the same text, byte for byte (test/workloads/plain-yaml.test.ts holds
+// generated documents and edits against yaml), so which road a document takes never shows.
 import type { Operation } from 'fast-json-patch';
 import { Document, Pair, Scalar, YAMLMap, YAMLSeq } from 'yaml';
 
