@@ -1,7 +1,8 @@
 // The document model: a manifest file as a list of YAML documents, each kept with its exact source
 // text. A document nobody changed is written back byte for byte (comments, key order, quoting); a
 // changed one is edited in place through yaml's Document API, operation by operation, so only the
-// changed nodes are rewritten and comments elsewhere in it stay.
+// changed nodes are rewritten and comments elsewhere in it stay. Documents in the block style that
+// kubectl, helm and kustomize write take a faster road to the same bytes (plain-yaml.ts).
 import { extname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Operation } from 'fast-json-patch';
@@ -11,6 +12,7 @@ import {
 import { jsonStreamSpans, jsonSyntaxProblem, looksLikeJson } from '../json.ts';
 import type { Document, Node } from 'yaml';
 import { InputError, type Source } from './input.ts';
+import { PARSE_OPTIONS, PlainDocument, readPlainDocument, Unsupported, WRITE_OPTIONS } from './plain-yaml.ts';
 
 export interface ManifestDocument {
   /** The file it came from, as the user named it. */
@@ -23,13 +25,9 @@ export interface ManifestDocument {
   raw: string;
   /** Whether the text carries its own "---" marker (otherwise the writer adds one between documents). */
   hasMarker: boolean;
-  doc: Document;
+  /** yaml's Document, or the faster plain form of a block-style document (until an edit it cannot take). */
+  doc: Document | PlainDocument;
 }
-
-// As close to kubectl's YAML reader as yaml allows: merge keys (<<) resolve, a duplicate key is an
-// error rather than a silent last-one-wins, and values written out are quoted wherever YAML 1.1
-// (Kubernetes' go-yaml) would read them differently: an annotation "yes" must not come back as a bool.
-const PARSE_OPTIONS = { merge: true, uniqueKeys: true, compat: 'yaml-1.1' } as const;
 
 /** "file: document N (line L)", the prefix of every message about a document. */
 export function documentLocation(d: Pick<ManifestDocument, 'source' | 'index' | 'line'>): string {
@@ -41,7 +39,9 @@ export function documentLocation(d: Pick<ManifestDocument, 'source' | 'index' | 
  * line of bad YAML (or JSON). Each document's source text runs from the end of the one before: the
  * comments and blank lines before it are its own, a "..." end marker belongs to the document it
  * closes, and anything after the last document to the last one, so that the pieces joined give back
- * the whole file. Read as a stream, so that only the document at hand is ever parsed into nodes.
+ * the whole file. Read as a stream, so that only the document at hand is ever parsed into nodes:
+ * the source is cut at its "---" lines and each piece read on its own (in the plain form when it is
+ * block-style YAML), unless only yaml's stream reader can tell the documents apart.
  */
 export function* readManifests(source: Source): Generator<ManifestDocument> {
   const spans = jsonStreamOf(source);
@@ -49,6 +49,81 @@ export function* readManifests(source: Source): Generator<ManifestDocument> {
     yield* readJsonStream(source, spans);
     return;
   }
+  const pieces = documentPieces(source.text);
+  if (pieces === undefined) {
+    yield* readYamlStream(source);
+    return;
+  }
+  let index = 0;
+  for (const piece of pieces) {
+    const document = pieceDocument(source, piece, index + 1);
+    if (document === undefined) {
+      // The stream reader takes over (naming bad YAML as it always has); the documents before
+      // this one are those already handed out.
+      let seen = 0;
+      for (const d of readYamlStream(source)) if (++seen > index) yield d;
+      return;
+    }
+    index++;
+    yield document;
+  }
+}
+
+interface Piece {
+  start: number;
+  end: number;
+  /** 1-based line where the piece starts. */
+  line: number;
+}
+
+/**
+ * The source cut before each "---" line, each piece one document of the stream: the comments and
+ * blank lines before a marker belong to the document before it (as the stream reader has them), a
+ * preamble of nothing but comments to the first marker's document. undefined when the source has what
+ * makes a "---" line more than the start of the next document, or makes documents depend on each
+ * other (directives, "..." end markers, a marker with content on its line, CR line ends, a byte order
+ * mark): the stream reader takes those.
+ */
+function documentPieces(text: string): Piece[] | undefined {
+  if (text.charCodeAt(0) === 0xfeff || text.includes('\r') || /^(?:%|---[ \t]|\.\.\.(?:[ \t\n]|$))/m.test(text)) return undefined;
+  const markers: Piece[] = [];
+  for (let at = 0, line = 1; at < text.length; line++) {
+    const newline = text.indexOf('\n', at);
+    const end = newline === -1 ? text.length : newline;
+    if (end - at === 3 && text.startsWith('---', at)) markers.push({ start: at, end: text.length, line });
+    at = end + 1;
+  }
+  markers.forEach((m, i) => (m.end = markers[i + 1]?.start ?? text.length));
+  const preambleEnd = markers[0]?.start ?? text.length;
+  if (!onlyComments(text.slice(0, preambleEnd))) return [{ start: 0, end: preambleEnd, line: 1 }, ...markers];
+  if (markers.length > 0) Object.assign(markers[0]!, { start: 0, line: 1 });
+  return markers;
+}
+
+/** Whether the text is nothing but blank lines and comment lines. */
+function onlyComments(text: string): boolean {
+  return !/^[ \t]*[^ \t\n#]/m.test(text);
+}
+
+/**
+ * One piece as a document: in the plain form when it is block-style YAML, else yaml's. undefined
+ * where only the stream reader can tell: bad YAML (its message), and where a document that is a flow
+ * collection ends (the stream reader gives some of the blank lines after one to the next document).
+ */
+function pieceDocument(source: Source, piece: Piece, index: number): ManifestDocument | undefined {
+  const raw = source.text.slice(piece.start, piece.end);
+  const hasMarker = raw.startsWith('---');
+  const plain = readPlainDocument(raw);
+  if (plain !== undefined) return { source: source.name, index, line: piece.line + plain.contentLine, raw, hasMarker, doc: plain };
+  const lines = new LineCounter();
+  const doc = parseDocument(raw, { ...PARSE_OPTIONS, lineCounter: lines });
+  if (doc.errors.length > 0 || (isCollection(doc.contents) && doc.contents.flow === true)) return undefined;
+  const line = piece.line + lines.linePos(doc.contents?.range[0] ?? doc.range[0]).line - 1;
+  return { source: source.name, index, line, raw, hasMarker: doc.directives.docStart === true, doc };
+}
+
+/** The documents of a YAML source as yaml's stream parser sees them (see readManifests), all in yaml's form. */
+export function* readYamlStream(source: Source): Generator<ManifestDocument> {
   const text = source.text;
   const lines = new LineCounter();
   const composer = new Composer(PARSE_OPTIONS);
@@ -202,6 +277,15 @@ function blockStyle(doc: Document): void {
  * `after`: the content is right either way, only comments inside it are lost then.
  */
 export function editDocument(d: ManifestDocument, patch: readonly Operation[], after: unknown): void {
+  if (d.doc instanceof PlainDocument) {
+    try {
+      d.doc.edit(patch, after);
+      return;
+    } catch (err) {
+      if (!(err instanceof Unsupported)) throw err;
+      d.doc = parseDocument(d.raw, PARSE_OPTIONS);
+    }
+  }
   const doc = d.doc;
   const wasFlow = isCollection(doc.contents) && doc.contents.flow === true;
   try {
@@ -215,7 +299,8 @@ export function editDocument(d: ManifestDocument, patch: readonly Operation[], a
 
 /** One document of the YAML stream: as given when untouched; "---" before it unless it is the first or has its own. */
 export function renderYamlDocument(document: ManifestDocument, changed: boolean, first: boolean): string {
-  let text = changed ? document.doc.toString({ lineWidth: 0, flowCollectionPadding: false }) : document.raw;
+  const doc = document.doc;
+  let text = !changed ? document.raw : doc instanceof PlainDocument ? doc.toString() : doc.toString(WRITE_OPTIONS);
   if (!first && !document.hasMarker) text = `---\n${text}`;
   if (!text.endsWith('\n')) text += '\n';
   return text;

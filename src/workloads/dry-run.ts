@@ -45,13 +45,16 @@ function summary(objects: readonly Pick<ObjectOutcome, 'status'>[], files: numbe
 function render(document: ManifestDocument, outcome: DocumentOutcome, format: OutputFormat, first: boolean): string {
   switch (format) {
     case 'yaml': {
-      const changed = outcome.after !== outcome.before;
-      // A document that is one object has that object's patch already; a List's is made here.
-      const [only] = outcome.objects;
-      const patch = outcome.objects.length === 1 && only!.after === outcome.after
-        ? only!.patch
-        : jsonpatch.compare(outcome.before as object, outcome.after as object);
-      if (changed) editDocument(document, patch, outcome.after);
+      // Changed is what has a patch: a skipped pod may come back as an equal copy, and is written as given.
+      const changed = outcome.objects.some((o) => o.patch.length > 0);
+      if (changed) {
+        // A document that is one object has that object's patch already; a List's is made here.
+        const [only] = outcome.objects;
+        const patch = outcome.objects.length === 1 && only!.after === outcome.after
+          ? only!.patch
+          : jsonpatch.compare(outcome.before as object, outcome.after as object);
+        editDocument(document, patch, outcome.after);
+      }
       return renderYamlDocument(document, changed, first);
     }
     case 'json':

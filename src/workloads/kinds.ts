@@ -70,7 +70,7 @@ export function templateAsPod(owner: JsonObject, template: JsonObject): JsonObje
   for (const key of IDENTITY_KEYS) if (metadata[key] === undefined && ownerMeta[key] !== undefined) metadata[key] = ownerMeta[key];
   const pod: JsonObject = { apiVersion: 'v1', kind: 'Pod', metadata };
   if (template.spec !== undefined) pod.spec = template.spec;
-  return structuredClone(pod);
+  return pod;
 }
 
 /** The template with the engine's Pod put back: its metadata (without the borrowed identity) and spec. */

@@ -17,12 +17,13 @@ export interface PodOutcome {
   /** Shown after the status: the targets when injected, the reason otherwise. */
   detail: string;
   warnings: string[];
-  /** The pod after the edit (a copy; equal to the input when nothing changed). */
+  /** The pod after the edit: new objects where it changed, the rest shared with the input (or the input itself). */
   pod: JsonObject;
   /** RFC 6902 patch from the pod given to `pod`. */
   patch: Operation[];
 }
 
+/** An edit of one pod; it never modifies the pod it is given (the engine's injectPod and uninjectPod are pure). */
 export type PodEdit = (pod: JsonObject) => PodOutcome;
 
 export interface ObjectOutcome {
@@ -77,7 +78,7 @@ function transformObject(value: unknown, where: string, edit: PodEdit): { after:
   let after: JsonObject;
   let patch: Operation[];
   if (path.length === 0) {
-    outcome = edit(structuredClone(value));
+    outcome = edit(value);
     after = outcome.pod;
     patch = outcome.patch;
   } else {

@@ -56,6 +56,12 @@ test('yaml output: untouched documents as given, edited ones with their comments
   assert.deepEqual(values[2].items.map((p: { metadata: { annotations?: object } }) => p.metadata.annotations), [undefined, { edit: 'me', edited: 'yes' }]);
 });
 
+test('a pod the edit skips is written back as given, even when the edit hands back a copy', () => {
+  const pod = 'apiVersion: v1\nkind: Pod\nmetadata: { name: p }   # spaced as written\nspec:\n  containers: [ {name: a} ]\n';
+  const copying: PodEdit = (p) => ({ ...standInEdit(p), pod: structuredClone(p) });
+  assert.equal(dryRun([{ name: 'p.yaml', text: pod }], copying, 'yaml').output, pod);
+});
+
 test('json output: one object per non-empty document, a List kept whole', () => {
   const { output } = dryRun(sources, standInEdit, 'json');
   const objects = output.split(/\n(?=\{)/).map((text) => JSON.parse(text));

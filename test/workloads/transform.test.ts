@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import jsonpatch from 'fast-json-patch';
+import { defaultConfig } from '../../src/config/defaults.ts';
 import type { JsonObject } from '../../src/json.ts';
+import { injectEdit, uninjectEdit } from '../../src/workloads/edits.ts';
 import { describeObject } from '../../src/workloads/kinds.ts';
 import { ManifestError, transformDocument, type PodEdit } from '../../src/workloads/transform.ts';
 
@@ -83,6 +85,33 @@ test('a skipped pod leaves the very same object and an empty patch', () => {
   const { before, after, objects } = transformDocument(obj, standInEdit());
   assert.equal(after, before);
   assert.deepEqual(objects.map((o) => [o.status, o.detail, o.patch]), [['skipped', 'not asked', []]]);
+});
+
+test('the document value is never modified: the engine gets it as it is, without a copy', () => {
+  const deepFreeze = (v: unknown): unknown => {
+    if (v !== null && typeof v === 'object') for (const x of Object.values(Object.freeze(v))) deepFreeze(x);
+    return v;
+  };
+  const config = defaultConfig();
+  const pod = (name: string) => ({
+    metadata: { name, annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080' } },
+    spec: { containers: [{ name: 'app', ports: [{ name: 'metrics', containerPort: 8080 }] }, { name: 'worker', ports: [{ name: 'metrics', containerPort: 8081 }] }] },
+  });
+  const list = {
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      { apiVersion: 'v1', kind: 'Pod', ...pod('p') },
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { template: pod('t') } },
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'skipped' }, spec: podSpec() },
+    ],
+  };
+  const frozen = deepFreeze(structuredClone(list));
+  // Writing to a frozen object throws in a module (strict mode): any modification would fail here.
+  const injected = transformDocument(frozen, injectEdit(config));
+  assert.deepEqual(injected.objects.map((o) => o.status), ['injected', 'injected', 'skipped']);
+  assert.deepEqual(transformDocument(deepFreeze(injected.after), uninjectEdit(config)).after, list);
+  assert.deepEqual(frozen, list);
 });
 
 test('a List has each item handled on its own and stays a List', () => {
