@@ -397,7 +397,9 @@ test('property: a valid pod with any one value replaced by arbitrary JSON never 
       const result = injectPod(pod, cfg);
       if (result.decision === 'inject') {
         const applied = jsonPatch.applyPatch(structuredClone(pod), structuredClone(result.patch), true, false).newDocument;
-        assert.deepEqual(applied, result.pod);
+        // Compared as JSON, as the API server sees both: a -0 the replacement put in the pod is 0 once
+        // applyPatch has copied the document through JSON (seed -835346035 found one).
+        assert.deepEqual(applied, JSON.parse(JSON.stringify(result.pod)));
         assert.equal(JSON.stringify(uninjectPod(result.pod, cfg).pod), JSON.stringify(pod));
       } else {
         assert.deepEqual(result.patch, []);
