@@ -34,7 +34,7 @@ export interface ProxyOptions {
 
 export type FlagsResult = { help: true } | { help: false; options: ProxyOptions };
 
-const FLAGS: FlagSpec[] = [
+export const FLAGS: FlagSpec[] = [
   { name: 'selector', short: 'l', aliases: ['labels'], env: ['POD_LABEL_SELECTOR'], value: 'selector', defaultText: '',
     help: 'label selector of the pods to scrape (app=web, tier in (a,b), ...); required' },
   { name: 'namespace', short: 'n', list: true, value: 'names', defaultText: '',
@@ -48,7 +48,7 @@ const FLAGS: FlagSpec[] = [
     help: "per-pod timeout, lowered below the scraper's own (X-Prometheus-Scrape-Timeout-Seconds)" },
   { name: 'concurrency', value: 'n', defaultText: '64', help: 'pods scraped at once' },
   { name: 'max_target_bytes', value: 'size', defaultText: '32MiB', help: 'a pod answering more (after gunzip) is marked down' },
-  { name: 'max_total_bytes', value: 'size', defaultText: '256MiB',
+  { name: 'max_total_bytes', value: 'size', defaultText: '64MiB',
     help: 'cap on the bodies of one scrape together; the pods whose bodies pass it are marked down' },
   { name: 'namespace_label', value: 'label', defaultText: 'namespace', help: "label added to every series: the pod's namespace" },
   { name: 'pod_label', value: 'label', defaultText: 'pod', help: "label added to every series: the pod's name" },

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FlagError, parseProxyFlags, usage, type ProxyOptions } from '../../src/proxy/flags.ts';
+import { envNames } from '../../src/command-flags.ts';
+import { FLAGS, FlagError, parseProxyFlags, usage, type ProxyOptions } from '../../src/proxy/flags.ts';
 import { REPO_ROOT } from '../helpers/tools.ts';
 
 function options(argv: string[], env: Record<string, string> = {}): ProxyOptions {
@@ -14,7 +16,7 @@ function options(argv: string[], env: Record<string, string> = {}): ProxyOptions
 test('the original metrics-k8s-proxy\'s configuration works as it is: POD_LABEL_SELECTOR, SCRAPE_TIMEOUT, PORT; port 15090, 9s', () => {
   assert.deepEqual(options([], { POD_LABEL_SELECTOR: 'app=ztunnel' }), {
     selector: 'app=ztunnel', namespaces: undefined, allNamespaces: false, listenAddress: '0.0.0.0', port: 15090, endpoint: '/metrics',
-    scrapeTimeoutMs: 9000, concurrency: 64, maxTargetBytes: 32 * 1024 * 1024, maxTotalBytes: 256 * 1024 * 1024,
+    scrapeTimeoutMs: 9000, concurrency: 64, maxTargetBytes: 32 * 1024 * 1024, maxTotalBytes: 64 * 1024 * 1024,
     labels: { namespace: 'namespace', pod: 'pod', container: 'container' }, kubeconfig: undefined,
   });
   const o = options([], { POD_LABEL_SELECTOR: 'app=ztunnel', SCRAPE_TIMEOUT: '15s', PORT: '9090' });
@@ -76,4 +78,22 @@ test('promux proxy with a bad flag prints one line and exits 2; --help exits 0',
   const help = spawnSync(process.execPath, [bin, 'proxy', '--help'], { encoding: 'utf8', env });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /^Usage: promux proxy --selector/);
+});
+
+test('the README\'s table of the proxy\'s flags is the code\'s: every flag, its variables and its default', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Proxy: `promux proxy`\n');
+  assert.notEqual(start, -1);
+  const rows = readme.slice(start, readme.indexOf('\n## ', start + 1)).split('\n').filter((l) => l.startsWith('| `-'));
+  assert.equal(rows.length, FLAGS.length, rows.join('\n'));
+  for (const spec of FLAGS) {
+    const row = rows.find((r) => r.split('|')[1]!.includes(`\`--${spec.name}\``));
+    assert.ok(row !== undefined, `README documents --${spec.name}`);
+    const [, flag, env, dflt] = row.split('|').map((c) => c.trim());
+    for (const alias of [...(spec.aliases ?? []).map((a) => `--${a}`), ...(spec.short === undefined ? [] : [`-${spec.short}`])]) {
+      assert.ok(flag!.includes(`\`${alias}\``), `${spec.name}: ${alias}`);
+    }
+    assert.deepEqual(env!.split(',').map((e) => e.trim().replaceAll('`', '')), envNames(spec), `${spec.name}: variables`);
+    if (spec.defaultText !== '') assert.equal(dflt, spec.defaultText, `${spec.name}: default`);
+  }
 });
