@@ -44,7 +44,12 @@ export async function startProxy(
     log,
   );
   const address = await server.listen();
-  discovery.start();
+  try {
+    discovery.start();
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
   log('info', 'listening', {
     address: `${address.address}:${address.port}`,
     endpoint: options.endpoint,
@@ -64,11 +69,17 @@ export async function startProxy(
 
 export async function run(options: ProxyOptions, log: Log): Promise<number> {
   const kubeConfig = new KubeConfig();
+  const source = options.kubeconfig === undefined ? '' : ` ${options.kubeconfig}`;
   try {
     if (options.kubeconfig === undefined) kubeConfig.loadFromDefault();
     else kubeConfig.loadFromFile(options.kubeconfig);
   } catch (e) {
-    log('error', `cannot load the kubeconfig${options.kubeconfig === undefined ? '' : ` ${options.kubeconfig}`}: ${(e as Error).message}`);
+    log('error', `cannot load the kubeconfig${source}: ${(e as Error).message}`);
+    return 1;
+  }
+  // Caught here, not by the first request: client-node would throw "No active cluster!" from deep inside.
+  if (kubeConfig.getCurrentCluster() === null) {
+    log('error', `the kubeconfig${source} names no cluster for its current context ("${kubeConfig.getCurrentContext()}"): give --kubeconfig, or run in a pod`);
     return 1;
   }
   const stopped = waitForSignal();
@@ -76,7 +87,10 @@ export async function run(options: ProxyOptions, log: Log): Promise<number> {
   try {
     proxy = await startProxy(options, log, kubeConfig);
   } catch (e) {
-    log('error', `cannot listen on ${options.listenAddress}:${options.port}: ${(e as Error).message}`);
+    const err = e as NodeJS.ErrnoException;
+    log('error', typeof err.code === 'string' && err.syscall === 'listen'
+      ? `cannot listen on ${options.listenAddress}:${options.port}: ${err.message}`
+      : `cannot start: ${err.message}`);
     return 1;
   }
   const signal = await stopped;
