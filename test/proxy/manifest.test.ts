@@ -53,3 +53,30 @@ test('examples/proxy/promux-proxy.yaml: the container runs a command line the pr
   assert.deepEqual(service.ports, [{ name: 'metrics', port: options.port, targetPort: 'metrics' }]);
   assert.deepEqual(service.selector, (one(objects, 'Deployment').spec as { selector: { matchLabels: Obj } }).selector.matchLabels);
 });
+
+/** The fenced yaml blocks of the README's proxy section. */
+function readmeYamlBlocks(): string[] {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Proxy: `promux proxy`\n');
+  assert.notEqual(start, -1);
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  return [...section.matchAll(/\n```yaml\n([\s\S]*?)\n```/g)].map((m) => m[1]!);
+}
+
+test('README, proxy section: its scrape config points at the example\'s Service and port; its ClusterRole for -A grants what the example\'s Role does, to its service account', () => {
+  const [scrape, rbac, ...others] = readmeYamlBlocks();
+  assert.equal(others.length, 0, 'two yaml blocks: the scrape config and the ClusterRole');
+  const service = one(objects, 'Service');
+  const port = (service.spec as { ports: Array<{ port: number }> }).ports[0]!.port;
+  const config = parseObjects(scrape!)[0] as unknown as { scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }> };
+  assert.deepEqual(config.scrape_configs[0]!.static_configs[0]!.targets, [`${service.metadata.name}.${service.metadata.namespace}.svc:${port}`]);
+  assert.equal(port, (parseProxyFlags(['-l', 'a=b'], {}) as { options: ProxyOptions }).options.port, 'the default port');
+
+  const cluster = parseObjects(rbac!);
+  assert.deepEqual(cluster.map((o) => o.kind), ['ClusterRole', 'ClusterRoleBinding']);
+  for (const obj of cluster) assert.deepEqual(schemaProblems(obj), [], `${obj.kind}/${obj.metadata.name}`);
+  assert.deepEqual(one(cluster, 'ClusterRole').rules, one(objects, 'Role').rules);
+  const binding = one(cluster, 'ClusterRoleBinding') as unknown as { roleRef: Obj; subjects: Obj[] };
+  assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: one(cluster, 'ClusterRole').metadata.name });
+  assert.deepEqual(binding.subjects, (one(objects, 'RoleBinding') as unknown as { subjects: Obj[] }).subjects);
+});
