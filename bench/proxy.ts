@@ -21,6 +21,8 @@ const FAN_OUTS = [50, 200];
 const SERIES_PER_POD = 1_700;
 const WARMUP = 10;
 const SCRAPES = 60;
+/** Pods fetched at once, by both servers: the proxy's default. */
+const PROXY_CONCURRENCY = 64;
 const PROMETHEUS_HEADERS = {
   accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
     'text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
@@ -127,7 +129,7 @@ async function benchFanOut(bundle: string, count: number, dir: string): Promise<
     const kubeconfig = join(dir, `kubeconfig-${count}`);
     api.writeKubeConfig(kubeconfig);
     const proxy = await startChild([...entrypointFlags(), bundle, 'proxy', '--kubeconfig', kubeconfig, '-l', 'app=bench', '-n', 'bench',
-      '--port', '0', '--listen_address', '127.0.0.1']);
+      '--port', '0', '--listen_address', '127.0.0.1', '--concurrency', String(PROXY_CONCURRENCY)]);
     const server = (name: string, started: Started, headers: Record<string, string>): Server =>
       ({ name, started, headers, latencies: [], cpuMs: 0, anonPeak: 0, bytes: 0 });
     servers.push(server('promux proxy', proxy, PROMETHEUS_HEADERS));
@@ -136,7 +138,7 @@ async function benchFanOut(bundle: string, count: number, dir: string): Promise<
     const idleRss = procStatus(proxy.child.pid!, 'VmRSS');
     const up = await podsUp(proxy.port);
     if (up !== count) throw new Error(`the proxy serves ${up} pods up, not ${count}`);
-    const floor = await startChild([join(import.meta.dirname, 'sidecar', 'concat-proxy.ts'), ...pods.ports.map(String)]);
+    const floor = await startChild([join(import.meta.dirname, 'sidecar', 'concat-proxy.ts'), `--concurrency=${PROXY_CONCURRENCY}`, ...pods.ports.map(String)]);
     servers.push(server('concatenating proxy (floor)', floor, {}));
     await measure(servers);
     const rows = servers.map((s) => `| ${count} | ${s.name} | ${ms(pct(s.latencies, 0.5))} | ${ms(pct(s.latencies, 0.99))} | ` +
@@ -184,9 +186,10 @@ async function main(): Promise<void> {
       'so their families are the same: bench/sidecar/generate.ts), each on its own port of 127.0.0.1, served from memory by ' +
       'a process of their own (bench/proxy/pods.ts). `promux proxy` finds them through the stand-in API server of the tests ' +
       '(test/proxy/stand-in.ts) and runs the esbuild bundle with the Dockerfile\'s node flags and its default flags ' +
-      '(--concurrency 64: at 200 pods, 64 at a time), as the image runs it; it answers each scrape with every pod\'s series ' +
+      `(--concurrency ${PROXY_CONCURRENCY}: at 200 pods, ${PROXY_CONCURRENCY} at a time), as the image runs it; it answers each scrape with every pod's series ` +
       'labelled with namespace and pod, the families merged, promux_target_* per pod. The floor is a concatenating proxy ' +
-      'over the same pods (bench/sidecar/concat-proxy.ts: every pod fetched at once, the bodies joined as they came: no ' +
+      'over the same pods (bench/sidecar/concat-proxy.ts: at most ' +
+      `${PROXY_CONCURRENCY} pods fetched at once, the same fan-out, the bodies joined in order: no ` +
       'parsing, no labels, no up; what metrics-k8s-proxy does, less its label insertion). ' +
       `${SCRAPES} sequential scrapes of each after ${WARMUP} warm-up ones, the two servers in turn, with Prometheus's Accept ` +
       'and timeout headers (no gzip), on one keep-alive connection each. CPU is utime+stime of each server from /proc; peak ' +
