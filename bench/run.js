@@ -1,6 +1,6 @@
 // Runs the benchmarks on demand (never part of npm test): `npm run bench` runs every bench/<name>.ts,
-// `npm run bench -- sidecar` only bench/sidecar.ts. bench/webhook.ts, bench/sidecar.ts and bench/inject.ts
-// write their own sections of BENCHMARKS.md; bench/exposition.ts, a micro-benchmark for work on the merger, only
+// `npm run bench -- sidecar` only bench/sidecar.ts. bench/webhook.ts, bench/sidecar.ts, bench/inject.ts and
+// bench/proxy.ts write their own sections of BENCHMARKS.md; bench/exposition.ts, a micro-benchmark for work on the merger, only
 // prints. Needs Node 24 (npm puts the devDependency's Node first on PATH).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';

@@ -8,18 +8,18 @@
 // or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, both as
 // injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
 // benchmarks differ more than the code does); it only prints.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SIDECAR_NODE_OPTIONS } from '../src/inject/sidecar.ts';
+import { cpuModel, cpuMs, CLOCK_TICK_MS, entrypointFlags, procStatus, ROOT, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
 import { createMemoryCgroup, dropPageCache, type MemoryCgroup } from './sidecar/cgroup.ts';
 import { generateExposition } from './sidecar/generate.ts';
 
-const ROOT = join(import.meta.dirname, '..');
 const loadBefore = loadavg().map((l) => l.toFixed(2)).join(', ');
 const APPS = ['shop', 'pay', 'edge'];
 const SERIES_PER_TARGET = 16_800;
@@ -29,7 +29,6 @@ const WARMUP = 20;
 const SCRAPES = 200;
 const IDLE_SECONDS = 30; // covers one run of the HTTP server's 30 s request-timeout check
 const IDLE_SETTLE_SECONDS = 8;
-const CLOCK_TICK_MS = 10; // USER_HZ = 100 on Linux
 const PROMETHEUS_HEADERS = {
   accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
     'text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
@@ -40,13 +39,6 @@ interface NodeSetup {
   label: string;
   flags: string[];
   nodeOptions: string;
-}
-
-/** The node flags of the image's ENTRYPOINT (between the node binary and the bundle). */
-function entrypointFlags(): string[] {
-  const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
-  const entrypoint = JSON.parse(line!.slice('ENTRYPOINT '.length)) as string[];
-  return entrypoint.slice(1, -1);
 }
 
 /**
@@ -68,47 +60,6 @@ const NODE_SETUPS: NodeSetup[] = [
     flags: entrypointFlags(), nodeOptions: '--max-old-space-size=32 --max-semi-space-size=1' },
   INJECTED,
 ];
-
-interface Started {
-  child: ChildProcess;
-  port: number;
-}
-
-/** Spawns a server child that logs {"msg":"listening","address":"host:port"} on stderr. */
-async function startChild(args: string[], nodeOptions = '', cgroup?: MemoryCgroup): Promise<Started> {
-  const env = { ...process.env, NODE_OPTIONS: nodeOptions };
-  const [command, argv] = cgroup === undefined ? [process.execPath, args] : cgroup.wrap(process.execPath, args);
-  const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
-  let stderr = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stderr!.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = /"msg":"listening","address":"[^"]*:(\d+)"/.exec(stderr);
-      if (m !== null) resolve(Number(m[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`)));
-  });
-  return { child, port };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
-function procStatus(pid: number, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? NaN) * 1024;
-}
-
-/** utime + stime of the process, in milliseconds. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
-}
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
@@ -225,7 +176,7 @@ async function measureFloor(targets: Targets): Promise<Measured> {
 function startSidecar(bundle: string, setup: NodeSetup, targets: Targets, cgroup?: MemoryCgroup): Promise<Started> {
   const map = APPS.map((app, i) => `${app}:${targets.ports[i]}`).join(',');
   const args = [...setup.flags, bundle, 'sidecar', '--listen_address', '127.0.0.1', '--export_to', '0', '-m', map];
-  return startChild(args, setup.nodeOptions, cgroup);
+  return startChild(args, setup.nodeOptions, cgroup?.wrap);
 }
 
 async function measureSidecar(bundle: string, setup: NodeSetup, targets: Targets, withIdle: boolean): Promise<Measured> {
@@ -362,11 +313,10 @@ async function main(): Promise<void> {
     agent.destroy();
   }
 
-  const cpuModel = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
   const section = [
     '## Sidecar',
     '',
-    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpuModel}, ${cpus().length} cores, ` +
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpuModel()}, ${cpus().length} cores, ` +
       `Node ${process.version}, by \`npm run bench -- sidecar\` (bench/sidecar.ts); load average before the run: ` +
       `${loadBefore} (other work on the machine competes for its cores: latencies vary from run to run, CPU ` +
       'times less).',
@@ -399,21 +349,8 @@ async function main(): Promise<void> {
       : [limitedNote]),
     '',
   ].join('\n');
-  writeSection(join(ROOT, 'BENCHMARKS.md'), section);
+  writeSection('Sidecar', section);
   console.log(`\n${section}`);
-}
-
-/** Replaces (or appends) the "## Sidecar" section, leaving the other sections alone. */
-function writeSection(file: string, section: string): void {
-  const header = '# Benchmarks\n\nFigures written by `npm run bench` (bench/run.js); each section by its own benchmark.\n\n';
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : header;
-  const start = current.indexOf('\n## Sidecar\n');
-  if (start === -1) {
-    writeFileSync(file, `${current.trimEnd()}\n\n${section}`);
-    return;
-  }
-  const next = current.indexOf('\n## ', start + 1);
-  writeFileSync(file, `${current.slice(0, start + 1)}${section}${next === -1 ? '' : `\n${current.slice(next + 1)}`}`);
 }
 
 /** CPU per scrape of the baseline's sidecar and this one's, interleaved in rounds; prints the medians and their ratio. */

@@ -1,5 +1,6 @@
 // Entry point of the one binary. Each mode is imported only when it runs, so the sidecar
-// (one copy in every injected pod) never loads express, the Kubernetes client, node-forge or yaml.
+// (one copy in every injected pod) never loads express, the Kubernetes client, node-forge or yaml,
+// and only the webhook and the proxy load the Kubernetes client.
 
 import { usageError } from './usage.ts';
 import { VERSION } from './version.ts';
@@ -17,6 +18,10 @@ const modes: Record<string, Mode> = {
   sidecar: {
     summary: 'the multiplexer: scrape every container, label and merge, serve one endpoint',
     load: () => import('./sidecar/main.ts'),
+  },
+  proxy: {
+    summary: 'one endpoint for the pods a label selector finds: scrape them all, label and merge',
+    load: () => import('./proxy/main.ts'),
   },
   inject: {
     summary: 'dry run: print manifests (or JSON patches) as the webhook would mutate them',

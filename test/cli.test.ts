@@ -12,7 +12,7 @@ const bin = join(REPO_ROOT, 'bin', 'promux.js');
 test('promux --help lists every mode and exits 0', () => {
   const r = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  for (const mode of ['webhook', 'sidecar', 'inject', 'uninject', 'demo']) assert.match(r.stdout, new RegExp(`^  ${mode} `, 'm'));
+  for (const mode of ['webhook', 'sidecar', 'proxy', 'inject', 'uninject', 'demo']) assert.match(r.stdout, new RegExp(`^  ${mode} `, 'm'));
 });
 
 test('an unknown command names itself and exits 2', () => {
@@ -32,7 +32,7 @@ function promux(args: string[], input = ''): { status: number | null; stdout: st
 }
 
 test('command-line errors read alike in every subcommand: what is wrong, then where the help is; exit 2', () => {
-  for (const mode of ['inject', 'uninject', 'webhook', 'sidecar', 'demo']) {
+  for (const mode of ['inject', 'uninject', 'webhook', 'sidecar', 'proxy', 'demo']) {
     const r = promux([mode, '--bogus']);
     assert.equal(r.status, 2, mode);
     assert.equal(r.stderr, `promux ${mode}: unknown option '--bogus' (see 'promux ${mode} --help')\n`, mode);

@@ -1,10 +1,14 @@
 // The floor for the sidecar benchmark: fetches the same targets in parallel on each request and
-// concatenates their bodies, no parsing, no labels. `node concat-proxy.ts <port>...`; logs its
-// address the way the sidecar does.
+// concatenates their bodies, no parsing, no labels. `node concat-proxy.ts [--concurrency=N] <port>...`
+// (at most N fetched at once, as the proxy's --concurrency; all by default); logs its address the
+// way the sidecar does.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const ports = process.argv.slice(2).map(Number);
+const args = process.argv.slice(2);
+const concurrencyArg = args[0]?.startsWith('--concurrency=') ? args.shift()! : undefined;
+const ports = args.map(Number);
+const concurrency = concurrencyArg === undefined ? ports.length : Number(concurrencyArg.slice('--concurrency='.length));
 
 function fetchBody(port: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -17,8 +21,19 @@ function fetchBody(port: number): Promise<Buffer> {
   });
 }
 
+/** Every port's body, in order, with at most `concurrency` fetches at a time. */
+async function fetchAll(): Promise<Buffer[]> {
+  const bodies: Buffer[] = new Array<Buffer>(ports.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < ports.length; i = next++) bodies[i] = await fetchBody(ports[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, ports.length) }, worker));
+  return bodies;
+}
+
 const server = http.createServer((_req, res) => {
-  void Promise.all(ports.map(fetchBody)).then(
+  void fetchAll().then(
     (bodies) => {
       const body = Buffer.concat(bodies);
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': body.length }).end(body);

@@ -28,13 +28,13 @@ export interface Derivation {
 }
 
 /** What a scheme's path, scheme and param_* annotations ask of the target they apply to. */
-interface ScrapeOptions {
+export interface ScrapeOptions {
   path: string | undefined;
   scheme: Target['scheme'] | undefined;
   query: string;
 }
 
-function isMetricsPortName(name: string | undefined): boolean {
+export function isMetricsPortName(name: string | undefined): boolean {
   return name !== undefined && (name === 'metrics' || name === 'http-metrics' || name.endsWith('-metrics'));
 }
 
@@ -60,7 +60,7 @@ function normalizePath(text: string, from: string): string {
   return withSlash.replace(/[^\x21-\x2b\x2d-\x7e]/gu, (c) => encode(c, from));
 }
 
-function scrapeOptions(s: SchemeAnnotations): ScrapeOptions {
+export function scrapeOptions(s: SchemeAnnotations): ScrapeOptions {
   const { path, scheme } = s.values;
   if (scheme !== undefined && scheme.value !== 'http' && scheme.value !== 'https') {
     throw new AnnotationError(`annotation ${first(scheme)} is ${JSON.stringify(scheme.value)}, not http or https`);
@@ -74,7 +74,7 @@ function hasOptions(o: ScrapeOptions): boolean {
   return o.path !== undefined || o.scheme !== undefined || o.query !== '';
 }
 
-function applyOptions(target: Target, o: ScrapeOptions): Target {
+export function applyOptions(target: Target, o: ScrapeOptions): Target {
   const path = o.path ?? target.path;
   const query = o.query === '' ? '' : `${path.includes('?') ? '&' : '?'}${o.query}`;
   return { ...target, path: `${path}${query}`, scheme: o.scheme ?? target.scheme };
@@ -100,7 +100,7 @@ function defaultContainer(view: PodView, candidates: ContainerView[], warnings: 
   return candidates[0]!;
 }
 
-interface Endpoint {
+export interface Endpoint {
   /** What named it, for messages. */
   from: string;
   container: ContainerView;
@@ -114,7 +114,7 @@ function ownerOf(view: PodView, candidates: ContainerView[], port: number, warni
 }
 
 /** The container endpoints a scheme's port annotations point at (none when they name none). */
-function resolveEndpoints(
+export function resolveEndpoints(
   view: PodView, candidates: ContainerView[], s: SchemeAnnotations, options: ScrapeOptions, warnings: string[],
 ): Endpoint[] {
   const { port, portName, container } = s.values;

@@ -1,16 +1,21 @@
 // One merged exposition per scrape: fetched targets (on demand or from the background cache) in,
 // the merged body out, with the target state changes logged.
 
-import { DropCounter } from './exposition/index.ts';
+import { DropCounter, targetKeyOf } from './exposition/index.ts';
 import type { Accepted, FetchedTarget, MergeOutput, TargetOutcome } from './exposition/types.ts';
 import type { Log } from './log.ts';
-import type { BackgroundScraper, OnDemandScraper, Snapshot } from './scraper.ts';
+import type { BackgroundScraper, Snapshot } from './scraper.ts';
 
 /** `reuse`: see MergeOptions.reuse. */
 export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter, reuse?: Buffer) => MergeOutput;
 
+/** Fans out on each request (OnDemandScraper; `promux proxy`'s over pods). */
+export interface OnDemandSource {
+  scrape(timeoutMs: number): Promise<Snapshot>;
+}
+
 export type Source =
-  | { mode: 'on-demand'; scraper: OnDemandScraper }
+  | { mode: 'on-demand'; scraper: OnDemandSource }
   | { mode: 'background'; scraper: BackgroundScraper };
 
 const MAX_MEMOIZED = 4;
@@ -24,8 +29,11 @@ export class Collector {
   /** The drops before the latest snapshot, for merging that snapshot again in the other format. */
   private dropsBefore = new DropCounter();
   private lastCounted = -1;
-  /** Up or down as last logged, by container and endpoint; a target not yet seen counts as up, so only a failure is logged first. */
-  private readonly up = new Map<string, boolean>();
+  /**
+   * Up or down as last logged, by target (targetKeyOf), for the targets of the last merge; a target
+   * not seen then counts as up, so only a failure is logged first.
+   */
+  private up = new Map<string, boolean>();
   /** Last merge per negotiated answer (Accepted.key): the background cache serves one snapshot to many readers. */
   private readonly merged = new Map<string, { generation: number; output: MergeOutput }>();
   /** MergeOutput.servedAsText of the last merge, logged when it changes. */
@@ -77,13 +85,17 @@ export class Collector {
   }
 
   private logChanges(outcomes: readonly TargetOutcome[]): void {
+    // A new map each time: targets that are gone (pods, for the proxy) are forgotten.
+    const up = new Map<string, boolean>();
     for (const t of outcomes) {
-      const key = `${t.container}\n${t.endpoint}`;
+      const key = targetKeyOf(t);
       const wasUp = this.up.get(key) ?? true;
-      this.up.set(key, t.up);
+      up.set(key, t.up);
       if (t.up === wasUp) continue;
-      if (t.up) this.log('info', 'target up', { container: t.container, endpoint: t.endpoint });
-      else this.log('warn', 'target down', { container: t.container, endpoint: t.endpoint, reason: t.error ?? 'unknown' });
+      const target = t.labels === undefined ? { container: t.container } : Object.fromEntries(t.labels);
+      if (t.up) this.log('info', 'target up', { ...target, endpoint: t.endpoint });
+      else this.log('warn', 'target down', { ...target, endpoint: t.endpoint, reason: t.error ?? 'unknown' });
     }
+    this.up = up;
   }
 }

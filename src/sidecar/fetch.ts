@@ -1,4 +1,5 @@
-// Fetching one target on 127.0.0.1 (the pod's shared network namespace). Never rejects: any failure
+// Fetching one target on 127.0.0.1 (the pod's shared network namespace; `promux proxy` gives pod IPs
+// instead). Never rejects: any failure
 // (refused, timeout, HTTP error, too large, bad gzip, closed mid-body) comes back as `error`, and the
 // merger reports that target down while the others are served.
 //
@@ -14,13 +15,38 @@ import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { createGunzip, type Gunzip } from 'node:zlib';
 import { endpointOf, type Target } from '../target-map.ts';
 import { VERSION } from '../version.ts';
-import { BodyParser, ExpositionError, formatOfContentType, type FetchedTarget } from './exposition/index.ts';
+import {
+  BodyParser, ExpositionError, formatOfContentType, targetLabelNames, type FetchedTarget, type TargetLabels,
+} from './exposition/index.ts';
 import { ResponseReader, type ResponseHead } from './http-response.ts';
 
 export interface FetchLimits {
   timeoutMs: number;
   /** Cap on the body, applied after gunzip too (a small gzip can inflate to gigabytes). */
   maxBytes: number;
+  /** A cap shared with the other fetches of one fan-out (`promux proxy`'s total): the bytes received are taken from it. */
+  shared?: ByteBudget;
+}
+
+export interface ByteBudget {
+  /** Bytes the fetches sharing it may still receive. */
+  remaining: number;
+  /** Says, in the error of the target that found the budget spent, which cap it was. */
+  name: string;
+}
+
+/** A target and where it is: on 127.0.0.1, unless `host` says otherwise. */
+export interface ScrapeTarget extends Target {
+  /** An IPv4 or IPv6 address (a pod's IP). */
+  host?: string;
+  /** See FetchedTarget.labels. */
+  labels?: TargetLabels;
+}
+
+/** The fields of a FetchedTarget that name the target. */
+export function fetchedTargetKey(target: ScrapeTarget): Pick<FetchedTarget, 'container' | 'endpoint' | 'labels'> {
+  const key = { container: target.container, endpoint: endpointOf(target) };
+  return target.labels === undefined ? key : { ...key, labels: target.labels };
 }
 
 /**
@@ -51,9 +77,9 @@ function describe(error: NodeJS.ErrnoException, started: boolean): string {
 }
 
 /** The request (the target's path was checked by parseTarget: visible ASCII only). */
-function requestFor(target: Target, limits: FetchLimits): string {
+function requestFor(target: Target, host: string, limits: FetchLimits): string {
   return `GET ${target.path} HTTP/1.1\r\n` +
-    `Host: 127.0.0.1:${target.port}\r\n` +
+    `Host: ${host.includes(':') ? `[${host}]` : host}:${target.port}\r\n` +
     `Accept: ${TARGET_ACCEPT}\r\n` +
     // Compression on loopback only costs CPU, the target's and ours; a gzip answer is still read.
     'Accept-Encoding: identity\r\n' +
@@ -122,11 +148,13 @@ function formatSeconds(ms: number): string {
  * parsing overlaps with waiting for the rest (FetchedTarget.parsed).
  */
 export async function fetchTarget(
-  target: Target, limits: FetchLimits, receive?: ReceiveBuffer, containerLabel?: string,
+  target: ScrapeTarget, limits: FetchLimits, receive?: ReceiveBuffer, containerLabel?: string,
 ): Promise<FetchedTarget> {
   const started = performance.now();
-  const request = requestFor(target, limits);
-  // https targets are the pod's own containers on localhost: nothing to verify them against.
+  const host = target.host ?? '127.0.0.1';
+  const request = requestFor(target, host, limits);
+  // https targets are the pod's own containers on localhost (or pods, by IP: no name to check a
+  // certificate against, as Prometheus' pod discovery needs insecure_skip_verify): nothing to verify.
   const connectTls = target.scheme === 'https' ? await loadTls() : undefined;
   return new Promise((resolve) => {
     let settled = false;
@@ -145,13 +173,18 @@ export async function fetchTarget(
         parser?.abandon();
       }
       const durationSeconds = Math.round((performance.now() - started) * 1000) / 1e6; // microseconds
-      resolve({ container: target.container, endpoint: endpointOf(target), durationSeconds, ...outcome });
+      resolve({ ...fetchedTargetKey(target), durationSeconds, ...outcome });
     };
     const fail = (error: string): void => settle({ error });
     const append = (bytes: Buffer, start: number, end: number): boolean => {
       if (settled) return false; // e.g. gunzip output after a timeout: the buffer may be another fetch's now
       if (!writer!.append(bytes, start, end)) {
         fail(`body larger than ${limits.maxBytes} bytes`);
+        return false;
+      }
+      const shared = limits.shared;
+      if (shared !== undefined && (shared.remaining -= end - start) < 0) {
+        fail(`the bodies of this scrape reached ${shared.name}`);
         return false;
       }
       parser?.feed(writer!.buffer, writer!.size);
@@ -191,7 +224,7 @@ export async function fetchTarget(
       }
       writer = new BodyWriter(receive, gunzip === undefined ? bodyLength : undefined, limits.maxBytes);
       const format = formatOfContentType(contentType);
-      if (containerLabel !== undefined && format !== undefined) parser = new BodyParser(format, containerLabel);
+      if (containerLabel !== undefined && format !== undefined) parser = new BodyParser(format, targetLabelNames(target, containerLabel));
       return true;
     };
     const reader = new ResponseReader({
@@ -205,12 +238,12 @@ export async function fetchTarget(
     const timer = setTimeout(() => fail(`timeout after ${formatSeconds(limits.timeoutMs)}`), limits.timeoutMs);
     if (connectTls === undefined) {
       socket = net.connect({
-        host: '127.0.0.1',
+        host,
         port: target.port,
         onread: { buffer: READ_BUFFER, callback: (length) => (reader.push(READ_BUFFER, 0, length), !settled) },
       });
     } else {
-      socket = connectTls({ host: '127.0.0.1', port: target.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+      socket = connectTls({ host, port: target.port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
       socket.on('data', (chunk: Buffer) => reader.push(chunk, 0, chunk.length));
     }
     socket.on('end', () => reader.end());

@@ -11,7 +11,8 @@ import { BackgroundScraper, OnDemandScraper, type FetchFn } from './scraper.ts';
 import { SidecarServer } from './server.ts';
 import { usageError } from '../usage.ts';
 
-function waitForSignal(): Promise<NodeJS.Signals> {
+/** The first SIGTERM or SIGINT. */
+export function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       process.off('SIGTERM', onSignal);

@@ -1,9 +1,9 @@
 // The fan-out over the targets: on demand with one shared in-flight fan-out (singleflight), or a
 // background refresh into a cache that reads never empty.
 
-import { endpointOf, type Target } from '../target-map.ts';
+import type { Target } from '../target-map.ts';
 import type { FetchedTarget } from './exposition/types.ts';
-import { ReceiveBuffer, type FetchLimits } from './fetch.ts';
+import { fetchedTargetKey, ReceiveBuffer, type FetchLimits, type ScrapeTarget } from './fetch.ts';
 
 export type FetchFn = (target: Target, limits: FetchLimits, receive: ReceiveBuffer) => Promise<FetchedTarget>;
 
@@ -14,13 +14,13 @@ export interface Snapshot {
 }
 
 /** The result of `fetched`, or a timeout of its own when it takes longer than `timeoutMs`. */
-function within(fetched: Promise<FetchedTarget>, target: Target, timeoutMs: number): Promise<FetchedTarget> {
+export function within(fetched: Promise<FetchedTarget>, target: ScrapeTarget, timeoutMs: number): Promise<FetchedTarget> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<FetchedTarget>((resolve) => {
     timer = setTimeout(() => {
       const durationSeconds = Math.round((performance.now() - started) * 1000) / 1e6;
-      resolve({ container: target.container, endpoint: endpointOf(target), durationSeconds, error: `timeout after ${timeoutMs / 1000}s (shared scrape still running)` });
+      resolve({ ...fetchedTargetKey(target), durationSeconds, error: `timeout after ${timeoutMs / 1000}s (shared scrape still running)` });
     }, timeoutMs);
   });
   return Promise.race([fetched, late]).finally(() => clearTimeout(timer));

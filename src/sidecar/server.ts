@@ -23,6 +23,11 @@ export interface ServerOptions {
   port: number;
   endpoint: string;
   scrapeTimeoutMs: number;
+  /**
+   * Why the server cannot answer scrapes yet (`promux proxy`: its pods are not known), or undefined:
+   * then /readyz and the endpoint answer 503 with it. The sidecar has none: it is ready once listening.
+   */
+  notReady?: () => string | undefined;
 }
 
 type Headers = Record<string, string>;
@@ -91,7 +96,10 @@ export class SidecarServer {
       this.send(res, 405, { ...plain, allow: 'GET' }, 'method not allowed\n');
       return;
     }
-    if (path === this.options.endpoint) {
+    const notReady = path === '/healthz' ? undefined : this.options.notReady?.();
+    if (notReady !== undefined) {
+      this.send(res, 503, plain, `not ready: ${notReady}\n`);
+    } else if (path === this.options.endpoint) {
       await this.serveMetrics(req, res);
     } else if (path === '/readyz' && this.closing) {
       this.send(res, 503, plain, 'shutting down\n');

@@ -18,7 +18,7 @@ before(() => {
 });
 after(() => bundle?.remove());
 
-const MODES = ['webhook', 'sidecar', 'inject', 'uninject', 'demo'];
+const MODES = ['webhook', 'sidecar', 'proxy', 'inject', 'uninject', 'demo'];
 
 test('the bundle runs each mode from a folder with no node_modules: --help', () => {
   const top = runBundle(bundle, ['--help']);
@@ -105,7 +105,7 @@ test('the demo from the bundle finds its example pod, gets ready and stops on SI
   assert.equal(await exited, 0);
 });
 
-test('mode isolation: the sidecar loads no express, node-forge, yaml or @kubernetes/client-node code', () => {
+test('mode isolation: the sidecar loads no express, node-forge, yaml or @kubernetes/client-node code; the proxy only the latter', () => {
   const heavy = /node_modules\/(express|node-forge|yaml|@kubernetes\/client-node)\//;
   const inputsOf = (outputs: string[]): string[] => outputs.flatMap((o) => Object.keys(bundle.metafile.outputs[o]!.inputs));
   const entry = Object.keys(bundle.metafile.outputs).find((o) => o.endsWith('/promux.mjs'))!;
@@ -118,4 +118,8 @@ test('mode isolation: the sidecar loads no express, node-forge, yaml or @kuberne
   for (const pkg of ['express', 'yaml']) {
     assert.ok(webhookInputs.some((i) => i.includes(`node_modules/${pkg}/`)), `webhook chunks hold ${pkg}`);
   }
+  // The proxy needs the Kubernetes client, and nothing else heavy.
+  const proxyInputs = inputsOf(staticClosure(bundle.metafile, outputFor(bundle.metafile, 'src/proxy/main.ts')));
+  assert.ok(proxyInputs.some((i) => i.includes('node_modules/@kubernetes/client-node/')), 'proxy chunks hold the Kubernetes client');
+  assert.deepEqual(proxyInputs.filter((i) => /node_modules\/(express|node-forge|yaml|pino)\//.test(i)), []);
 });

@@ -2,6 +2,8 @@
 // promux_dropped_exemplars_total{container,endpoint,reason}: what promux did not serve, per target,
 // counted across scrapes for as long as the sidecar runs (Prometheus counters).
 
+import type { TargetLabels } from './types.ts';
+
 /**
  * duplicate_series: a series repeated within one target's body (the first sample is served);
  * type_conflict: a family another target (or earlier in the same body) declared with another type;
@@ -31,10 +33,29 @@ export type DropReason = (typeof DROP_REASONS)[number];
 export const EXEMPLAR_DROP_REASONS = ['text_output', 'not_allowed', 'invalid', 'sample_dropped'] as const;
 export type ExemplarDropReason = (typeof EXEMPLAR_DROP_REASONS)[number];
 
-/** A target as its own metrics name it; one container may have several endpoints. */
+/**
+ * A target as its own metrics name it: its container and endpoint (one container may have several
+ * endpoints), or the labels it has of its own (FetchedTarget.labels) and endpoint.
+ */
 export interface TargetKey {
   container: string;
   endpoint: string;
+  labels?: TargetLabels;
+}
+
+/** The labels promux adds to every series of the target. */
+export function targetLabels(target: Pick<TargetKey, 'container' | 'labels'>, containerLabel: string): TargetLabels {
+  return target.labels ?? [[containerLabel, target.container]];
+}
+
+/** The names of targetLabels(), for parsing the target's body (see BodyParser). */
+export function targetLabelNames(target: Pick<TargetKey, 'container' | 'labels'>, containerLabel: string): string[] {
+  return target.labels === undefined ? [containerLabel] : target.labels.map(([name]) => name);
+}
+
+/** One string per target: by container and endpoint ("\n" cannot occur in either), or labels and endpoint. */
+export function targetKeyOf(target: TargetKey): string {
+  return target.labels === undefined ? `${target.container}\n${target.endpoint}` : JSON.stringify([target.labels, target.endpoint]);
 }
 
 interface Counts {
@@ -47,19 +68,17 @@ function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
 }
 
-/** By container and endpoint ("\n" cannot occur in either). */
-const keyOf = (target: TargetKey): string => `${target.container}\n${target.endpoint}`;
 
 export class DropCounter {
   private readonly counts = new Map<string, Counts>();
 
   /** Makes the target's series exist (at 0), so that rate() and absent() work from the first scrape. */
   track(target: TargetKey): Counts {
-    const key = keyOf(target);
+    const key = targetKeyOf(target);
     let counts = this.counts.get(key);
     if (counts === undefined) {
       counts = {
-        target: { container: target.container, endpoint: target.endpoint },
+        target: { container: target.container, endpoint: target.endpoint, ...(target.labels === undefined ? {} : { labels: target.labels }) },
         samples: zeros(DROP_REASONS),
         exemplars: zeros(EXEMPLAR_DROP_REASONS),
       };
@@ -77,11 +96,18 @@ export class DropCounter {
   }
 
   get(target: TargetKey, reason: DropReason): number {
-    return this.counts.get(keyOf(target))?.samples[reason] ?? 0;
+    return this.counts.get(targetKeyOf(target))?.samples[reason] ?? 0;
   }
 
   getExemplars(target: TargetKey, reason: ExemplarDropReason): number {
-    return this.counts.get(keyOf(target))?.exemplars[reason] ?? 0;
+    return this.counts.get(targetKeyOf(target))?.exemplars[reason] ?? 0;
+  }
+
+  /** Forgets every target but these (a pod `promux proxy` no longer scrapes: its counters end). */
+  retain(targets: readonly TargetKey[]): void {
+    if (targets.length === this.counts.size) return; // the same targets, tracked: nothing to forget
+    const kept = new Set(targets.map(targetKeyOf));
+    for (const key of this.counts.keys()) if (!kept.has(key)) this.counts.delete(key);
   }
 
   /** Targets in the order they were first tracked. */

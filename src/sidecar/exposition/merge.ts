@@ -1,11 +1,14 @@
 // The merge: every target's parsed body plus promux's own families, written once into one Buffer.
 // Families keep their first-seen order across targets (in target order); a family's samples come
 // grouped by target, in target order, each sample in its body's order. Sample bytes are copied from
-// the bodies; only the container label is inserted (and an existing one renamed exported_<label>).
+// the bodies; only the target's labels are inserted (the container label, or the proxy's namespace
+// and pod; an existing one is renamed exported_<label>).
 // A rare sample (quoted names, a label renamed or re-escaped, a text sample served as OpenMetrics)
 // is written anew instead, from its parts.
 
-import { DROP_REASONS, EXEMPLAR_DROP_REASONS, type DropCounter, type DropReason, type TargetKey } from './drops.ts';
+import {
+  DROP_REASONS, EXEMPLAR_DROP_REASONS, targetLabelNames, targetLabels, type DropCounter, type DropReason, type TargetKey,
+} from './drops.ts';
 import { escapeName, isLegacyLabelName, quoteName } from './names.ts';
 import {
   detectFormat, ExpositionError, F_DROPPED, F_REWRITTEN, F_TIMESTAMP_NOT_TEXT,
@@ -14,7 +17,9 @@ import {
   servedLabels, SUFFIX_OF_PART, TEXT_TYPE_NAMES, type MetricType, type ParsedBody, type ParsedFamily,
 } from './parse.ts';
 import { openMetricsViolation } from './rules.ts';
-import type { Accepted, Escaping, ExpositionFormat, FetchedTarget, MergeOptions, MergeOutput, OutputFormat, TargetOutcome } from './types.ts';
+import type {
+  Accepted, Escaping, ExpositionFormat, FetchedTarget, MergeOptions, MergeOutput, OutputFormat, TargetLabels, TargetOutcome,
+} from './types.ts';
 
 const ALL_PARTS = 0xffff;
 
@@ -138,7 +143,9 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   const outcomes: TargetOutcome[] = [];
   for (const target of targets) {
     drops.track(target);
-    const outcome: TargetOutcome = { container: target.container, endpoint: target.endpoint, up: false, samples: 0 };
+    const outcome: TargetOutcome = {
+      container: target.container, endpoint: target.endpoint, ...(target.labels === undefined ? {} : { labels: target.labels }), up: false, samples: 0,
+    };
     outcomes.push(outcome);
     parsed.push(undefined);
     if (target.body === undefined) {
@@ -147,7 +154,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     }
     const format = detectFormat(target.contentType, target.body);
     try {
-      const body = target.parsed ?? parseBody(target.body, format, label);
+      const body = target.parsed ?? parseBody(target.body, format, targetLabelNames(target, label));
       // A ParsedBody belongs to one merge: its records are flagged here and reused after. Merging the
       // same snapshot again (in the other format, for another scraper) parses the body anew.
       target.parsed = undefined;
@@ -160,6 +167,8 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
       outcome.error = `invalid ${format === 'text' ? 'text format' : 'OpenMetrics'} exposition: ${e.message}`;
     }
   }
+  // Every target is tracked now: the counters of one that is gone (a pod) end.
+  drops.retain(targets);
   /** Counts samples of a target that are flagged F_DROPPED as dropped for reason. */
   const count = (target: number, reason: DropReason, samples: number): void => {
     if (samples === 0) return;
@@ -181,7 +190,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     escaped.add(escaping);
     for (let target = 0; target < parsed.length; target++) {
       const body = parsed[target];
-      if (body !== undefined && body.quoted > 0) count(target, 'escaping_conflict', dropEscapingConflicts(body, escaping, label));
+      if (body !== undefined && body.quoted > 0) count(target, 'escaping_conflict', dropEscapingConflicts(body, escaping));
     }
   };
   const accept = options.accept;
@@ -191,7 +200,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     // OpenMetrics preferred, text taken: a family that breaks OpenMetrics' rules makes the answer
     // text, which carries it whole (rather than dropping it).
     escape(output.escaping);
-    servedAsText = firstViolation(parsed, targets, label, output.escaping);
+    servedAsText = firstViolation(parsed, targets, output.escaping);
     if (servedAsText !== undefined) output = accept.text;
   }
   const format = output.format;
@@ -285,7 +294,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
       if (openMetricsOnly) {
         // No text to fall back to: a family OpenMetrics cannot carry is dropped.
         const textCounter = body.format === 'text' && projection.type === 'counter';
-        if (openMetricsViolation(body, family, projection.type, textCounter, label) !== undefined ||
+        if (openMetricsViolation(body, family, projection.type, textCounter) !== undefined ||
           !sameInfoTimestamps(body, family, projection.type, projection.name, infoTimestamps)) {
           const dropped = countSamples(body, family, ALL_PARTS, true);
           body.dropped += dropped;
@@ -301,17 +310,17 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     if (body !== undefined) countExemplars(body, format, targets[target]!, drops);
   }
 
-  const containerTexts = targets.map((t) => `${label}="${escapeLabelValue(t.container)}"`);
+  const containerTexts = targets.map((t) => labelsText(targetLabels(t, label)));
   const containerLabels = containerTexts.map((text) => Buffer.from(text, 'utf8'));
   targets.forEach((target, i) => {
     const outcome = outcomes[i]!;
-    const labels = `{${label}="${escapeLabelValue(target.container)}",endpoint="${escapeLabelValue(target.endpoint)}"}`;
+    const labels = `{${containerTexts[i]},endpoint="${escapeLabelValue(target.endpoint)}"}`;
     own.up.ownLines += `${own.up.name}${labels} ${outcome.up ? 1 : 0}\n`;
     own.duration.ownLines += `${own.duration.name}${labels} ${target.durationSeconds}\n`;
     own.samples.ownLines += `${own.samples.name}${labels} ${outcome.samples}\n`;
   });
   for (const target of drops.targets()) {
-    const labels = `${label}="${escapeLabelValue(target.container)}",endpoint="${escapeLabelValue(target.endpoint)}"`;
+    const labels = `${labelsText(targetLabels(target, label))},endpoint="${escapeLabelValue(target.endpoint)}"`;
     for (const reason of DROP_REASONS) {
       own.dropped.ownLines += `${DROPPED_TOTAL}{${labels},reason="${reason}"} ${drops.get(target, reason)}\n`;
     }
@@ -327,7 +336,7 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
   let metadata = 0;
   for (let i = 0; i < families.length; i++) metadata += families[i]!.ownLines.length * 2 + 256;
   const out = new Output(estimate + metadata, options.reuse);
-  const context: WriteContext = { label, format, escaping };
+  const context: WriteContext = { format, escaping };
   for (let i = 0; i < families.length; i++) {
     const family = families[i]!;
     const sources = family.sources;
@@ -361,8 +370,8 @@ function formatOffered(parsed: Array<ParsedBody | undefined>, accept: Accepted):
   return accept.preferText || parsed.some((p) => p !== undefined && p.format !== 'openmetrics') ? accept.text : accept.openMetrics;
 }
 
-/** The first family, with its container, that breaks a rule of OpenMetrics (see rules.ts), in words; undefined when none. */
-function firstViolation(parsed: Array<ParsedBody | undefined>, targets: FetchedTarget[], label: string, escaping: Escaping): string | undefined {
+/** The first family, with its target, that breaks a rule of OpenMetrics (see rules.ts), in words; undefined when none. */
+function firstViolation(parsed: Array<ParsedBody | undefined>, targets: FetchedTarget[], escaping: Escaping): string | undefined {
   const infoTimestamps = new Map<string, boolean>();
   for (let target = 0; target < parsed.length; target++) {
     const body = parsed[target];
@@ -370,9 +379,9 @@ function firstViolation(parsed: Array<ParsedBody | undefined>, targets: FetchedT
     for (const family of body.families) {
       if (family.type === undefined) continue;
       const name = family.legacy ? family.name : escapeName(family.name, escaping, true);
-      const rule = openMetricsViolation(body, family, family.type, false, label) ??
+      const rule = openMetricsViolation(body, family, family.type, false) ??
         (sameInfoTimestamps(body, family, family.type, name, infoTimestamps) ? undefined : 'info samples with and without timestamps');
-      if (rule !== undefined) return `container ${targets[target]!.container}, family ${family.name}: ${rule}`;
+      if (rule !== undefined) return `${describeTarget(targets[target]!)}, family ${family.name}: ${rule}`;
     }
   }
   return undefined;
@@ -422,7 +431,7 @@ function dropFlagged(body: ParsedBody, flag: number): number {
  * OpenMetrics' structure. Returns how many samples. Rare, and so slow: every sample is keyed by its
  * group as written.
  */
-function dropEscapingConflicts(body: ParsedBody, escaping: Escaping, label: string): number {
+function dropEscapingConflicts(body: ParsedBody, escaping: Escaping): number {
   const { body: buf, records } = body;
   /** Escaped group key to the group (family index and unescaped key) that claimed it. */
   const claimed = new Map<string, string>();
@@ -442,7 +451,7 @@ function dropEscapingConflicts(body: ParsedBody, escaping: Escaping, label: stri
         const part = (flags >> PART_SHIFT) & PART_MASK;
         const excluded = part === Part.bucket ? 'le' : part === Part.bare && type === 'summary' ? 'quantile'
           : type === 'stateset' ? family.name : undefined;
-        const all = servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, label);
+        const all = servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, body.targetLabels);
         // The OpenMetrics parser takes an info family's samples as one group.
         const labels = type === 'info' ? [] : all.filter(([name]) => name !== excluded);
         const group = `${f}\n${labels.map(([name, value]) => `${name}=${value}`).sort().join('\n')}`;
@@ -566,7 +575,6 @@ const TAB = 0x09;
 const LF = 0x0a;
 
 interface WriteContext {
-  label: string;
   format: ExpositionFormat;
   escaping: Escaping;
 }
@@ -676,7 +684,7 @@ function rewrittenLine(
   const { format, escaping } = context;
   const name = source.base + SUFFIX_OF_PART[part]!;
   let labels = containerText;
-  for (const [labelName, value] of servedLabels(body, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, context.label)) {
+  for (const [labelName, value] of servedLabels(body, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, parsed.targetLabels)) {
     const written = escaping !== 'allow-utf-8' ? escapeName(labelName, escaping, false)
       : isLegacyLabelName(labelName) ? labelName : quoteName(labelName);
     labels += `,${written}="${value}"`;
@@ -704,6 +712,16 @@ function secondsToMilliseconds(seconds: string): string {
 function millisecondsToSeconds(milliseconds: string): string {
   const digits = milliseconds.replace(/^0+(?=\d)/, '').padStart(4, '0');
   return `${digits.slice(0, -3)}.${digits.slice(-3)}`;
+}
+
+/** `name="value",...` */
+function labelsText(labels: TargetLabels): string {
+  return labels.map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(',');
+}
+
+/** The target, for messages: "container app", or its own labels ("namespace shop, pod web-1"). */
+function describeTarget(target: FetchedTarget): string {
+  return target.labels === undefined ? `container ${target.container}` : target.labels.map(([name, value]) => `${name} ${value}`).join(', ');
 }
 
 function escapeLabelValue(value: string): string {

@@ -75,7 +75,7 @@ export const R_FLAGS = 10;
 export const R_HASH = 11;
 export const RECORD_SIZE = 12;
 
-/** The series carries the label promux adds: it is renamed to exported_<label> when written. */
+/** The series carries a label promux adds: it is renamed to exported_<label> when written. */
 export const F_HAS_TARGET_LABEL = 1;
 /** A label value has an escape other than \\ \" \n: rewritten so that strict parsers read it as Prometheus does. */
 export const F_ODD_ESCAPE = 2;
@@ -94,6 +94,8 @@ export const PART_MASK = 0xf;
 export interface ParsedBody {
   format: ExpositionFormat;
   body: Buffer;
+  /** The labels promux adds to this body's series (see BodyParser): an existing one is served as exported_<name>. */
+  targetLabels: readonly string[];
   /** In first-seen order; a name appears twice only when the body gives it two different TYPEs. */
   families: ParsedFamily[];
   records: Int32Array;
@@ -171,8 +173,8 @@ export function formatOfContentType(contentType: string | undefined): Exposition
 }
 
 /** Parses a whole body or throws ExpositionError naming the line; nothing of a broken body is kept. */
-export function parseBody(body: Buffer, format: ExpositionFormat, targetLabel: string): ParsedBody {
-  return new BodyParser(format, targetLabel).finish(body, body.length);
+export function parseBody(body: Buffer, format: ExpositionFormat, targetLabels: readonly string[]): ParsedBody {
+  return new BodyParser(format, targetLabels).finish(body, body.length);
 }
 
 /**
@@ -192,8 +194,9 @@ export class BodyParser {
   /** finish() or abandon() ran: the records are no longer the parser's. */
   private done = false;
 
-  constructor(format: ExpositionFormat, targetLabel: string) {
-    this.scanner = new Scanner(format, Buffer.from(targetLabel, 'latin1'));
+  /** `targetLabels`: the names of the labels promux adds to every series (the sidecar's container label). */
+  constructor(format: ExpositionFormat, targetLabels: readonly string[]) {
+    this.scanner = new Scanner(format, targetLabels);
   }
 
   /** Scans the complete lines (up to the last LF) of buf[0, length) not scanned yet; keeps errors for finish(). */
@@ -232,9 +235,9 @@ export class BodyParser {
       if (error instanceof LineError) throw new ExpositionError(describeLine(body, error.position, error.message));
       throw error;
     }
-    const duplicates = flagDuplicates(body, scanner.records, scanner.count, scanner.targetLabel.toString('latin1'));
+    const duplicates = flagDuplicates(body, scanner.records, scanner.count, scanner.targetLabels);
     return {
-      format: scanner.format, body, families: scanner.families, records: scanner.records, samples: scanner.count,
+      format: scanner.format, body, targetLabels: scanner.targetLabels, families: scanner.families, records: scanner.records, samples: scanner.count,
       dropped: duplicates + scanner.invalidLabels + scanner.invalidTimestamps, duplicates,
       invalidLabels: scanner.invalidLabels, invalidTimestamps: scanner.invalidTimestamps,
       timestampsNotText: scanner.timestampsNotText, quoted: scanner.quoted,
@@ -296,7 +299,9 @@ class Scanner {
   len = 0;
   readonly format: ExpositionFormat;
   readonly openMetrics: boolean;
-  readonly targetLabel: Buffer;
+  readonly targetLabels: readonly string[];
+  /** targetLabels as bytes, for the scan. */
+  readonly targetLabelBytes: Buffer[];
   readonly families: ParsedFamily[] = [];
   readonly byName = new Map<string, ParsedFamily>();
   records: Int32Array;
@@ -331,10 +336,11 @@ class Scanner {
   exemplars = 0;
   invalidExemplars = 0;
 
-  constructor(format: ExpositionFormat, targetLabel: Buffer) {
+  constructor(format: ExpositionFormat, targetLabels: readonly string[]) {
     this.format = format;
     this.openMetrics = format === 'openmetrics';
-    this.targetLabel = targetLabel;
+    this.targetLabels = targetLabels;
+    this.targetLabelBytes = targetLabels.map((name) => Buffer.from(name, 'latin1'));
     this.records = takeRecords(64 * RECORD_SIZE);
   }
 
@@ -614,7 +620,10 @@ class Scanner {
         p = brace + 1;
         labelsStart = labelsEnd = p;
         let labels = 0;
-        const targetLabel = this.targetLabel;
+        const targetLabels = this.targetLabelBytes;
+        // The first name checked inline (the sidecar's only one, the container label), the others after.
+        const targetLabel = targetLabels[0]!;
+        const moreTargetLabels = targetLabels.length > 1;
         const keyLabel = this.keyLabel;
         const keyLength = this.keyLength;
         for (;;) {
@@ -669,7 +678,8 @@ class Scanner {
           // A sum of per-label hashes does not depend on label order, as series identity does not.
           hash = (hash + mix(labelHash)) | 0;
           const nameLength = labelEnd - labelStart;
-          if (nameLength === targetLabel.length && buf[labelStart] === targetLabel[0] && sameBytes(buf, labelStart, targetLabel, 0, nameLength)) {
+          if ((nameLength === targetLabel.length && buf[labelStart] === targetLabel[0] && sameBytes(buf, labelStart, targetLabel, 0, nameLength)) ||
+            (moreTargetLabels && isTargetLabel(buf, labelStart, nameLength, targetLabels))) {
             flags |= F_HAS_TARGET_LABEL;
           } else if (nameLength === keyLength && buf[labelStart] === keyLabel![0] && sameBytes(buf, labelStart, keyLabel!, 0, nameLength)) {
             if (!isLabelNumber(buf, valueStart, valueEnd)) flags |= F_DROPPED;
@@ -863,13 +873,12 @@ class Scanner {
     const buf = this.buf;
     const labels = splitLabels(buf, start, end);
     const names = new Set<string>();
-    const target = this.targetLabel.toString('latin1');
     const key = this.keyLabel?.toString('latin1');
     for (const [name, value] of labels) {
       if (names.has(name)) throw new LineError(lineStart, `label ${name} appears twice`);
       names.add(name);
       if (name === '') throw new LineError(lineStart, 'an empty label name');
-      if (name === target) flags |= F_HAS_TARGET_LABEL;
+      if (this.targetLabels.includes(name)) flags |= F_HAS_TARGET_LABEL;
       if (name === '__name__') flags |= F_DROPPED;
       if (name === key && !isFloat(Buffer.from(value), 0, Buffer.byteLength(value))) flags |= F_DROPPED;
       if (hasOddEscape(value)) flags |= F_ODD_ESCAPE;
@@ -1196,7 +1205,7 @@ export function releaseRecords(records: Int32Array): void {
  * Flags every repeat of a series after its first sample: same name and labels as served (in any
  * label order), so two series that differ only as `container` and `exported_container` are repeats.
  */
-function flagDuplicates(buf: Buffer, records: Int32Array, count: number, targetLabel: string): number {
+function flagDuplicates(buf: Buffer, records: Int32Array, count: number, targetLabels: readonly string[]): number {
   let size = 16;
   while (size < count * 2) size *= 2;
   if (dedupeTable.length < size) dedupeTable = new Int32Array(size);
@@ -1208,7 +1217,7 @@ function flagDuplicates(buf: Buffer, records: Int32Array, count: number, targetL
     const r = i * RECORD_SIZE;
     const flags = records[r + R_FLAGS]!;
     if ((flags & F_DROPPED) !== 0) continue; // dropped while scanned (an invalid label or timestamp)
-    if ((flags & F_REWRITTEN) !== 0) records[r + R_HASH] = servedHash(buf, records, r, targetLabel);
+    if ((flags & F_REWRITTEN) !== 0) records[r + R_HASH] = servedHash(buf, records, r, targetLabels);
     let slot = records[r + R_HASH]! & mask;
     for (;;) {
       const other = table[slot]!;
@@ -1216,7 +1225,7 @@ function flagDuplicates(buf: Buffer, records: Int32Array, count: number, targetL
         table[slot] = i + 1;
         break;
       }
-      if (records[(other - 1) * RECORD_SIZE + R_HASH] === records[r + R_HASH] && sameSeries(buf, records, other - 1, i, targetLabel)) {
+      if (records[(other - 1) * RECORD_SIZE + R_HASH] === records[r + R_HASH] && sameSeries(buf, records, other - 1, i, targetLabels)) {
         records[r + R_FLAGS] = records[r + R_FLAGS]! | F_DROPPED;
         duplicates++;
         break;
@@ -1231,17 +1240,17 @@ function flagDuplicates(buf: Buffer, records: Int32Array, count: number, targetL
 export const F_REWRITTEN = F_HAS_TARGET_LABEL | F_ODD_ESCAPE | F_QUOTED;
 
 /** The hash the scanner computes, over the labels as served. */
-function servedHash(buf: Buffer, records: Int32Array, r: number, targetLabel: string): number {
+function servedHash(buf: Buffer, records: Int32Array, r: number, targetLabels: readonly string[]): number {
   const name = records[r + R_NAME_START]!;
   let hash = name === records[r + R_NAME_END] ? FNV_OFFSET : hashBytes(buf, name, records[r + R_NAME_END]!, FNV_OFFSET);
-  for (const [name, value] of servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, targetLabel)) {
+  for (const [name, value] of servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, targetLabels)) {
     const bytes = Buffer.from(name + value);
     hash = (hash + mix(hashBytes(bytes, 0, bytes.length, FNV_OFFSET))) | 0;
   }
   return hash;
 }
 
-function sameSeries(buf: Buffer, records: Int32Array, a: number, b: number, targetLabel: string): boolean {
+function sameSeries(buf: Buffer, records: Int32Array, a: number, b: number, targetLabels: readonly string[]): boolean {
   const ra = a * RECORD_SIZE;
   const rb = b * RECORD_SIZE;
   if (buf.compare(buf, records[ra]!, records[ra + R_NAME_END]!, records[rb]!, records[rb + R_NAME_END]!) !== 0) return false;
@@ -1252,25 +1261,39 @@ function sameSeries(buf: Buffer, records: Int32Array, a: number, b: number, targ
   const rewritten = ((records[ra + R_FLAGS]! | records[rb + R_FLAGS]!) & F_REWRITTEN) !== 0;
   if (!rewritten && buf.compare(buf, la, ea, lb, eb) === 0) return true;
   const key = (start: number, end: number): string =>
-    servedLabels(buf, start, end, targetLabel).map(([name, value]) => `${name}=${value}`).sort().join('\n');
+    servedLabels(buf, start, end, targetLabels).map(([name, value]) => `${name}=${value}`).sort().join('\n');
   return key(la, ea) === key(lb, eb);
 }
 
 /**
- * The labels of a scanned sample as served, besides the container label: an existing container
- * label renamed exported_<label> (exported_exported_<label> when that is taken, and so on, as
- * Prometheus does), and escapes other than \\ \" \n written as the literal backslash Prometheus
- * reads them as. Values stay escaped.
+ * The labels of a scanned sample as served, besides the labels promux adds (targetLabels): an
+ * existing label of one of those names renamed exported_<name> (exported_exported_<name> when that
+ * is taken, and so on, as Prometheus does), and escapes other than \\ \" \n written as the literal
+ * backslash Prometheus reads them as. Values stay escaped.
  */
-export function servedLabels(buf: Buffer, start: number, end: number, targetLabel: string): Array<[string, string]> {
+export function servedLabels(buf: Buffer, start: number, end: number, targetLabels: readonly string[]): Array<[string, string]> {
   const labels = splitLabels(buf, start, end);
   const names = new Set(labels.map(([name]) => name));
-  let exported = `exported_${targetLabel}`;
-  while (names.has(exported)) exported = `exported_${exported}`;
   return labels.map(([name, value]) => [
-    name === targetLabel ? exported : name,
+    targetLabels.includes(name) ? exportedName(name, names) : name,
     value.replace(/\\(.)/gs, (escape, c: string) => (c === '\\' || c === '"' || c === 'n' ? escape : `\\${escape}`)),
   ]);
+}
+
+/** exported_<name>, prefixed again while the sample has a label of that name already. */
+function exportedName(name: string, taken: ReadonlySet<string>): string {
+  let exported = `exported_${name}`;
+  while (taken.has(exported)) exported = `exported_${exported}`;
+  return exported;
+}
+
+/** buf[start, start + length) is one of the label names promux adds (most often the only one, the container label). */
+function isTargetLabel(buf: Buffer, start: number, length: number, names: readonly Buffer[]): boolean {
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    if (length === name.length && buf[start] === name[0] && sameBytes(buf, start, name, 0, length)) return true;
+  }
+  return false;
 }
 
 /**

@@ -32,17 +32,18 @@ interface HistogramGroup {
 /**
  * The first rule of OpenMetrics the family's samples break, as a phrase ("a negative counter"), or
  * undefined. `type` is the family's type as served; `textCounter`: the family is a text counter
- * served as an OpenMetrics counter (its samples are its _total samples). `targetLabel` is promux's
- * label, which an existing label of that name is renamed from (a group is told by its labels as served).
+ * served as an OpenMetrics counter (its samples are its _total samples). A group is told by its
+ * labels as served (an existing label of a name promux adds renamed: the body's targetLabels).
  */
 export function openMetricsViolation(
-  body: ParsedBody, family: ParsedFamily, type: MetricType, textCounter: boolean, targetLabel: string,
+  body: ParsedBody, family: ParsedFamily, type: MetricType, textCounter: boolean,
 ): string | undefined {
   // A gauge's or unknown's group is one series, and a series is served once: no rule to break.
   if (type === 'gauge' || type === 'untyped') return undefined;
   const buf = body.body;
   const records = body.records;
   const runs = family.runs;
+  const targetLabels = body.targetLabels;
   const histogram = type === 'histogram' || type === 'gaugehistogram';
   const stateLabel = type === 'stateset' ? Buffer.from(family.name) : undefined;
   /** The label that is not part of the group of the sample at r: le of a bucket, quantile of a summary's quantile, the state of a stateset. */
@@ -78,15 +79,15 @@ export function openMetricsViolation(
       if (type === 'stateset' && value !== 0 && value !== 1) return 'a stateset sample other than 0 or 1';
       let le = Number.NaN;
       if (excluded === LE_LABEL) {
-        const found = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, LE_LABEL, targetLabel);
+        const found = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, LE_LABEL, targetLabels);
         if (found === undefined || Number.isNaN(found)) return 'a bucket without a numeric le (+Inf written so)';
         le = found;
       } else if (excluded === QUANTILE_LABEL) {
-        const quantile = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, QUANTILE_LABEL, targetLabel);
+        const quantile = labels !== undefined ? excludedNumber(buf, labels) : labelNumber(buf, records, r, QUANTILE_LABEL, targetLabels);
         if (quantile === undefined || !(quantile >= 0 && quantile <= 1)) return 'a quantile outside [0, 1]';
         if (value < 0) return 'a negative quantile value';
       } else if (excluded !== undefined &&
-        (labels !== undefined ? labels.excluded === -1 : labelNumber(buf, records, r, excluded, targetLabel) === undefined)) {
+        (labels !== undefined ? labels.excluded === -1 : labelNumber(buf, records, r, excluded, targetLabels) === undefined)) {
         return `a stateset sample without its ${family.name} label`;
       }
       // Groups: the samples of one group come together, their timestamps all there or all absent, in
@@ -95,9 +96,9 @@ export function openMetricsViolation(
       let same = previous !== -1 && (type === 'info' || (labels !== undefined && before !== undefined && sameLabels(buf, before, labels)));
       let hash = groupHashOf;
       if (!same && type !== 'info') {
-        hash = labels !== undefined ? labelsHash(buf, labels) : groupHash(buf, records, r, excluded, targetLabel);
+        hash = labels !== undefined ? labelsHash(buf, labels) : groupHash(buf, records, r, excluded, targetLabels);
         // Bytes differ, yet the labels may be the same in another order, or written otherwise.
-        same = previous !== -1 && hash === groupHashOf && sameGroup(buf, records, previous, excludedAt(previous), r, excluded, targetLabel);
+        same = previous !== -1 && hash === groupHashOf && sameGroup(buf, records, previous, excludedAt(previous), r, excluded, targetLabels);
       }
       if (same) {
         const before = timestampOf(buf, records, previous);
@@ -109,7 +110,7 @@ export function openMetricsViolation(
           seen.set(hash, [r]);
         } else {
           for (const other of others) {
-            if (sameGroup(buf, records, other, excludedAt(other), r, excluded, targetLabel)) return 'a group of samples split apart';
+            if (sameGroup(buf, records, other, excludedAt(other), r, excluded, targetLabels)) return 'a group of samples split apart';
           }
           others.push(r);
         }
@@ -208,12 +209,12 @@ function numberOf(buf: Buffer, start: number, end: number): number {
 }
 
 /** The value of record r's label `name` (as served) read by numberOf; undefined when the label is absent. */
-function labelNumber(buf: Buffer, records: Int32Array, r: number, name: Buffer, targetLabel: string): number | undefined {
+function labelNumber(buf: Buffer, records: Int32Array, r: number, name: Buffer, targetLabels: readonly string[]): number | undefined {
   const start = records[r + R_LABELS_START]!;
   const end = records[r + R_LABELS_END]!;
   if ((records[r + R_FLAGS]! & F_REWRITTEN) !== 0) {
     const wanted = name.toString('utf8');
-    const found = servedLabels(buf, start, end, targetLabel).find(([n]) => n === wanted);
+    const found = servedLabels(buf, start, end, targetLabels).find(([n]) => n === wanted);
     if (found === undefined) return undefined;
     const value = Buffer.from(found[1]);
     return numberOf(value, 0, value.length);
@@ -331,13 +332,13 @@ function isLabelAt(buf: Buffer, labels: Int32Array, at: number, name: Buffer | u
 
 
 /** An order-independent hash of record r's labels as served, but `excluded`. */
-function groupHash(buf: Buffer, records: Int32Array, r: number, excluded: Buffer | undefined, targetLabel: string): number {
+function groupHash(buf: Buffer, records: Int32Array, r: number, excluded: Buffer | undefined, targetLabels: readonly string[]): number {
   const start = records[r + R_LABELS_START]!;
   const end = records[r + R_LABELS_END]!;
   let hash = 0;
   if ((records[r + R_FLAGS]! & F_REWRITTEN) !== 0) {
     const skip = excluded?.toString('utf8');
-    for (const [name, value] of servedLabels(buf, start, end, targetLabel)) {
+    for (const [name, value] of servedLabels(buf, start, end, targetLabels)) {
       if (name === skip) continue;
       const bytes = Buffer.from(`${name}=${value}`);
       hash = (hash + mix(hashBytes(bytes, 0, bytes.length, FNV_OFFSET))) | 0;
@@ -384,12 +385,12 @@ function sameRange(buf: Buffer, aStart: number, aEnd: number, bStart: number, bE
 
 /** Records a and b have the same labels as served (in any order), but the label each excludes. */
 function sameGroup(
-  buf: Buffer, records: Int32Array, a: number, excludedA: Buffer | undefined, b: number, excludedB: Buffer | undefined, targetLabel: string,
+  buf: Buffer, records: Int32Array, a: number, excludedA: Buffer | undefined, b: number, excludedB: Buffer | undefined, targetLabels: readonly string[],
 ): boolean {
   if (sameGroupBytes(buf, records, a, excludedA, b, excludedB)) return true;
   const key = (r: number, excluded: Buffer | undefined): string => {
     const skip = excluded?.toString('utf8');
-    return servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, targetLabel)
+    return servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, targetLabels)
       .filter(([name]) => name !== skip).map(([name, value]) => `${name}=${value}`).sort().join('\n');
   };
   return key(a, excludedA) === key(b, excludedB);

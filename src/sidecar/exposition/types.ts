@@ -30,11 +30,20 @@ export interface Accepted {
   key: string;
 }
 
+/** Labels promux adds to every series of a target, as [name, value], in order. */
+export type TargetLabels = ReadonlyArray<readonly [string, string]>;
+
 /** One target as fetched on this scrape. */
 export interface FetchedTarget {
   container: string;
   /** The map entry without its container (target-map's endpointOf): "8080", "https:8443/custom". */
   endpoint: string;
+  /**
+   * The labels added to the target's series instead of `<containerLabel>="<container>"`: `promux
+   * proxy`'s namespace and pod (and container, where the pod's map names one; `container` is then
+   * that name, else "").
+   */
+  labels?: TargetLabels;
   /** The response body, already gunzipped; undefined when the fetch failed. */
   body?: Buffer;
   /** The target's Content-Type header (decides text 0.0.4 or OpenMetrics parsing). */
@@ -52,7 +61,10 @@ export interface FetchedTarget {
 }
 
 export interface MergeOptions {
-  /** Label added to every series ("container"); an existing one is kept as exported_<label>. */
+  /**
+   * Label added to every series ("container") of a target without labels of its own; an existing
+   * one is kept as exported_<label> (as are existing labels of a target's own label names).
+   */
   containerLabel: string;
   /** The formats the scraper takes. */
   accept: Accepted;
@@ -66,6 +78,8 @@ export interface MergeOptions {
 export interface TargetOutcome {
   container: string;
   endpoint: string;
+  /** The target's labels, when it has its own (FetchedTarget.labels). */
+  labels?: TargetLabels;
   /** Fetched and parsed; false when the fetch failed or the body did not parse (nothing of it served). */
   up: boolean;
   /** Samples of this target served. */

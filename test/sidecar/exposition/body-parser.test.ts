@@ -31,7 +31,7 @@ function outcome(parse: () => ParsedBody): unknown {
  * past the bytes received, which is replaced by a larger copy after the piece `regrowAt`.
  */
 function streamed(body: Buffer, format: Format, cuts: number[], regrowAt: number): ParsedBody {
-  const parser = new BodyParser(format, LABEL);
+  const parser = new BodyParser(format, [LABEL]);
   let buf = Buffer.alloc(Math.max(1, body.length >> 1), 0x7b);
   let received = 0;
   const receive = (end: number): void => {
@@ -65,7 +65,7 @@ const cuts = (length: number): fc.Arbitrary<number[]> => fc.oneof(
 );
 
 function checkSame(body: Buffer, format: Format, pieces: number[], regrowAt: number): void {
-  assert.deepEqual(outcome(() => streamed(body, format, pieces, regrowAt)), outcome(() => parseBody(body, format, LABEL)),
+  assert.deepEqual(outcome(() => streamed(body, format, pieces, regrowAt)), outcome(() => parseBody(body, format, [LABEL])),
     JSON.stringify(body.toString('latin1')));
 }
 
@@ -133,7 +133,7 @@ describe('mergeTargets with bodies parsed while they arrived', () => {
       const withParsed = c.targets.map((target): FetchedTarget => {
         if (target.body === undefined) return target;
         const format = target.contentType!.startsWith('application/openmetrics-text') ? 'openmetrics' : 'text';
-        const parser = new BodyParser(format, c.label);
+        const parser = new BodyParser(format, [c.label]);
         for (const cut of pieces) parser.feed(target.body, cut % (target.body.length + 1));
         try {
           return { ...target, parsed: parser.finish(target.body, target.body.length) };
@@ -153,7 +153,7 @@ describe('mergeTargets with bodies parsed while they arrived', () => {
         if (target.body === undefined) return { ...target };
         const format = target.contentType!.startsWith('application/openmetrics-text') ? 'openmetrics' : 'text';
         try {
-          return { ...target, parsed: new BodyParser(format, c.label).finish(target.body, target.body.length) };
+          return { ...target, parsed: new BodyParser(format, [c.label]).finish(target.body, target.body.length) };
         } catch (e) {
           return { ...target, parsed: e as ExpositionError };
         }
@@ -174,7 +174,7 @@ describe('mergeTargets with bodies parsed while they arrived', () => {
 
   test('an ExpositionError from the parser marks the target down with the message parseBody would give', () => {
     const body = Buffer.from('first 1\nsecond{a="1" 2\n');
-    const parser = new BodyParser('text', LABEL);
+    const parser = new BodyParser('text', [LABEL]);
     parser.feed(body, 12);
     let error: ExpositionError | undefined;
     assert.throws(() => parser.finish(body, body.length), (e) => (error = e as ExpositionError) instanceof ExpositionError);
@@ -192,7 +192,7 @@ describe('BodyParser sample records', () => {
     const bodies = Array.from({ length: 6 }, (_, i) => Buffer.from(Array.from({ length: 300 * (i + 1) }, (_, k) =>
       `m${i}_${k % 7}{k="${k}",i="${i}"} ${k}\n`).join('')));
     for (let round = 0; round < 3; round++) {
-      const parsers = bodies.map(() => new BodyParser('text', LABEL));
+      const parsers = bodies.map(() => new BodyParser('text', [LABEL]));
       for (let end = 0; end < 20_000; end += 977) parsers.forEach((parser, i) => parser.feed(bodies[i]!, Math.min(end, bodies[i]!.length)));
       parsers[1]!.abandon();
       parsers[1]!.abandon();
@@ -201,7 +201,7 @@ describe('BodyParser sample records', () => {
       assert.equal(records.size, 5, 'no two parsers share records');
       results.forEach((result, i) => {
         if (result === undefined) return;
-        assert.deepEqual(outcome(() => result), outcome(() => parseBody(bodies[i]!, 'text', LABEL)));
+        assert.deepEqual(outcome(() => result), outcome(() => parseBody(bodies[i]!, 'text', [LABEL])));
       });
       parsers[0]!.abandon();
       // Merging hands the records back, for the next round's parsers.
@@ -212,7 +212,7 @@ describe('BodyParser sample records', () => {
   });
 
   test('finish() after finish() or abandon() is refused', () => {
-    const parser = new BodyParser('text', LABEL);
+    const parser = new BodyParser('text', [LABEL]);
     parser.abandon();
     assert.throws(() => parser.finish(Buffer.from('a 1\n'), 4), /after finish\(\) or abandon\(\)/);
   });

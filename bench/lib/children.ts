@@ -1,0 +1,78 @@
+// What the benchmarks of long-running modes share: children that log where they listen, their CPU
+// and memory from /proc, and their section of BENCHMARKS.md.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+/** USER_HZ = 100 on Linux. */
+export const CLOCK_TICK_MS = 10;
+
+/** The node flags of the image's ENTRYPOINT (between the node binary and the bundle). */
+export function entrypointFlags(): string[] {
+  const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+  const entrypoint = JSON.parse(line!.slice('ENTRYPOINT '.length)) as string[];
+  return entrypoint.slice(1, -1);
+}
+
+/** Runs `command argv` with NODE_OPTIONS (a cgroup's wrapper may be the command). */
+export type Wrap = (command: string, args: string[]) => [string, string[]];
+
+export interface Started {
+  child: ChildProcess;
+  port: number;
+}
+
+/** Spawns a server child that logs {"msg":"listening","address":"host:port"} on stderr. */
+export async function startChild(args: string[], nodeOptions = '', wrap?: Wrap): Promise<Started> {
+  const env = { ...process.env, NODE_OPTIONS: nodeOptions };
+  const [command, argv] = wrap === undefined ? [process.execPath, args] : wrap(process.execPath, args);
+  const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let stderr = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr = (stderr + c.toString()).slice(-65536);
+      const m = /"msg":"listening","address":"[^"]*:(\d+)"/.exec(stderr);
+      if (m !== null) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`)));
+  });
+  return { child, port };
+}
+
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+export function procStatus(pid: number, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) * 1024;
+}
+
+/** utime + stime of the process, in milliseconds. */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
+}
+
+/** The machine, for a section's first line. */
+export function cpuModel(): string {
+  return /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown CPU';
+}
+
+/** Replaces (or appends) the section whose first line is `## <title>`, leaving the other sections alone. */
+export function writeSection(title: string, section: string, file = join(ROOT, 'BENCHMARKS.md')): void {
+  const header = '# Benchmarks\n\nFigures written by `npm run bench` (bench/run.js); each section by its own benchmark.\n\n';
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : header;
+  const start = current.indexOf(`\n## ${title}\n`);
+  if (start === -1) {
+    writeFileSync(file, `${current.trimEnd()}\n\n${section}`);
+    return;
+  }
+  const next = current.indexOf('\n## ', start + 1);
+  writeFileSync(file, `${current.slice(0, start + 1)}${section}${next === -1 ? '' : `\n${current.slice(next + 1)}`}`);
+}
