@@ -1,7 +1,7 @@
 // One merged exposition per scrape: fetched targets (on demand or from the background cache) in,
 // the merged body out, with the target state changes logged.
 
-import { DropCounter } from './exposition/index.ts';
+import { DropCounter, freeNow, freeScratch } from './exposition/index.ts';
 import type { Accepted, FetchedTarget, MergeOutput, TargetOutcome } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import type { BackgroundScraper, OnDemandScraper, Snapshot } from './scraper.ts';
@@ -14,6 +14,12 @@ export type Source =
   | { mode: 'background'; scraper: BackgroundScraper };
 
 const MAX_MEMOIZED = 4;
+/**
+ * On demand, the buffers kept for the next scrape are freed after this long without one: a pod
+ * scraped every 15 s or more pays for them only while it is scraped (a few ms of page faults per
+ * scrape), and one scraped back to back keeps them.
+ */
+const FREE_AFTER_MS = 3000;
 
 export class Collector {
   private readonly source: Source;
@@ -32,6 +38,7 @@ export class Collector {
   private servedAsText: string | undefined;
   /** On demand: the buffer of a merge whose response has been sent, for the next merge to write into. */
   private spare: Buffer | undefined;
+  private freeTimer: NodeJS.Timeout | undefined;
 
   constructor(source: Source, merge: Merge, log: Log) {
     this.source = source;
@@ -73,7 +80,17 @@ export class Collector {
    * into by a later merge; the background cache keeps serving its merges, so they are never reused.
    */
   sent(output: MergeOutput): void {
-    if (this.source.mode === 'on-demand') this.spare = output.buffer;
+    if (this.source.mode !== 'on-demand') return;
+    this.spare = output.buffer;
+    const scraper = this.source.scraper;
+    clearTimeout(this.freeTimer);
+    this.freeTimer = setTimeout(() => {
+      // Detached rather than dropped: freed now, not at a garbage collection an idle sidecar never runs.
+      if (this.spare !== undefined) freeNow(this.spare);
+      this.spare = undefined;
+      freeScratch();
+      scraper.freeBuffers();
+    }, FREE_AFTER_MS).unref();
   }
 
   private logChanges(outcomes: readonly TargetOutcome[]): void {

@@ -1,5 +1,5 @@
 // The exposition core of `promux sidecar`: parse every target's body, merge, write one exposition.
 export { DROP_REASONS, DropCounter, EXEMPLAR_DROP_REASONS, type DropReason, type ExemplarDropReason, type TargetKey } from './drops.ts';
-export { BodyParser, ExpositionError, formatOfContentType, type ParsedBody } from './parse.ts';
+export { BodyParser, ExpositionError, formatOfContentType, freeNow, freeScratch, type ParsedBody } from './parse.ts';
 export { mergeTargets } from './merge.ts';
 export type * from './types.ts';

@@ -1165,6 +1165,22 @@ const spareRecords: Int32Array[] = [];
 const MAX_SPARE_RECORDS = 8;
 
 /**
+ * Gives the scratch memory back to the system now (detaching an ArrayBuffer frees its memory at once,
+ * where dropping it waits for a garbage collection that an idle process may never run). Only between
+ * merges: records lent to a parser are not the pool's.
+ */
+export function freeScratch(): void {
+  for (const records of spareRecords.splice(0)) freeNow(records);
+  freeNow(dedupeTable);
+  dedupeTable = new Int32Array(0);
+}
+
+/** Frees the memory under `view` (and every other view of it) now; they read as empty after. */
+export function freeNow(view: ArrayBufferView): void {
+  (view.buffer as ArrayBuffer).transfer(0);
+}
+
+/**
  * Sample records of at least `length` int32: the largest spare, since how large a body arriving
  * grows is not known yet (most likely as large as on the last scrape).
  */
