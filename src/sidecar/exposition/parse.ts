@@ -741,7 +741,8 @@ class Scanner {
     if ((count + 1) * RECORD_SIZE > records.length) {
       const grown = takeRecords(records.length * 2);
       grown.set(records);
-      releaseRecords(records);
+      // Not back to the pool: a parse that outgrows an array would otherwise leave it there, unused,
+      // on every later scrape (the pool keeps what each merge returns).
       this.records = records = grown;
     }
     const r = count * RECORD_SIZE;
@@ -1195,7 +1196,7 @@ function takeRecords(length: number): Int32Array {
 
 /**
  * Hands sample records (a parsed body's, once merged) back for the next parse; they must not be used
- * after. A full pool keeps the larger arrays: the small ones a growing parse left behind go first.
+ * after. A full pool keeps the larger arrays.
  */
 export function releaseRecords(records: Int32Array): void {
   if (spareRecords.includes(records)) return;
