@@ -7,7 +7,7 @@
 // `node bench/sidecar.ts --baseline <dir>` (dir: a checkout of another commit, node_modules installed
 // or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, both as
 // injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
-// benchmarks differ more than the code does); it only prints.
+// benchmarks differ more than the code does), with their p50 and peak private memory; it only prints.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -476,7 +476,7 @@ async function compare(baselineRoot: string): Promise<void> {
   const PER_ROUND = 20;
   const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
   const big = await startTargets(SERIES_PER_TARGET);
-  const sidecars: Array<{ name: string; started: Started; cpu: number[] }> = [];
+  const sidecars: Array<{ name: string; started: Started; cpu: number[]; latencies: number[]; anon: ReturnType<typeof anonPeak> }> = [];
   try {
     for (const [name, root] of [['this checkout', ROOT], [`baseline (${baselineRoot})`, baselineRoot]] as const) {
       const out = join(dist, String(sidecars.length));
@@ -484,21 +484,30 @@ async function compare(baselineRoot: string): Promise<void> {
       if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
       const started = await startSidecar(join(out, 'promux.mjs'), INJECTED, big);
       for (let i = 0; i < WARMUP; i++) await scrape(started.port, PROMETHEUS_HEADERS);
-      sidecars.push({ name, started, cpu: [] });
+      sidecars.push({ name, started, cpu: [], latencies: [], anon: anonPeak(started.child.pid!) });
     }
     // Each round scrapes one, then the other, in turn: both meet the same load on the machine.
     const ratios: number[] = [];
+    const sampler = setInterval(() => sidecars.forEach((s) => s.anon.sample()), 5);
     for (let round = 0; round < ROUNDS; round++) {
       const before = sidecars.map((s) => cpuMs(s.started.child.pid!));
       for (let i = 0; i < PER_ROUND; i++) {
-        for (const sidecar of (round + i) % 2 === 0 ? sidecars : [...sidecars].reverse()) await scrape(sidecar.started.port, PROMETHEUS_HEADERS);
+        for (const sidecar of (round + i) % 2 === 0 ? sidecars : [...sidecars].reverse()) {
+          const t0 = performance.now();
+          await scrape(sidecar.started.port, PROMETHEUS_HEADERS);
+          sidecar.latencies.push(performance.now() - t0);
+        }
       }
       sidecars.forEach((s, i) => s.cpu.push((cpuMs(s.started.child.pid!) - before[i]!) / PER_ROUND));
       ratios.push(sidecars[0]!.cpu[round]! / sidecars[1]!.cpu[round]!);
     }
+    clearInterval(sampler);
     const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
     console.log(`${big.label}, as injected, ${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
-    for (const s of sidecars) console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')})`);
+    for (const s of sidecars) {
+      console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')}); ` +
+        `p50 ${ms(median(s.latencies))} ms; peak private ${mib(s.anon.peak())} MiB`);
+    }
     console.log(`this / baseline, per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${median(ratios).toFixed(3)}`);
   } finally {
     await Promise.all(sidecars.map((s) => stopChild(s.started.child)));
