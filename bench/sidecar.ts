@@ -7,7 +7,7 @@
 // `node bench/sidecar.ts --baseline <dir>` (dir: a checkout of another commit, node_modules installed
 // or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, both as
 // injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
-// benchmarks differ more than the code does); it only prints.
+// benchmarks differ more than the code does), with their p50 and peak private memory; it only prints.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -152,10 +152,23 @@ async function startTargets(seriesPerTarget: number): Promise<Targets> {
 interface Measured {
   rows: string[];
   run: Run;
+  gzip: Run;
   hwm: number;
   anon: number;
-  idle?: { fresh: number; after: number; later: number; rss: number; rssFile: number; rssAnon: number };
+  idle?: { fresh: number; after: number; later: number; rss: number; rssFile: number; rssAnon: number; steady: Steady };
 }
+
+/** Private memory while scraped every STEADY_INTERVAL_SECONDS, as Prometheus does: the figure paid per pod. */
+interface Steady {
+  /** RssAnon just before each scrape but the first (the previous one's leftovers), and the largest of them. */
+  beforeScrapes: number[];
+  max: number;
+  rss: number;
+  /** RssAnon after the idle periods that follow (no scrape for STEADY_IDLE_SECONDS). */
+  idle: number;
+}
+const STEADY_INTERVAL_SECONDS = 15;
+const STEADY_SCRAPES = 5;
 
 function row(workload: string, server: string, flags: string, run: Run, hwm: string, anon: string): string {
   return `| ${workload} | ${server} | ${flags} | ${ms(run.p50)} | ${ms(run.p99)} | ${ms(run.cpuPerScrapeMs)} | ` +
@@ -166,10 +179,19 @@ async function measureFloor(targets: Targets): Promise<Measured> {
   const proxy = await startChild([join(import.meta.dirname, 'sidecar', 'concat-proxy.ts'), ...targets.ports.map(String)]);
   const anon = anonPeak(proxy.child.pid!);
   const run = await measure(proxy, {}, anon.sample);
+  const gzip = await measure(proxy, { 'accept-encoding': 'gzip' }, anon.sample);
   const hwm = procStatus(proxy.child.pid!, 'VmHWM');
   await stopChild(proxy.child);
-  return { rows: [row(targets.label, 'concatenating proxy (floor)', 'node defaults', run, mib(hwm), mib(anon.peak()))], run, hwm,
-    anon: anon.peak() };
+  return {
+    rows: [
+      row(targets.label, 'concatenating proxy (floor)', 'node defaults', run, mib(hwm), mib(anon.peak())),
+      row(targets.label, 'concatenating proxy (floor), gzip out', 'node defaults', gzip, '(same)', '(same)'),
+    ],
+    run,
+    gzip,
+    hwm,
+    anon: anon.peak(),
+  };
 }
 
 /** The bundle's sidecar in front of the targets, run with the setup's Node flags (in the cgroup, if any). */
@@ -188,8 +210,10 @@ async function measureSidecar(bundle: string, setup: NodeSetup, targets: Targets
   const text = await measure(sidecar, PROMETHEUS_HEADERS, anon.sample);
   const gzip = await measure(sidecar, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' }, anon.sample);
   const hwm = procStatus(pid, 'VmHWM');
+  const steady = withIdle ? await steadyState(sidecar) : undefined;
   const after = withIdle ? await idleCpuMs(pid) : 0;
   const later = withIdle ? await idleCpuMs(pid, 0) : 0;
+  if (steady !== undefined) steady.idle = procStatus(pid, 'RssAnon');
   await stopChild(sidecar.child);
   const label = setup.label;
   return {
@@ -198,10 +222,28 @@ async function measureSidecar(bundle: string, setup: NodeSetup, targets: Targets
       row(targets.label, 'promux sidecar, gzip out', label, gzip, '(same)', '(same)'),
     ],
     run: text,
+    gzip,
     hwm,
     anon: anon.peak(),
-    ...(withIdle ? { idle: { fresh, after, later, rss, rssFile, rssAnon } } : {}),
+    ...(steady !== undefined ? { idle: { fresh, after, later, rss, rssFile, rssAnon, steady } } : {}),
   };
+}
+
+/** Scrapes (gzip out, as Prometheus asks) every STEADY_INTERVAL_SECONDS; samples RssAnon just before each. */
+async function steadyState(started: Started): Promise<Steady> {
+  const pid = started.child.pid!;
+  const beforeScrapes: number[] = [];
+  let rss = 0;
+  for (let i = 0; i < STEADY_SCRAPES; i++) {
+    if (i > 0) {
+      beforeScrapes.push(procStatus(pid, 'RssAnon'));
+      rss = Math.max(rss, procStatus(pid, 'VmRSS'));
+    }
+    await scrape(started.port, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' });
+    await sleep(STEADY_INTERVAL_SECONDS * 1000);
+  }
+  beforeScrapes.push(procStatus(pid, 'RssAnon'));
+  return { beforeScrapes, max: Math.max(...beforeScrapes), rss, idle: 0 };
 }
 
 /** RSS of Node 24 itself: an HTTP server doing nothing, with the sidecar's flags. */
@@ -292,7 +334,19 @@ async function main(): Promise<void> {
     const bare = await bareNodeServer();
     if (injected?.idle !== undefined) {
       const ratio = injected.run.p50 / floor.run.p50;
+      const gzipRatio = injected.gzip.p50 / floor.gzip.p50;
+      const steady = injected.idle.steady;
       notes.push(
+        `- ${big.label} as injected, gzip out: p50 ${gzipRatio.toFixed(2)}x the floor's gzip figure ` +
+          `(${ms(injected.gzip.p50)} ms against ${ms(floor.gzip.p50)} ms, both at the fastest level; target: at most 1.3x, ` +
+          `${gzipRatio <= 1.3 ? 'met' : 'NOT met'}); ${mib(injected.gzip.bytes)} MiB on the wire against ` +
+          `${mib(injected.run.bytes)} MiB plain (the floor: ${mib(floor.gzip.bytes)} MiB, without container labels). ` +
+          `Peak private memory ${mib(injected.anon)} MiB (target: at most 32, ${injected.anon <= 32 * 1024 * 1024 ? 'met' : 'NOT met'}), ` +
+          `peak RSS ${mib(injected.hwm)} MiB (target: at most 80, ${injected.hwm <= 80 * 1024 * 1024 ? 'met' : 'NOT met'}).`,
+        `- Between scrapes, scraped every ${STEADY_INTERVAL_SECONDS} s (gzip out) after the load above: private memory ` +
+          `just before each scrape ${steady.beforeScrapes.map(mib).join(', ')} MiB (target: at most 24, ` +
+          `${steady.max <= 24 * 1024 * 1024 ? 'met' : 'NOT met'}), RSS at most ${mib(steady.rss)} MiB; ` +
+          `${mib(steady.idle)} MiB private after ${STEADY_INTERVAL_SECONDS + 2 * IDLE_SECONDS + IDLE_SETTLE_SECONDS} s without a scrape.`,
         `- ${big.label} as injected: p50 ${ratio.toFixed(2)}x the floor's ` +
           `(target: within 2x, ${ratio <= 2 ? 'met' : 'NOT met'}); peak RSS ${mib(injected.hwm)} MiB ` +
           `(target: under 64 MiB, ${injected.hwm < 64 * 1024 * 1024 ? 'met' : 'NOT met'}), ` +
@@ -359,7 +413,7 @@ async function compare(baselineRoot: string): Promise<void> {
   const PER_ROUND = 20;
   const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
   const big = await startTargets(SERIES_PER_TARGET);
-  const sidecars: Array<{ name: string; started: Started; cpu: number[] }> = [];
+  const sidecars: Array<{ name: string; started: Started; cpu: number[]; latencies: number[]; anon: ReturnType<typeof anonPeak> }> = [];
   try {
     for (const [name, root] of [['this checkout', ROOT], [`baseline (${baselineRoot})`, baselineRoot]] as const) {
       const out = join(dist, String(sidecars.length));
@@ -367,21 +421,30 @@ async function compare(baselineRoot: string): Promise<void> {
       if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
       const started = await startSidecar(join(out, 'promux.mjs'), INJECTED, big);
       for (let i = 0; i < WARMUP; i++) await scrape(started.port, PROMETHEUS_HEADERS);
-      sidecars.push({ name, started, cpu: [] });
+      sidecars.push({ name, started, cpu: [], latencies: [], anon: anonPeak(started.child.pid!) });
     }
     // Each round scrapes one, then the other, in turn: both meet the same load on the machine.
     const ratios: number[] = [];
+    const sampler = setInterval(() => sidecars.forEach((s) => s.anon.sample()), 5);
     for (let round = 0; round < ROUNDS; round++) {
       const before = sidecars.map((s) => cpuMs(s.started.child.pid!));
       for (let i = 0; i < PER_ROUND; i++) {
-        for (const sidecar of (round + i) % 2 === 0 ? sidecars : [...sidecars].reverse()) await scrape(sidecar.started.port, PROMETHEUS_HEADERS);
+        for (const sidecar of (round + i) % 2 === 0 ? sidecars : [...sidecars].reverse()) {
+          const t0 = performance.now();
+          await scrape(sidecar.started.port, PROMETHEUS_HEADERS);
+          sidecar.latencies.push(performance.now() - t0);
+        }
       }
       sidecars.forEach((s, i) => s.cpu.push((cpuMs(s.started.child.pid!) - before[i]!) / PER_ROUND));
       ratios.push(sidecars[0]!.cpu[round]! / sidecars[1]!.cpu[round]!);
     }
+    clearInterval(sampler);
     const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
     console.log(`${big.label}, as injected, ${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
-    for (const s of sidecars) console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')})`);
+    for (const s of sidecars) {
+      console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')}); ` +
+        `p50 ${ms(median(s.latencies))} ms; peak private ${mib(s.anon.peak())} MiB`);
+    }
     console.log(`this / baseline, per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${median(ratios).toFixed(3)}`);
   } finally {
     await Promise.all(sidecars.map((s) => stopChild(s.started.child)));

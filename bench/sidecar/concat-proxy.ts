@@ -1,9 +1,13 @@
 // The floor for the sidecar benchmark: fetches the same targets in parallel on each request and
-// concatenates their bodies, no parsing, no labels. `node concat-proxy.ts [--concurrency=N] <port>...`
-// (at most N fetched at once, as the proxy's --concurrency; all by default); logs its address the
-// way the sidecar does.
+// concatenates their bodies, no parsing, no labels; gzipped at the fastest level (as the sidecar does)
+// when the request takes gzip. `node concat-proxy.ts [--concurrency=N] <port>...` (at most N fetched
+// at once, as the proxy's --concurrency; all by default); logs its address the way the sidecar does.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { constants, gzip } from 'node:zlib';
+
+const gzipAsync = promisify(gzip);
 
 const args = process.argv.slice(2);
 const concurrencyArg = args[0]?.startsWith('--concurrency=') ? args.shift()! : undefined;
@@ -32,11 +36,17 @@ async function fetchAll(): Promise<Buffer[]> {
   return bodies;
 }
 
-const server = http.createServer((_req, res) => {
+const server = http.createServer((req, res) => {
+  const gzipped = /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
   void fetchAll().then(
-    (bodies) => {
-      const body = Buffer.concat(bodies);
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': body.length }).end(body);
+    async (bodies) => {
+      const concatenated = Buffer.concat(bodies);
+      const body = gzipped ? await gzipAsync(concatenated, { level: constants.Z_BEST_SPEED }) : concatenated;
+      res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4',
+        'content-length': body.length,
+        ...(gzipped ? { 'content-encoding': 'gzip' } : {}),
+      }).end(body);
     },
     (e: Error) => res.writeHead(502).end(e.message),
   );

@@ -5,7 +5,7 @@
 import type { FetchedTarget } from '../sidecar/exposition/types.ts';
 import { fetchedTargetKey, fetchTarget, ReceiveBuffer, type ByteBudget } from '../sidecar/fetch.ts';
 import { within, type Snapshot } from '../sidecar/scraper.ts';
-import { targetKeyOf } from '../sidecar/exposition/index.ts';
+import { freeNow, targetKeyOf } from '../sidecar/exposition/index.ts';
 import type { PodTarget } from './targets.ts';
 
 export interface FanOutOptions {
@@ -46,6 +46,15 @@ export class PodFanOut {
       return { generation: own.generation, targets: await Promise.all(own.fetches) };
     } finally {
       this.inFlight = undefined;
+    }
+  }
+
+  /** Frees the pods' receive buffers now (the sidecar's rule: see Collector.sent), unless a fan-out is writing into them. */
+  freeBuffers(): void {
+    if (this.inFlight !== undefined) return;
+    for (const receive of this.receive.values()) {
+      if (receive.buffer !== undefined) freeNow(receive.buffer);
+      receive.buffer = undefined;
     }
   }
 

@@ -2,7 +2,7 @@
 // background refresh into a cache that reads never empty.
 
 import type { Target } from '../target-map.ts';
-import type { FetchedTarget } from './exposition/types.ts';
+import { freeNow, type FetchedTarget } from './exposition/index.ts';
 import { fetchedTargetKey, ReceiveBuffer, type FetchLimits, type ScrapeTarget } from './fetch.ts';
 
 export type FetchFn = (target: Target, limits: FetchLimits, receive: ReceiveBuffer) => Promise<FetchedTarget>;
@@ -65,6 +65,15 @@ export class OnDemandScraper {
       return { generation: own.generation, targets: await Promise.all(own.fetches) };
     } finally {
       this.inFlight = undefined;
+    }
+  }
+
+  /** Frees the receive buffers now (see freeScratch), unless a fan-out is writing into them. */
+  freeBuffers(): void {
+    if (this.inFlight !== undefined) return;
+    for (const receive of this.receive) {
+      if (receive.buffer !== undefined) freeNow(receive.buffer);
+      receive.buffer = undefined;
     }
   }
 }

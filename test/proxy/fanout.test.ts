@@ -74,3 +74,32 @@ test('scrapes arriving together share one fan-out: one request per pod', async (
   assert.equal(b.generation, c.generation);
   assert.equal(c.targets.filter((x) => x.body !== undefined).length, 5);
 });
+
+test('freeBuffers() gives the pods\' receive buffers back (the bodies they held are detached); called while bodies are half read, the scrape still gets every body whole', async (t) => {
+  let gate: Promise<void> | undefined;
+  let arrived = 0;
+  const port = await podServer(t, () => '', (req, res) => {
+    arrived++;
+    // Half the body at once, the rest when the gate opens: the fetch is writing into its buffer meanwhile.
+    res.writeHead(200, { 'content-type': 'text/plain' }).write(`up_total{at="${req.url}"}`);
+    void (gate ?? Promise.resolve()).then(() => res.end(' 1\n'));
+  });
+  const fanOut = new PodFanOut(() => pods(3, () => port), OPTIONS);
+  const first = await fanOut.scrape(5000);
+  const bodies = first.targets.map((x) => x.body!.toString());
+  assert.equal(new Set(bodies).size, 3);
+  fanOut.freeBuffers();
+  assert.deepEqual(first.targets.map((x) => x.body!.length), [0, 0, 0], 'detached');
+
+  const opened = Promise.withResolvers<void>();
+  gate = opened.promise;
+  const second = fanOut.scrape(5000);
+  while (arrived < 6) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, 50)); // the first halves are in the buffers
+  fanOut.freeBuffers();
+  opened.resolve();
+  const snapshot = await second;
+  assert.deepEqual(snapshot.targets.map((x) => x.body?.toString()), bodies);
+  fanOut.freeBuffers();
+  assert.deepEqual(snapshot.targets.map((x) => x.body!.length), [0, 0, 0], 'detached after the scrape');
+});

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import { endpointOf, type Target } from '../../src/target-map.ts';
 import { Collector, type Merge } from '../../src/sidecar/collector.ts';
 import { mergeTargets } from '../../src/sidecar/exposition/index.ts';
 import { negotiateOutput } from '../../src/sidecar/negotiate.ts';
 import type { FetchedTarget } from '../../src/sidecar/exposition/types.ts';
 import type { Log } from '../../src/sidecar/log.ts';
+import { fetchTarget } from '../../src/sidecar/fetch.ts';
 import { BackgroundScraper, OnDemandScraper, type FetchFn } from '../../src/sidecar/scraper.ts';
-import { targetValue } from './helpers.ts';
+import { startServer, staticBody, targetValue } from './helpers.ts';
 
 // One duplicated series per fetch: one duplicate_series drop per snapshot.
 const DUPLICATED = Buffer.from('# TYPE jobs gauge\njobs{q="a"} 1\njobs{q="a"} 2\n');
@@ -74,6 +75,28 @@ test('on demand: a merge writes into the buffer of a response already sent, neve
   assert.equal(dropped(reusing.body), 3, 'the third snapshot, merged whole');
   const again = await collector.collect(TEXT, 1000);
   assert.notEqual(again.buffer, first.buffer, 'handed out once per sent()');
+});
+
+test('on demand: 75 s after the last scrape its buffers are freed, and the next scrape merges whole into new ones', async (t) => {
+  const series = Array.from({ length: 2000 }, (_, i) => `jobs{q="${i}"} ${i}\n`).join('');
+  const servers = await Promise.all(['app', 'db'].map(() => startServer(staticBody(`# TYPE jobs gauge\n${series}`))));
+  t.after(() => Promise.all(servers.map((s) => s.close())));
+  const targets: Target[] = servers.map((s, i) => ({ container: ['app', 'db'][i]!, port: s.port, path: '/metrics', scheme: 'http' }));
+  const fetch: FetchFn = (target, limits, receive) => fetchTarget(target, limits, receive, 'container');
+  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge, quiet);
+  const first = await collector.collect(TEXT, 1000);
+  const expected = first.body.toString();
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  collector.sent(first);
+  mock.timers.tick(74_999);
+  assert.equal(first.body.toString(), expected, 'kept while scrapes may follow');
+  mock.timers.tick(1);
+  assert.equal(first.buffer.length, 0, 'the merged answer\'s buffer is freed');
+  mock.timers.reset();
+  const next = await collector.collect(TEXT, 1000);
+  assert.equal(next.body.toString().replace(/^promux_.*\n/gm, ''), expected.replace(/^promux_.*\n/gm, ''));
+  assert.equal(next.body.toString().split('\n').filter((l) => l.startsWith('jobs{')).length, 4000);
 });
 
 test('background: merges served to many readers are never written over', async (t) => {

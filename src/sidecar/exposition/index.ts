@@ -3,6 +3,6 @@ export {
   DROP_REASONS, DropCounter, EXEMPLAR_DROP_REASONS, targetKeyOf, targetLabelNames, targetLabels, type DropReason, type ExemplarDropReason,
   type TargetKey,
 } from './drops.ts';
-export { BodyParser, ExpositionError, formatOfContentType, type ParsedBody } from './parse.ts';
+export { BodyParser, ExpositionError, formatOfContentType, freeNow, freeScratch, type ParsedBody } from './parse.ts';
 export { mergeTargets } from './merge.ts';
 export type * from './types.ts';

@@ -751,7 +751,8 @@ class Scanner {
     if ((count + 1) * RECORD_SIZE > records.length) {
       const grown = takeRecords(records.length * 2);
       grown.set(records);
-      releaseRecords(records);
+      // Not back to the pool: a parse that outgrows an array would otherwise leave it there, unused,
+      // on every later scrape (the pool keeps what each merge returns).
       this.records = records = grown;
     }
     const r = count * RECORD_SIZE;
@@ -1174,6 +1175,22 @@ const spareRecords: Int32Array[] = [];
 const MAX_SPARE_RECORDS = 8;
 
 /**
+ * Gives the scratch memory back to the system now (detaching an ArrayBuffer frees its memory at once,
+ * where dropping it waits for a garbage collection that an idle process may never run). Only between
+ * merges: records lent to a parser are not the pool's.
+ */
+export function freeScratch(): void {
+  for (const records of spareRecords.splice(0)) freeNow(records);
+  freeNow(dedupeTable);
+  dedupeTable = new Int32Array(0);
+}
+
+/** Frees the memory under `view` (and every other view of it) now; they read as empty after. */
+export function freeNow(view: ArrayBufferView): void {
+  (view.buffer as ArrayBuffer).transfer(0);
+}
+
+/**
  * Sample records of at least `length` int32: the largest spare, since how large a body arriving
  * grows is not known yet (most likely as large as on the last scrape).
  */
@@ -1188,7 +1205,7 @@ function takeRecords(length: number): Int32Array {
 
 /**
  * Hands sample records (a parsed body's, once merged) back for the next parse; they must not be used
- * after. A full pool keeps the larger arrays: the small ones a growing parse left behind go first.
+ * after. A full pool keeps the larger arrays.
  */
 export function releaseRecords(records: Int32Array): void {
   if (spareRecords.includes(records)) return;
