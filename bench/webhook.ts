@@ -13,7 +13,7 @@
 // Run: npm run bench -- webhook (writes the "Webhook" section of BENCHMARKS.md).
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:https';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -274,7 +274,11 @@ async function orchestrate(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'promux-bench-webhook-'));
   try {
     const bundle = testBundle();
-    const { certFile, keyFile } = writeKeyPair(dir, bundle.serving);
+    // The certificates in a directory of their own, as in a pod (a Secret volume): the webhook watches
+    // it for new ones, and the log written beside them would wake the watcher at every line.
+    const tlsDir = join(dir, 'tls');
+    mkdirSync(tlsDir);
+    const { certFile, keyFile } = writeKeyPair(tlsDir, bundle.serving);
     // The OpenFaaS gateway pod: injected, so the whole path runs (engine, patch, audit annotation).
     const pod = fixturePods('openfaas')[0]!.pod;
     const reviewBody = JSON.stringify(createReview(pod));
