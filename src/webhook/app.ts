@@ -239,14 +239,15 @@ function mutateHandler(options: AppOptions): RequestListener {
       return;
     }
     const elapsed = seconds(r);
-    metrics.reviewDuration.observe(elapsed);
     const { summary } = outcome;
-    countReview(summary.decision);
-    if (summary.decision === 'injected') metrics.injections.inc();
-    if (summary.skipCode !== undefined) countSkip(summary.skipCode);
     const line = { ...summary, durationMs: Math.round(elapsed * 1e6) / 1e3 };
     if (summary.decision === 'error') log.error(line, 'review');
     else log.info(line, 'review');
+    // Counted once logged: a review whose log line fails is answered (and counted) as an error.
+    metrics.reviewDuration.observe(elapsed);
+    countReview(summary.decision);
+    if (summary.decision === 'injected') metrics.injections.inc();
+    if (summary.skipCode !== undefined) countSkip(summary.skipCode);
     sendJson(r.res, 200, answerJson(outcome.review));
   };
 
