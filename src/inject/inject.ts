@@ -1,5 +1,4 @@
 // The injection decision and mutation: a pod in, the decision, the mutated pod and its patch out.
-import jsonPatch from 'fast-json-patch';
 import type { PromuxConfig } from '../config/types.ts';
 import { VERSION } from '../version.ts';
 import {
@@ -14,6 +13,7 @@ import {
 import { findMultiplexer, MultiplexerError } from './multiplexer.ts';
 import type { Multiplexer } from './multiplexer.ts';
 import { AnnotationError, checkPlainJson, describeValue, PodError, readMetadata, readPod } from './pod.ts';
+import { diff } from './patch.ts';
 import type { ContainerView, PodMetadata, PodView } from './pod.ts';
 import { behindProxy, findRbacProxies } from './rbac-proxy.ts';
 import type { RbacProxy } from './rbac-proxy.ts';
@@ -25,7 +25,6 @@ import { deriveTargets } from './targets.ts';
 import type { Derivation } from './targets.ts';
 import type { InjectResult, PodObject, PromuxStatus, SkipCode, Target } from './types.ts';
 
-const { compare } = jsonPatch;
 
 const GRAFANA = 'grafana';
 /** The scheme whose annotations Istio's metrics merge moves (Istio knows no other). */
@@ -390,7 +389,7 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
 
   // New objects only where the pod changes: itself, its metadata (new annotations), its spec and the
   // container lists and containers it edits. The rest is shared with the input, which is never
-  // modified, so nothing is deep-copied and compare() below skips the shared subtrees (the webhook's
+  // modified, so nothing is deep-copied and diff() below skips the shared subtrees (the webhook's
   // hottest path).
   const pod: PodObject = { ...input, metadata: { ...(input.metadata as object) }, spec: { ...(input.spec as object) } };
   const spec = pod.spec as Record<string, unknown>;
@@ -454,7 +453,7 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
     reason: `injected: the sidecar serves port ${serving.port} and scrapes ${describeTargets(targets)}${replaced}`,
     targets,
     pod,
-    patch: compare(input, pod),
+    patch: diff(input, pod),
     warnings,
   };
 }
