@@ -19,7 +19,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '../src/config/defaults.ts';
 import { injectPod } from '../src/inject/index.ts';
-import jsonPatch from 'fast-json-patch';
+import { diff } from '../src/inject/patch.ts';
 import { batchedDestination, webhookLogger } from '../src/webhook/log.ts';
 import { answerJson, review } from '../src/webhook/review.ts';
 import { SERVER_NAME, createReview, fixturePods, testBundle, writeKeyPair } from '../test/webhook/helpers.ts';
@@ -247,10 +247,9 @@ interface DecisionCosts {
   parse: number;
   /** review(): the envelope, the engine, the patch's JSON and base64, warnings, the audit annotation. */
   review: number;
-  /** Of review(): the injection engine (injectPod); of it, compare (the diff); of that, its copy of the values the patch adds. */
+  /** Of review(): the injection engine (injectPod); of it, the patch (diff). */
   engine: number;
-  compare: number;
-  compareCopy: number;
+  diff: number;
   /** The answer's JSON. */
   answer: number;
   /** The log line: pino's serializing and one write(2) to a file (a line per write, as at a low rate). */
@@ -271,27 +270,25 @@ function decisionCosts(body: string, logFile: string): DecisionCosts {
   ]) as [number, number, number];
   const input = parsed().request.object;
   const result = injectPod(input, config);
-  const added = result.patch.flatMap((op) => (op.op === 'add' || op.op === 'replace' ? [op.value as unknown] : []));
   const outcome = review(parsed(), config, injectPod);
   if (!outcome.ok) throw new Error('the benchmark review is not an AdmissionReview');
   const fd = openSync(logFile, 'w');
   const destination = batchedDestination(fd);
   const log = webhookLogger('info', destination);
   const line = { ...outcome.summary, durationMs: 0.123 };
-  const [compare, compareCopy, answer, logLine] = cpuMicros([
-    () => jsonPatch.compare(input, result.pod),
-    () => added.map((value) => jsonPatch.deepClone(value)),
+  const [patch, answer, logLine] = cpuMicros([
+    () => diff(input, result.pod),
     () => answerJson(outcome.review),
     () => {
       log.info(line, 'review');
       destination.flushSync();
     },
-  ]) as [number, number, number, number];
+  ]) as [number, number, number];
   closeSync(fd);
   const injected = result.decision === 'inject';
   const reviewMicros = withReview - parse;
   return {
-    parse, review: reviewMicros, engine: withEngine - parse, compare: injected ? compare : 0, compareCopy: injected ? compareCopy : 0,
+    parse, review: reviewMicros, engine: withEngine - parse, diff: injected ? patch : 0,
     answer, log: logLine, total: parse + reviewMicros + answer + logLine,
   };
 }
@@ -408,8 +405,7 @@ async function orchestrate(): Promise<void> {
     const breakdown = (name: string): string => {
       const c = costs[name]!;
       const rest = meanCpu(name) - meanCpu(CEILING) - c.total;
-      const compare = c.compare > 0
-        ? `, of which fast-json-patch's compare ${f0(c.compare)}, and of that its copy of the sidecar container it adds ${f0(c.compareCopy)}`
+      const compare = c.diff > 0 ? `, of which the patch (diff) ${f0(c.diff)}`
         : '';
       return `${f0(meanCpu(name))} µs (mean of the rounds): HTTPS as the ceiling ${f0(meanCpu(CEILING))}, JSON.parse of the body`
         + ` ${f0(c.parse)}, review() ${f0(c.review)} (the engine ${f0(c.engine)}${compare}; the rest the patch's JSON and base64 and the`
