@@ -110,9 +110,12 @@ export function readMetadata(pod: unknown): PodMetadata {
   };
 }
 
-/** The pod's decision-relevant parts (its metadata as readMetadata read it); throws PodError naming the field that is unusable. */
-export function readPod(pod: PodObject, { annotations, labels }: PodMetadata): PodView {
-  const spec = pod.spec;
+/**
+ * The pod's decision-relevant parts; throws PodError naming the field that is unusable. `metadata`:
+ * what readMetadata already read of it (the engine reads the metadata first, the spec only when needed).
+ */
+export function readPod(pod: unknown, { annotations, labels }: PodMetadata = readMetadata(pod)): PodView {
+  const spec = (pod as PodObject).spec;
   if (spec === undefined) throw new PodError('spec is missing');
   if (!isObject(spec)) throw new PodError(`spec is ${describeValue(spec)}, not a mapping`);
   const containers = containerList(spec.containers, 'spec.containers');
