@@ -60,14 +60,14 @@ function keysByName(names: readonly { key: string; sanitized: string }[]): KeysB
 }
 
 /**
- * Every spelling of `configuredKey` among the pod's annotations, with the first one's value;
- * spellings that disagree are added to `problems` (the engine reports them once it knows the pod
- * is otherwise one it would inject: a pod that promux leaves alone anyway hears nothing of them).
+ * Every spelling of the key whose sanitized name is `name` among the pod's annotations, with the first
+ * one's value; spellings that disagree are added to `problems` (the engine reports them once it knows
+ * the pod is otherwise one it would inject: a pod that promux leaves alone anyway hears nothing of them).
  */
 function lookup(
-  annotations: Record<string, string>, byName: KeysByName, configuredKey: string, problems: string[],
+  annotations: Record<string, string>, byName: KeysByName, name: string, problems: string[],
 ): SchemeKey | undefined {
-  const keys = byName.get(sanitizeAnnotationName(configuredKey));
+  const keys = byName.get(name);
   if (keys === undefined) return undefined;
   const value = annotations[keys[0]!]!;
   const other = keys.find((k) => annotations[k] !== value);
@@ -80,6 +80,32 @@ function lookup(
   return { keys, value };
 }
 
+const ROLES = ['port', 'path', 'scheme', 'portName', 'container'] as const;
+
+/** A scheme's keys as the scraper names them (sanitized): its scrape key, each configured role's, its param_ prefix. */
+interface SchemeNames {
+  scrape: string;
+  roles: [KeyRole, string][];
+  paramPrefix: string;
+}
+
+// Schemes are configuration, never changed once loaded: their names are sanitized once, not for every pod.
+const schemeNamesCache = new WeakMap<AnnotationScheme, SchemeNames>();
+
+function schemeNames(scheme: AnnotationScheme): SchemeNames {
+  let names = schemeNamesCache.get(scheme);
+  if (names === undefined) {
+    const sanitized = (key: string): string => sanitizeAnnotationName(`${scheme.prefix}/${key}`);
+    names = {
+      scrape: sanitized(scheme.keys.scrape),
+      roles: ROLES.filter((role) => scheme.keys[role] !== '').map((role) => [role, sanitized(scheme.keys[role])]),
+      paramPrefix: sanitized(scheme.keys.paramPrefix),
+    };
+    schemeNamesCache.set(scheme, names);
+  }
+  return names;
+}
+
 /** The schemes whose scrape annotation the pod carries, in configuration order. */
 export function readSchemes(
   annotations: Record<string, string>,
@@ -90,9 +116,9 @@ export function readSchemes(
   const names = Object.keys(annotations).map((key) => ({ key, sanitized: sanitizeAnnotationName(key) }));
   const byName = keysByName(names);
   for (const scheme of schemes) {
-    const full = (key: string): string => `${scheme.prefix}/${key}`;
+    const own = schemeNames(scheme);
     const problems: string[] = [];
-    const scrape = lookup(annotations, byName, full(scheme.keys.scrape), problems);
+    const scrape = lookup(annotations, byName, own.scrape, problems);
     if (scrape === undefined) continue;
     const scrapeKey = scrape.keys[0]!;
     const spelling = scrapeKey.slice(0, scrapeKey.length - scheme.keys.scrape.length);
@@ -104,13 +130,11 @@ export function readSchemes(
       continue;
     }
     const values: SchemeAnnotations['values'] = {};
-    for (const role of ['port', 'path', 'scheme', 'portName', 'container'] as const) {
-      const configured = scheme.keys[role];
-      if (configured === '') continue;
-      const value = lookup(annotations, byName, full(configured), problems);
+    for (const [role, name] of own.roles) {
+      const value = lookup(annotations, byName, name, problems);
       if (value !== undefined) values[role] = value;
     }
-    const paramPrefix = sanitizeAnnotationName(full(scheme.keys.paramPrefix));
+    const paramPrefix = own.paramPrefix;
     const params = names
       .filter(({ sanitized }) => sanitized.startsWith(paramPrefix) && sanitized.length > paramPrefix.length)
       .map(({ key, sanitized }) => ({ key, name: sanitized.slice(paramPrefix.length), value: annotations[key]! }));

@@ -40,8 +40,17 @@ export class MultiplexerError extends Error {
   override name = 'MultiplexerError';
 }
 
+/** An image's name without its registry, path, tag and digest ("ghcr.io/a/b:1@sha256:..." is "b"). */
+function imageName(image: string): string {
+  const at = image.indexOf('@');
+  const ref = at === -1 ? image : image.slice(0, at);
+  const name = ref.slice(ref.lastIndexOf('/') + 1);
+  const colon = name.indexOf(':');
+  return colon === -1 ? name : name.slice(0, colon);
+}
+
 function looksLikeMultiplexer(container: ContainerView): boolean {
-  const image = imageOf(container).split('@')[0]!.split('/').at(-1)!.split(':')[0]!;
+  const image = imageName(imageOf(container));
   const binary = commandLine(container)[0] ?? '';
   return image.includes('multiplexer-sidecar') || binary.endsWith('metrics-multiplexer-sidecar');
 }

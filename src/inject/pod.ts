@@ -57,7 +57,8 @@ export function describeValue(v: unknown): string {
 function stringMap(v: unknown, field: string): Record<string, string> {
   if (v === undefined) return {};
   if (!isObject(v)) throw new PodError(`${field} is ${describeValue(v)}, not a mapping`);
-  for (const [k, value] of Object.entries(v)) {
+  for (const k in v) {
+    const value = v[k];
     if (typeof value !== 'string') throw new PodError(`${field}["${k}"] is ${describeValue(value)}, not a string`);
   }
   return v as Record<string, string>;
@@ -89,17 +90,32 @@ function readPorts(container: Record<string, unknown>, at: string): PortView[] {
   });
 }
 
-/** The pod's decision-relevant parts; throws PodError naming the field that is unusable. */
-export function readPod(pod: unknown): PodView {
+/** A pod's kind and metadata: what the first checks read (an injected, opted-out or unscraped pod is skipped on these alone). */
+export interface PodMetadata {
+  annotations: Record<string, string>;
+  labels: Record<string, string>;
+}
+
+/** The pod's kind and metadata; throws PodError naming the field that is unusable. */
+export function readMetadata(pod: unknown): PodMetadata {
   if (!isObject(pod)) throw new PodError(`expected a Pod object, got ${describeValue(pod)}`);
   if (pod.kind !== undefined && pod.kind !== 'Pod') {
     throw new PodError(`expected kind Pod, got ${describeValue(pod.kind)}`);
   }
   const metadata = pod.metadata ?? {};
   if (!isObject(metadata)) throw new PodError(`metadata is ${describeValue(metadata)}, not a mapping`);
-  const annotations = stringMap(metadata.annotations, 'metadata.annotations');
-  const labels = stringMap(metadata.labels, 'metadata.labels');
-  const spec = pod.spec;
+  return {
+    annotations: stringMap(metadata.annotations, 'metadata.annotations'),
+    labels: stringMap(metadata.labels, 'metadata.labels'),
+  };
+}
+
+/**
+ * The pod's decision-relevant parts; throws PodError naming the field that is unusable. `metadata`:
+ * what readMetadata already read of it (the engine reads the metadata first, the spec only when needed).
+ */
+export function readPod(pod: unknown, { annotations, labels }: PodMetadata = readMetadata(pod)): PodView {
+  const spec = (pod as PodObject).spec;
   if (spec === undefined) throw new PodError('spec is missing');
   if (!isObject(spec)) throw new PodError(`spec is ${describeValue(spec)}, not a mapping`);
   const containers = containerList(spec.containers, 'spec.containers');

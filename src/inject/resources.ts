@@ -25,13 +25,15 @@ export function sidecarResources(annotations: Record<string, string>, configured
     resources[list][resource] = value;
     from.set(`${list}.${resource}`, key);
   }
+  // The configuration's own values were checked when it was loaded.
+  if (from.size === 0) return resources;
   const [name] = limitsBelowRequests(resources);
   if (name === undefined) return resources;
   const request = resources.requests[name]!;
   const limit = resources.limits[name]!;
   const requestKey = from.get(`requests.${name}`);
   const limitKey = from.get(`limits.${name}`);
-  if (requestKey === undefined && limitKey === undefined) return resources; // the configuration's: checked when loaded
+  if (requestKey === undefined && limitKey === undefined) return resources; // the configuration's own
   const refused = `the API server would refuse the pod (a ${name} request must not exceed its limit)`;
   if (requestKey !== undefined && limitKey !== undefined) {
     throw new AnnotationError(`annotation ${limitKey} is ${JSON.stringify(limit)}, below ${requestKey} (${JSON.stringify(request)}): ${refused}`);

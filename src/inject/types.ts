@@ -32,7 +32,7 @@ export interface InjectResult {
   targets: Target[];
   /** The mutated pod; the input itself (unmodified) when skipped. */
   pod: PodObject;
-  /** RFC 6902 patch from the input pod to `pod` (fast-json-patch compare); [] when skipped. */
+  /** RFC 6902 patch from the input pod to `pod` (fast-json-patch compare's, sharing `pod`'s new values); [] when skipped. */
   patch: Operation[];
   /** Things a user should know even though injection went ahead (or was skipped). */
   warnings: string[];

@@ -1,13 +1,12 @@
 // Undoes an injection from the pod's status annotation: removes the sidecar and puts every
 // annotation promux touched back as it was, in its place.
-import jsonPatch from 'fast-json-patch';
 import type { PromuxConfig } from '../config/types.ts';
 import { STATUS_ANNOTATION } from './annotations.ts';
 import { isObject } from '../json.ts';
 import { copyPod, describeValue, PodError } from './pod.ts';
+import { diff } from './patch.ts';
 import type { PodObject, PromuxStatus, UninjectResult } from './types.ts';
 
-const { compare } = jsonPatch;
 
 /** The status annotation's content, or a PodError saying what is wrong with it. */
 export function parseStatus(text: string): PromuxStatus {
@@ -154,7 +153,7 @@ function restore(input: PodObject): UninjectResult {
     changed: true,
     reason: `uninjected: ${sidecar}${others.map((o) => `, ${o}`).join('')} and restored ${restored} annotation${restored === 1 ? '' : 's'}`,
     pod,
-    patch: compare(input, pod),
+    patch: diff(input, pod),
   };
 }
 

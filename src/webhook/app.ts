@@ -19,7 +19,7 @@ import type { PromuxConfig } from '../config/types.ts';
 import type { EffectiveLimits } from './limits.ts';
 import { REVIEW_RESULTS } from './metrics.ts';
 import type { ReviewResult, ShedReason, WebhookMetrics } from './metrics.ts';
-import { ADMISSION_API_VERSION, review, shedReview } from './review.ts';
+import { ADMISSION_API_VERSION, answerJson, review, shedReview } from './review.ts';
 import type { Injector, SkipReason } from './review.ts';
 import { RateLimitedLog } from './rate-limited-log.ts';
 
@@ -113,7 +113,7 @@ interface Review {
   size: number;
   /** Bytes counted against the cap (held, or reserved by Content-Length). */
   held: number;
-  /** The first HEAD_BYTES of the body, as latin1 (enough to find the uid). */
+  /** Once the body is dropped (the review is shed), its first HEAD_BYTES as latin1, to find the uid in. */
   head: string;
   /** Set once the review is shed: the rest of its body is read and dropped. */
   shed?: ShedReason;
@@ -148,6 +148,27 @@ function mutateHandler(options: AppOptions): RequestListener {
 
   const seconds = (r: Review): number => (now() - r.start) / 1000;
 
+  // The API server calls the same URL (with its timeout) for every review: read once.
+  let lastUrl: string | undefined;
+  let lastTimeoutMs = 0;
+  const timeoutOf = (url: string | undefined): number => {
+    if (url !== lastUrl) {
+      lastUrl = url;
+      lastTimeoutMs = Math.min(reviewTimeoutMs(url), limits.requestTimeoutMs);
+    }
+    return lastTimeoutMs;
+  };
+
+  /** The first HEAD_BYTES of the body received so far, as latin1. */
+  const headOf = (r: Review): string => {
+    let head = r.head;
+    for (const chunk of r.chunks) {
+      if (head.length >= HEAD_BYTES) break;
+      head += chunk.toString('latin1', 0, Math.min(chunk.length, HEAD_BYTES - head.length));
+    }
+    return head;
+  };
+
   const release = (r: Review): void => {
     if (r.timer !== undefined) clearTimeout(r.timer);
     if (r.state !== 'answered') inFlight -= 1;
@@ -179,6 +200,7 @@ function mutateHandler(options: AppOptions): RequestListener {
     if (r.state === 'answered') return;
     r.shed ??= reason;
     // Keep only the head; the rest is read and dropped.
+    r.head = headOf(r);
     bytesInFlight -= r.held;
     r.held = 0;
     r.chunks = [];
@@ -203,9 +225,7 @@ function mutateHandler(options: AppOptions): RequestListener {
     sendJson(r.res, 200, shedReview(uid, detail));
   };
 
-  const answer = (r: Review): void => {
-    const body = r.chunks.length === 1 ? r.chunks[0]! : Buffer.concat(r.chunks, r.size);
-    release(r);
+  const decideAndSend = (r: Review, body: Buffer): void => {
     let parsed: unknown;
     try {
       parsed = r.size === 0 ? undefined : JSON.parse(body.toString('utf8'));
@@ -219,15 +239,34 @@ function mutateHandler(options: AppOptions): RequestListener {
       return;
     }
     const elapsed = seconds(r);
-    metrics.reviewDuration.observe(elapsed);
     const { summary } = outcome;
-    countReview(summary.decision);
-    if (summary.decision === 'injected') metrics.injections.inc();
-    if (summary.skipCode !== undefined) countSkip(summary.skipCode);
     const line = { ...summary, durationMs: Math.round(elapsed * 1e6) / 1e3 };
     if (summary.decision === 'error') log.error(line, 'review');
     else log.info(line, 'review');
-    sendJson(r.res, 200, JSON.stringify(outcome.review));
+    // Counted once logged: a review whose log line fails is answered (and counted) as an error.
+    metrics.reviewDuration.observe(elapsed);
+    countReview(summary.decision);
+    if (summary.decision === 'injected') metrics.injections.inc();
+    if (summary.skipCode !== undefined) countSkip(summary.skipCode);
+    sendJson(r.res, 200, answerJson(outcome.review));
+  };
+
+  /** Answers a review whose body is complete, never throwing. */
+  const answer = (r: Review): void => {
+    const body = r.chunks.length === 1 ? r.chunks[0]! : Buffer.concat(r.chunks, r.size);
+    release(r);
+    try {
+      decideAndSend(r, body);
+    } catch (unexpected) {
+      // review() answers every AdmissionReview itself; this is a bug, not the pod's fault: fail open.
+      metrics.reviewDuration.observe(seconds(r));
+      countReview('error');
+      log.error({ err: unexpected }, 'request failed');
+      const uid = uidInHead(body.toString('latin1', 0, HEAD_BYTES));
+      if (r.res.headersSent) r.res.destroy();
+      else if (uid !== undefined) sendJson(r.res, 200, JSON.stringify({ apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: { uid, allowed: true } }));
+      else sendJson(r.res, 500, JSON.stringify({ error: 'internal error' }));
+    }
   };
 
   /** Why a review that would start at `at` must be shed instead, or undefined when it may wait. */
@@ -245,19 +284,7 @@ function mutateHandler(options: AppOptions): RequestListener {
       return;
     }
     const began = now();
-    try {
-      answer(r);
-    } catch (unexpected) {
-      // review() answers every AdmissionReview itself; this is a bug, not the pod's fault: fail open.
-      release(r);
-      metrics.reviewDuration.observe(seconds(r));
-      countReview('error');
-      log.error({ err: unexpected }, 'request failed');
-      const uid = uidInHead(r.head);
-      if (r.res.headersSent) r.res.destroy();
-      else if (uid !== undefined) sendJson(r.res, 200, JSON.stringify({ apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response: { uid, allowed: true } }));
-      else sendJson(r.res, 500, JSON.stringify({ error: 'internal error' }));
-    }
+    answer(r);
     const took = now() - began;
     if (r.size <= SMALL_BODY_BYTES) smallMs += (took - smallMs) / 16;
     else largeMsPerByte += (took / r.size - largeMsPerByte) / 4;
@@ -298,7 +325,7 @@ function mutateHandler(options: AppOptions): RequestListener {
   return (req, res) => {
     const start = now();
     const arrived = options.arrivedAt?.(req, start) ?? start;
-    const timeoutMs = Math.min(reviewTimeoutMs(req.url), limits.requestTimeoutMs);
+    const timeoutMs = timeoutOf(req.url);
     const r: Review = {
       req, res, start, deadline: arrived + reviewBudgetMs(timeoutMs), timeoutMs,
       chunks: [], size: 0, held: 0, head: '', state: 'reading',
@@ -323,11 +350,11 @@ function mutateHandler(options: AppOptions): RequestListener {
     req.on('data', (chunk: Buffer) => {
       if (r.state === 'answered') return;
       r.size += chunk.length;
-      if (r.head.length < HEAD_BYTES) r.head += chunk.toString('latin1', 0, Math.min(chunk.length, HEAD_BYTES - r.head.length));
       if (r.size > MAX_REVIEW_BYTES) {
         reject(r, 413, `request body over ${MAX_REVIEW_BYTES} bytes`);
         return;
       }
+      r.chunks.push(chunk);
       if (r.shed !== undefined) {
         shed(r, r.shed, false);
         return;
@@ -342,7 +369,6 @@ function mutateHandler(options: AppOptions): RequestListener {
         bytesInFlight += more;
         r.held = r.size;
       }
-      r.chunks.push(chunk);
     });
     req.on('error', (err) => {
       if (r.state === 'reading') reject(r, 400, `reading the request body failed: ${err.message}`);

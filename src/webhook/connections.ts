@@ -51,10 +51,14 @@ export class ConnectionGuard {
       const tcp = this.byPeer.get(peer(tls));
       if (tcp !== undefined) this.tcpOf.set(tls, tcp);
     });
+    // One listener for every answer (its request knows the connection), not a closure per request.
+    const touch = (tls: TLSSocket): void => this.touch(tls);
+    function answered(this: ServerResponse): void {
+      touch(this.req.socket as TLSSocket);
+    }
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      const tls = req.socket as TLSSocket;
-      this.touch(tls);
-      res.once('finish', () => this.touch(tls));
+      touch(req.socket as TLSSocket);
+      res.on('finish', answered);
     });
   }
 

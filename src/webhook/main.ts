@@ -1,11 +1,11 @@
 // `promux webhook`: flags and config in, the HTTPS webhook up until SIGTERM or SIGINT.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import type { PromuxConfig } from '../config/types.ts';
 import { injectPod } from '../inject/index.ts';
+import { batchedDestination, webhookLogger } from './log.ts';
 import { SERVICE_ACCOUNT_NAMESPACE_FILE, UsageError, parseWebhookArgs } from './options.ts';
 import type { WebhookOptions } from './options.ts';
 import { startWebhook } from './server.ts';
@@ -94,10 +94,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  // Synchronous writes: one write(2) per line costs less than handing each line to libuv's thread
-  // pool (pino's default), and a line is never lost or delayed when the process stops.
-  const log = pino({ name: 'promux-webhook', level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 1, sync: true }));
+  const stdout = batchedDestination(1);
+  process.on('exit', stdout.flushSync);
+  const log = webhookLogger(options.logLevel, stdout);
   const signals = watchSignals();
   config = await withKubernetesVersion(config, log, async () => (await import('./tls/kube.ts')).readServerVersion(),
     process.env.KUBERNETES_SERVICE_HOST !== undefined);

@@ -132,30 +132,32 @@ describe('skip reasons', () => {
 });
 
 describe('bad input is an invalid-pod or invalid-annotation skip, never a throw', () => {
+  // The spec is read only for a pod that asks to be scraped (the metadata decides most skips).
+  const asking = (spec: unknown): Record<string, unknown> => ({ metadata: { annotations: { 'prometheus.io/scrape': 'true' } }, spec });
   const cases: [string, unknown, string][] = [
     ['null', null, 'not a valid Pod: expected an object, got null'],
     ['a string', 'kind: Pod', 'not a valid Pod: expected an object, got string "kind: Pod"'],
     ['a list', [], 'not a valid Pod: expected an object, got a list'],
     ['another kind', { kind: 'Deployment', spec: {} }, 'not a valid Pod: expected kind Pod, got string "Deployment"'],
-    ['no spec', { kind: 'Pod', metadata: {} }, 'not a valid Pod: spec is missing'],
-    ['spec not a mapping', { spec: 'x' }, 'not a valid Pod: spec is string "x", not a mapping'],
-    ['no containers', { spec: {} }, 'not a valid Pod: spec.containers is missing or empty'],
-    ['containers not a list', { spec: { containers: {} } }, 'not a valid Pod: spec.containers is a mapping, not a list'],
-    ['a container not a mapping', { spec: { containers: [1] } }, 'not a valid Pod: spec.containers[0] is number 1, not a container'],
-    ['a container without a name', { spec: { containers: [{ image: 'x' }] } },
+    ['no spec', { kind: 'Pod', metadata: { annotations: { 'prometheus.io/scrape': 'true' } } }, 'not a valid Pod: spec is missing'],
+    ['spec not a mapping', asking('x'), 'not a valid Pod: spec is string "x", not a mapping'],
+    ['no containers', asking({}), 'not a valid Pod: spec.containers is missing or empty'],
+    ['containers not a list', asking({ containers: {} }), 'not a valid Pod: spec.containers is a mapping, not a list'],
+    ['a container not a mapping', asking({ containers: [1] }), 'not a valid Pod: spec.containers[0] is number 1, not a container'],
+    ['a container without a name', asking({ containers: [{ image: 'x' }] }),
       'not a valid Pod: spec.containers[0] has no name'],
-    ['a container name that is not a DNS label', { spec: { containers: [{ name: 'App_1' }] } },
+    ['a container name that is not a DNS label', asking({ containers: [{ name: 'App_1' }] }),
       'not a valid Pod: spec.containers[0].name is string "App_1", not a container name (DNS label)'],
-    ['duplicate container names', { spec: { containers: [{ name: 'a' }], initContainers: [{ name: 'a' }] } },
+    ['duplicate container names', asking({ containers: [{ name: 'a' }], initContainers: [{ name: 'a' }] }),
       'not a valid Pod: two containers are named "a"'],
-    ['a port that is not a number', { spec: { containers: [{ name: 'a', ports: [{ containerPort: '80' }] }] } },
+    ['a port that is not a number', asking({ containers: [{ name: 'a', ports: [{ containerPort: '80' }] }] }),
       'not a valid Pod: spec.containers[0].ports[0].containerPort is string "80", not a port number'],
     ['metadata not a mapping', { metadata: [], spec: { containers: [{ name: 'a' }] } }, 'not a valid Pod: metadata is a list, not a mapping'],
     ['a non-string annotation', { metadata: { annotations: { 'prometheus.io/port': 8080 } }, spec: { containers: [{ name: 'a' }] } },
       'not a valid Pod: metadata.annotations["prometheus.io/port"] is number 8080, not a string'],
     ['a non-string label', { metadata: { labels: { app: true } }, spec: { containers: [{ name: 'a' }] } },
       'not a valid Pod: metadata.labels["app"] is boolean true, not a string'],
-    ['hostNetwork not a boolean', { spec: { hostNetwork: 'true', containers: [{ name: 'a' }] } },
+    ['hostNetwork not a boolean', asking({ hostNetwork: 'true', containers: [{ name: 'a' }] }),
       'not a valid Pod: spec.hostNetwork is string "true", not a boolean'],
   ];
   for (const [name, input, reason] of cases) {
@@ -165,6 +167,17 @@ describe('bad input is an invalid-pod or invalid-annotation skip, never a throw'
       assert.equal(result.reason, reason);
     });
   }
+
+  test('a pod skipped on its metadata (injected, opted out, not asking to be scraped) is skipped for that, its spec never read', () => {
+    const broken = { containers: {}, hostNetwork: 'true' };
+    assert.equal(skip({ spec: broken }).skipCode, 'no-scrape-annotation');
+    assert.equal(skip({ metadata: { annotations: { 'prometheus.io/scrape': 'false' } }, spec: broken }).skipCode, 'scrape-false');
+    assert.equal(skip({ metadata: { labels: { 'promux.io/inject': 'false' } }, spec: broken }).skipCode, 'opted-out');
+    assert.equal(skip({ metadata: { annotations: { 'promux.io/status': '{}' } }, spec: 'x' }).skipCode, 'already-injected');
+    // Not plain JSON either: only a pod promux would change must be copyable data.
+    const unscraped = { spec: { containers: [{ name: 'a', probe: () => 1 }] } };
+    assert.equal(injectPod(unscraped, config()).skipCode, 'no-scrape-annotation');
+  });
 
   const annotated: [string, Record<string, string>, string][] = [
     ['an invalid promux.io/targets', { 'promux.io/targets': 'app:http' },
@@ -194,7 +207,7 @@ describe('bad input is an invalid-pod or invalid-annotation skip, never a throw'
   }
 
   test('an object that is not plain JSON data', () => {
-    const input = { spec: { containers: [{ name: 'a', probe: () => 1 }] } };
+    const input = asking({ containers: [{ name: 'a', probe: () => 1 }] });
     const result = injectPod(input, config());
     assert.equal(result.skipCode, 'invalid-pod');
     assert.equal(result.reason, 'not a valid Pod: the object is not plain JSON data');

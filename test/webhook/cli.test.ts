@@ -75,6 +75,11 @@ test('promux webhook serves reviews with TLS files and config from flags and env
   const review = cli.lines.find((l) => l.msg === 'review');
   assert.equal(review?.uid, json.response.uid);
   assert.equal(review?.name, 'promux-webhook');
+  // One line per review with these fields (what dashboards and a person at 3 a.m. read), the time in ISO 8601.
+  assert.deepEqual(Object.keys(review!), ['level', 'time', 'pid', 'hostname', 'name', 'uid', 'namespace', 'pod', 'operation',
+    'dryRun', 'decision', 'reason', 'targets', 'durationMs', 'msg']);
+  assert.match(String(review!.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(cli.lines.filter((l) => l.msg === 'review').length, 1);
   assert.deepEqual(cli.lines.slice(-3).map((l) => l.msg), [
     'SIGTERM: shutting down; /readyz fails, reviews are answered for 0.2s more',
     'closing the listener; finishing reviews in flight',

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
+import { pino } from 'pino';
 import { defaultConfig } from '../../src/config/defaults.ts';
 import { injectPod } from '../../src/inject/index.ts';
 import { reviewBudgetMs, reviewTimeoutMs, uidInHead } from '../../src/webhook/app.ts';
@@ -134,6 +135,33 @@ test('an engine answer that is not usable (nothing, no decision, an unserializab
   }
   assert.equal(metric(await metrics(server), 'promux_webhook_reviews_total{result="error"}'), answers.length);
   assert.equal(server.lines.filter((l) => l.decision === 'error').length, answers.length);
+});
+
+test('a failure past the decision (here the log) still answers: allowed, with the uid from the body\'s first bytes; 500 without one', async (t) => {
+  const files = writeKeyPair(tempDir(t), bundle.serving);
+  const lines: Record<string, unknown>[] = [];
+  const log = pino({ level: 'debug' }, {
+    write: (line: string) => {
+      if (line.includes('"msg":"review"')) throw new Error('disk full');
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  });
+  const server = await startWebhook({ port: 0, listenAddress: '127.0.0.1', logLevel: 'debug', tls: { mode: 'files', ...files } },
+    { config: defaultConfig(), inject: injectPod, log });
+  t.after(() => server.close(500));
+  const { body, uid } = reviewBody();
+  const answer = await httpsRequest(server.port, CA, { method: 'POST', path: '/mutate', body });
+  assert.equal(answer.status, 200);
+  assert.deepEqual((JSON.parse(answer.body) as ReviewResponse).response, { uid, allowed: true });
+  assert.ok(lines.some((l) => l.msg === 'request failed' && l.level === 50));
+  // The uid past the first 4096 bytes (the API server writes it first; this client did not): nothing to answer with.
+  const late = JSON.stringify({ padding: 'x'.repeat(5000), ...JSON.parse(body) as Obj });
+  const failed = await httpsRequest(server.port, CA, { method: 'POST', path: '/mutate', body: late });
+  assert.equal(failed.status, 500);
+  assert.deepEqual(JSON.parse(failed.body), { error: 'internal error' });
+  const text = await metrics(server);
+  assert.equal(metric(text, 'promux_webhook_reviews_total{result="error"}'), 2);
+  assert.equal(metric(text, 'promux_webhook_reviews_total{result="injected"}'), 0);
 });
 
 test('a review that cannot be answered within the API server\'s timeout, or waited past 250 ms, is shed: allowed at once, a warning, counted', async (t) => {

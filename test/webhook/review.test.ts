@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { defaultConfig } from '../../src/config/defaults.ts';
 import { injectPod } from '../../src/inject/index.ts';
 import type { InjectResult } from '../../src/inject/types.ts';
-import { review } from '../../src/webhook/review.ts';
+import { answerJson, review } from '../../src/webhook/review.ts';
 import { createReview, fixturePods } from './helpers.ts';
 
 type Obj = Record<string, unknown>;
@@ -93,10 +93,27 @@ test('property: any request object is answered allowed with its uid, and a patch
         assert.equal(outcome.review.response.uid, (body.request as Obj).uid);
         assert.equal(outcome.review.response.allowed, true);
         assert.equal(outcome.review.response.patch !== undefined, outcome.summary.decision === 'injected');
+        assert.equal(answerJson(outcome.review), JSON.stringify(outcome.review), 'the answer as written');
       }
     }),
     { numRuns: 150 },
   );
+});
+
+test('answers are written exactly as JSON.stringify writes them: injected, skipped with warnings, failed, odd uids and text', () => {
+  const odd = createReview(gateway, { uid: 'a"b\\c\u2028\u0001' });
+  const cases = [
+    answer(createReview(gateway)),
+    answer(odd),
+    answer(createReview(gateway), () => skipped({ reason: 'quote " backslash \\ tab \t é 😀', warnings: ['w "1"', 'w\u0000'] })),
+    answer(createReview(gateway), () => {
+      throw new Error('boom');
+    }),
+    answer(createReview(gateway), () => ({ ...injectPod(gateway, config), targets: [{ container: 'a"b', port: 1, path: '/m"', scheme: 'http' }] })),
+  ];
+  for (const { review: out } of cases) assert.equal(answerJson(out), JSON.stringify(out));
+  assert.equal(cases[3]!.summary.decision, 'error');
+  assert.ok(cases[2]!.review.response.warnings!.length === 3);
 });
 
 test('property: a body that is not an AdmissionReview v1 with a request uid is a 400, never an answer', () => {
