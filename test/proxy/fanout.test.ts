@@ -76,13 +76,13 @@ test('scrapes arriving together share one fan-out: one request per pod', async (
 });
 
 test('freeBuffers() gives the pods\' receive buffers back (the bodies they held are detached); called while bodies are half read, the scrape still gets every body whole', async (t) => {
-  let gate: Promise<void> | undefined;
+  let gate = Promise.resolve();
   let arrived = 0;
   const port = await podServer(t, () => '', (req, res) => {
     arrived++;
     // Half the body at once, the rest when the gate opens: the fetch is writing into its buffer meanwhile.
     res.writeHead(200, { 'content-type': 'text/plain' }).write(`up_total{at="${req.url}"}`);
-    void (gate ?? Promise.resolve()).then(() => res.end(' 1\n'));
+    void gate.then(() => res.end(' 1\n'));
   });
   const fanOut = new PodFanOut(() => pods(3, () => port), OPTIONS);
   const first = await fanOut.scrape(5000);
