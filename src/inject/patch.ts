@@ -1,4 +1,4 @@
-// The RFC 6902 patch from one pod to another, as fast-json-patch's compare() makes it (the same
+// The RFC 6902 patch from one object to another (the webhook's and the dry run's), as fast-json-patch's compare() makes it (the same
 // operations, in the same order), but with the new values themselves rather than deep copies of
 // them: compare() copies each value it adds through JSON.stringify and JSON.parse, and the sidecar
 // container it adds cost the webhook more to copy than to diff. The engine's new objects are its

@@ -1,6 +1,6 @@
 // The dry run, from sources to what goes to stdout and stderr. All input is read and every object
 // edited before any output exists, so a problem anywhere leaves stdout empty.
-import jsonpatch from 'fast-json-patch';
+import { diff } from '../inject/patch.ts';
 import { documentLocation, documentValue, editDocument, readManifests, renderYamlDocument, type ManifestDocument } from './documents.ts';
 import { InputError, type Source } from './input.ts';
 import { ManifestError, transformDocument, type DocumentOutcome, type ObjectOutcome, type ObjectStatus, type PodEdit } from './transform.ts';
@@ -52,7 +52,7 @@ function render(document: ManifestDocument, outcome: DocumentOutcome, format: Ou
         const [only] = outcome.objects;
         const patch = outcome.objects.length === 1 && only!.after === outcome.after
           ? only!.patch
-          : jsonpatch.compare(outcome.before as object, outcome.after as object);
+          : diff(outcome.before as object, outcome.after as object);
         editDocument(document, patch, outcome.after);
       }
       return renderYamlDocument(document, changed, first);

@@ -1,11 +1,11 @@
 // One document's value in, every object in it edited out: a Pod goes to the engine as it is, a
 // workload lends its pod template, a List has each item handled on its own, any other kind passes
 // through. Pure: the pod edit (inject or uninject) is a parameter.
-import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import {
   describeObject, getPath, isList, podAsTemplate, templateAsPod, templatePath, withPath,
 } from './kinds.ts';
+import { diff } from '../inject/patch.ts';
 import { isObject, type JsonObject } from '../json.ts';
 
 export type PodStatus = 'injected' | 'skipped' | 'restored' | 'unchanged';
@@ -91,7 +91,7 @@ function transformObject(value: unknown, where: string, edit: PodEdit): { after:
     outcome = edit(templateAsPod(value, template));
     const changed = outcome.patch.length > 0;
     after = changed ? withPath(value, path, podAsTemplate(template, outcome.pod)) : value;
-    patch = changed ? jsonpatch.compare(value, after) : [];
+    patch = changed ? diff(value, after) : [];
   }
   const { status, detail, warnings } = outcome;
   return { after, objects: [{ description, status, detail, warnings, before: value, after, patch }] };
