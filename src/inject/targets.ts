@@ -165,6 +165,16 @@ function paramsWarning(active: SchemeAnnotations[], where: string): string[] {
   return [`${named} ${ignored.length === 1 ? 'is' : 'are'} not applied to ${where}; put the query in the target's path`];
 }
 
+/** The targets of a `promux.io/targets` annotation; an AnnotationError naming it when they cannot be read. */
+export function parseTargetsAnnotation(text: string): Target[] {
+  try {
+    return parseTargetMap(text);
+  } catch (err) {
+    if (err instanceof TargetMapError) throw new AnnotationError(`annotation ${TARGETS_ANNOTATION}: ${err.message}`);
+    throw err;
+  }
+}
+
 function explicitTargets(
   view: PodView,
   text: string,
@@ -172,13 +182,7 @@ function explicitTargets(
   excluded: Set<string>,
   multiplexer: Multiplexer | undefined,
 ): Derivation {
-  let listed: Target[];
-  try {
-    listed = parseTargetMap(text);
-  } catch (err) {
-    if (err instanceof TargetMapError) throw new AnnotationError(`annotation ${TARGETS_ANNOTATION}: ${err.message}`);
-    throw err;
-  }
+  const listed = parseTargetsAnnotation(text);
   const warnings: string[] = [];
   for (const t of listed) {
     if (t.container === multiplexer?.container.name) {

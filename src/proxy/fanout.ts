@@ -4,8 +4,8 @@
 // in flight share it, as the sidecar's OnDemandScraper does.
 import type { FetchedTarget } from '../sidecar/exposition/types.ts';
 import { fetchedTargetKey, fetchTarget, ReceiveBuffer, type ByteBudget } from '../sidecar/fetch.ts';
-import { within, type Snapshot } from '../sidecar/scraper.ts';
-import { freeNow, targetKeyOf } from '../sidecar/exposition/index.ts';
+import { freeReceiveBuffers, SharedFanOut, type Snapshot } from '../sidecar/scraper.ts';
+import { targetKeyOf } from '../sidecar/exposition/index.ts';
 import type { PodTarget } from './targets.ts';
 
 export interface FanOutOptions {
@@ -19,8 +19,7 @@ export interface FanOutOptions {
 export class PodFanOut {
   private readonly targets: () => readonly PodTarget[];
   private readonly options: FanOutOptions;
-  private inFlight: { generation: number; targets: readonly PodTarget[]; fetches: Promise<FetchedTarget>[] } | undefined;
-  private generation = 0;
+  private readonly flight = new SharedFanOut<PodTarget>();
   /**
    * By target (targetKeyOf), kept from one scrape to the next as the sidecar keeps its own (see
    * ReceiveBuffer); only the current targets' are kept.
@@ -32,30 +31,13 @@ export class PodFanOut {
     this.options = options;
   }
 
-  async scrape(timeoutMs: number): Promise<Snapshot> {
-    const shared = this.inFlight;
-    if (shared !== undefined) {
-      // Joining: each result still bounded by this scraper's own timeout.
-      const bounded = shared.fetches.map((p, i) => within(p, shared.targets[i]!, timeoutMs));
-      return { generation: shared.generation, targets: await Promise.all(bounded) };
-    }
-    const targets = this.targets();
-    const own = { generation: ++this.generation, targets, fetches: this.fanOut(targets, timeoutMs) };
-    this.inFlight = own;
-    try {
-      return { generation: own.generation, targets: await Promise.all(own.fetches) };
-    } finally {
-      this.inFlight = undefined;
-    }
+  scrape(timeoutMs: number): Promise<Snapshot> {
+    return this.flight.scrape(timeoutMs, this.targets, (targets) => this.fanOut(targets, timeoutMs));
   }
 
   /** Frees the pods' receive buffers now (the sidecar's rule: see Collector.sent), unless a fan-out is writing into them. */
   freeBuffers(): void {
-    if (this.inFlight !== undefined) return;
-    for (const receive of this.receive.values()) {
-      if (receive.buffer !== undefined) freeNow(receive.buffer);
-      receive.buffer = undefined;
-    }
+    if (!this.flight.running) freeReceiveBuffers(this.receive.values());
   }
 
   private fanOut(targets: readonly PodTarget[], timeoutMs: number): Promise<FetchedTarget>[] {

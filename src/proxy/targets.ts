@@ -12,11 +12,11 @@
 import { GRAFANA_SCHEME, PROMETHEUS_SCHEME } from '../config/defaults.ts';
 import { EXCLUDE_ANNOTATION, readSchemes, scrapeKeyOf, STATUS_ANNOTATION, TARGETS_ANNOTATION } from '../inject/annotations.ts';
 import { AnnotationError, PodError, readPod, type PodView } from '../inject/pod.ts';
-import { applyOptions, isMetricsPortName, resolveEndpoints, scrapeOptions } from '../inject/targets.ts';
+import { applyOptions, isMetricsPortName, parseTargetsAnnotation, resolveEndpoints, scrapeOptions } from '../inject/targets.ts';
 import { isObject } from '../json.ts';
 import type { TargetLabels } from '../sidecar/exposition/types.ts';
 import type { ScrapeTarget } from '../sidecar/fetch.ts';
-import { DEFAULT_METRICS_PATH, endpointOf, parseTargetMap, TargetMapError, type Target } from '../target-map.ts';
+import { DEFAULT_METRICS_PATH, endpointOf, type Target } from '../target-map.ts';
 
 const SCHEMES = [PROMETHEUS_SCHEME, GRAFANA_SCHEME];
 /** Where Prometheus, and the original proxy, scrape a pod whose annotations name no port. */
@@ -62,13 +62,7 @@ function sidecarPort(status: string): number | undefined {
 }
 
 function explicitTargets(view: PodView, text: string): Target[] {
-  let listed: Target[];
-  try {
-    listed = parseTargetMap(text);
-  } catch (err) {
-    if (err instanceof TargetMapError) throw new AnnotationError(`annotation ${TARGETS_ANNOTATION}: ${err.message}`);
-    throw err;
-  }
+  const listed = parseTargetsAnnotation(text);
   const unknown = listed.find((t) => !view.running.some((c) => c.name === t.container));
   if (unknown !== undefined) {
     throw new AnnotationError(`annotation ${TARGETS_ANNOTATION} names container "${unknown.container}", which is not a running container`);

@@ -27,12 +27,50 @@ export function within(fetched: Promise<FetchedTarget>, target: ScrapeTarget, ti
 }
 
 /**
- * Scrapes on request. Scrapes arriving while one is in flight share its fetches (one request per
- * target) and its generation: it is one snapshot, whose drops are counted once.
+ * One fan-out at a time (singleflight): scrapes arriving while one is in flight share its fetches
+ * (one request per target) and its generation: it is one snapshot, whose drops are counted once.
+ * Each sharer's results are still bounded by its own timeout.
  */
-export class OnDemandScraper {
-  private inFlight: { generation: number; fetches: Promise<FetchedTarget>[] } | undefined;
+export class SharedFanOut<T extends ScrapeTarget> {
+  private inFlight: { generation: number; targets: readonly T[]; fetches: Promise<FetchedTarget>[] } | undefined;
   private generation = 0;
+
+  /** Whether a fan-out is in flight (writing into its receive buffers). */
+  get running(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /** The in-flight fan-out's snapshot, or one of `start`'s fetches of `targets`. */
+  async scrape(
+    timeoutMs: number, targets: () => readonly T[], start: (targets: readonly T[]) => Promise<FetchedTarget>[],
+  ): Promise<Snapshot> {
+    const shared = this.inFlight;
+    if (shared !== undefined) {
+      const bounded = shared.fetches.map((p, i) => within(p, shared.targets[i]!, timeoutMs));
+      return { generation: shared.generation, targets: await Promise.all(bounded) };
+    }
+    const list = targets();
+    const own = { generation: ++this.generation, targets: list, fetches: start(list) };
+    this.inFlight = own;
+    try {
+      return { generation: own.generation, targets: await Promise.all(own.fetches) };
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+}
+
+/** Frees the receive buffers now (detached: see freeNow) and forgets them. */
+export function freeReceiveBuffers(receives: Iterable<ReceiveBuffer>): void {
+  for (const receive of receives) {
+    if (receive.buffer !== undefined) freeNow(receive.buffer);
+    receive.buffer = undefined;
+  }
+}
+
+/** Scrapes the sidecar's targets on request, one fan-out at a time (SharedFanOut). */
+export class OnDemandScraper {
+  private readonly flight = new SharedFanOut<Target>();
   private readonly targets: readonly Target[];
   private readonly maxBytes: number;
   private readonly fetch: FetchFn;
@@ -49,32 +87,14 @@ export class OnDemandScraper {
     this.fetch = fetch;
   }
 
-  async scrape(timeoutMs: number): Promise<Snapshot> {
-    const shared = this.inFlight;
-    if (shared !== undefined) {
-      // Joining: each result still bounded by this scraper's own timeout.
-      const bounded = shared.fetches.map((p, i) => within(p, this.targets[i]!, timeoutMs));
-      return { generation: shared.generation, targets: await Promise.all(bounded) };
-    }
-    const own = {
-      generation: ++this.generation,
-      fetches: this.targets.map((t, i) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes }, this.receive[i]!)),
-    };
-    this.inFlight = own;
-    try {
-      return { generation: own.generation, targets: await Promise.all(own.fetches) };
-    } finally {
-      this.inFlight = undefined;
-    }
+  scrape(timeoutMs: number): Promise<Snapshot> {
+    return this.flight.scrape(timeoutMs, () => this.targets,
+      () => this.targets.map((t, i) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes }, this.receive[i]!)));
   }
 
   /** Frees the receive buffers now (see freeScratch), unless a fan-out is writing into them. */
   freeBuffers(): void {
-    if (this.inFlight !== undefined) return;
-    for (const receive of this.receive) {
-      if (receive.buffer !== undefined) freeNow(receive.buffer);
-      receive.buffer = undefined;
-    }
+    if (!this.flight.running) freeReceiveBuffers(this.receive);
   }
 }
 
