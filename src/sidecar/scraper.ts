@@ -14,7 +14,7 @@ export interface Snapshot {
 }
 
 /** The result of `fetched`, or a timeout of its own when it takes longer than `timeoutMs`. */
-export function within(fetched: Promise<FetchedTarget>, target: ScrapeTarget, timeoutMs: number): Promise<FetchedTarget> {
+function within(fetched: Promise<FetchedTarget>, target: ScrapeTarget, timeoutMs: number): Promise<FetchedTarget> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<FetchedTarget>((resolve) => {
