@@ -333,6 +333,23 @@ const SERVERS = [PROMUX, SKIPPED, CEILING];
 const CPU_TARGET_MICROS = 150;
 const P99_TARGET_MS = 5;
 
+/** The two reviews measured: the OpenFaaS gateway pod (injected) and the same pod without its scrape annotations (skipped). */
+function benchReviews(): { reviewBody: string; skippedBody: string; outcome: ReturnType<typeof review> & { ok: true } } {
+  // The OpenFaaS gateway pod: injected, so the whole path runs (engine, patch, audit annotation).
+  const pod = fixturePods('openfaas')[0]!.pod;
+  const reviewBody = JSON.stringify(createReview(pod));
+  const outcome = review(JSON.parse(reviewBody), defaultConfig(), injectPod);
+  if (!outcome.ok || outcome.summary.decision !== 'injected') throw new Error('the benchmark pod is not injected');
+  // The same pod without its scrape annotations: skipped (no-scrape-annotation), as most pods are.
+  const unscraped = structuredClone(pod) as { metadata: { annotations?: Record<string, string> } };
+  unscraped.metadata.annotations = Object.fromEntries(Object.entries(unscraped.metadata.annotations ?? {})
+    .filter(([k]) => !k.startsWith('prometheus.io')));
+  const skippedBody = JSON.stringify(createReview(unscraped as Record<string, unknown>));
+  const skippedOutcome = review(JSON.parse(skippedBody), defaultConfig(), injectPod);
+  if (!skippedOutcome.ok || skippedOutcome.summary.skipCode !== 'no-scrape-annotation') throw new Error('the skipped pod is not skipped');
+  return { reviewBody, skippedBody, outcome };
+}
+
 async function orchestrate(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'promux-bench-webhook-'));
   try {
@@ -342,18 +359,7 @@ async function orchestrate(): Promise<void> {
     const tlsDir = join(dir, 'tls');
     mkdirSync(tlsDir);
     const { certFile, keyFile } = writeKeyPair(tlsDir, bundle.serving);
-    // The OpenFaaS gateway pod: injected, so the whole path runs (engine, patch, audit annotation).
-    const pod = fixturePods('openfaas')[0]!.pod;
-    const reviewBody = JSON.stringify(createReview(pod));
-    const outcome = review(JSON.parse(reviewBody), defaultConfig(), injectPod);
-    if (!outcome.ok || outcome.summary.decision !== 'injected') throw new Error('the benchmark pod is not injected');
-    // The same pod without its scrape annotations: skipped (no-scrape-annotation), as most pods are.
-    const unscraped = structuredClone(pod) as { metadata: { annotations?: Record<string, string> } };
-    unscraped.metadata.annotations = Object.fromEntries(Object.entries(unscraped.metadata.annotations ?? {})
-      .filter(([k]) => !k.startsWith('prometheus.io')));
-    const skippedBody = JSON.stringify(createReview(unscraped as Record<string, unknown>));
-    const skippedOutcome = review(JSON.parse(skippedBody), defaultConfig(), injectPod);
-    if (!skippedOutcome.ok || skippedOutcome.summary.skipCode !== 'no-scrape-annotation') throw new Error('the skipped pod is not skipped');
+    const { reviewBody, skippedBody, outcome } = benchReviews();
     const answerFile = join(dir, 'answer.json');
     writeFileSync(answerFile, JSON.stringify(outcome.review));
 
@@ -461,4 +467,10 @@ async function orchestrate(): Promise<void> {
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === '--load') await runLoad(rest[0]!);
 else if (mode === '--ceiling') runCeiling(Number(rest[0]), rest[1]!, rest[2]!, rest[3]!);
-else await orchestrate();
+// --costs: only the in-process pieces (seconds, not minutes), for work on the webhook's CPU.
+else if (mode === '--costs') {
+  const { reviewBody, skippedBody } = benchReviews();
+  const logFile = join(mkdtempSync(join(tmpdir(), 'promux-bench-costs-')), 'cost.log');
+  console.log({ injected: decisionCosts(reviewBody, logFile), skipped: decisionCosts(skippedBody, logFile) });
+  rmSync(join(logFile, '..'), { recursive: true, force: true });
+} else await orchestrate();

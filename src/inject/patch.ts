@@ -10,30 +10,52 @@ function segment(key: string): string {
   return key.includes('/') || key.includes('~') ? key.replaceAll('~', '~0').replaceAll('/', '~1') : key;
 }
 
-function keysOf(value: object): string[] {
-  return Array.isArray(value) ? Array.from(value, (_, i) => String(i)) : Object.keys(value);
+/** A value present before and after: the patch between them at `path`. */
+function change(oldValue: unknown, newValue: unknown, patch: Operation[], path: string): void {
+  if (typeof oldValue === 'object' && oldValue !== null && typeof newValue === 'object' && newValue !== null
+    && Array.isArray(oldValue) === Array.isArray(newValue)) {
+    generate(oldValue, newValue, patch, path);
+  } else if (oldValue !== newValue) {
+    patch.push({ op: 'replace', path, value: newValue === undefined ? null : newValue });
+  }
+}
+
+// Arrays walked by index: compare()'s key lists of index strings cost more than the rest of the walk.
+function generateArray(was: unknown[], now: unknown[], patch: Operation[], path: string): void {
+  let deleted = false;
+  // Last to first, so that removals keep the indexes of those still to come.
+  for (let i = was.length - 1; i >= 0; i--) {
+    if (Object.hasOwn(now, i)) {
+      change(was[i], now[i], patch, `${path}/${i}`);
+    } else {
+      patch.push({ op: 'remove', path: `${path}/${i}` });
+      deleted = true;
+    }
+  }
+  if (!deleted && now.length === was.length) return;
+  for (let i = 0; i < now.length; i++) {
+    if (!Object.hasOwn(was, i) && now[i] !== undefined) patch.push({ op: 'add', path: `${path}/${i}`, value: now[i] });
+  }
 }
 
 function generate(before: object, after: object, patch: Operation[], path: string): void {
   if (before === after) return;
+  const isArray = Array.isArray(after);
+  if (isArray && Array.isArray(before)) {
+    generateArray(before, after, patch, path);
+    return;
+  }
   const was = before as Record<string, unknown>;
   const now = after as Record<string, unknown>;
-  const isArray = Array.isArray(after);
-  const oldKeys = keysOf(before);
-  const newKeys = keysOf(after);
+  const oldKeys = Array.isArray(before) ? Array.from(before, (_, i) => String(i)) : Object.keys(before);
+  const newKeys = isArray ? Array.from(after, (_, i) => String(i)) : Object.keys(after);
   let deleted = false;
-  // Old keys last to first, so that removals from an array keep the indexes of those still to come.
+  // Old keys last to first, as compare() does.
   for (let t = oldKeys.length - 1; t >= 0; t--) {
     const key = oldKeys[t]!;
     const oldValue = was[key];
     if (Object.hasOwn(now, key) && !(now[key] === undefined && oldValue !== undefined && !isArray)) {
-      const newValue = now[key];
-      if (typeof oldValue === 'object' && oldValue !== null && typeof newValue === 'object' && newValue !== null
-        && Array.isArray(oldValue) === Array.isArray(newValue)) {
-        generate(oldValue, newValue, patch, `${path}/${segment(key)}`);
-      } else if (oldValue !== newValue) {
-        patch.push({ op: 'replace', path: `${path}/${segment(key)}`, value: newValue === undefined ? null : newValue });
-      }
+      change(oldValue, now[key], patch, `${path}/${segment(key)}`);
     } else if (Array.isArray(before) === isArray) {
       patch.push({ op: 'remove', path: `${path}/${segment(key)}` });
       deleted = true;
