@@ -14,7 +14,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PodsStandIn } from '../test/proxy/stand-in.ts';
-import { cpuModel, cpuMs, entrypointFlags, procStatus, ROOT, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
+import { cpuModel, cpuMs, entrypointFlags, procStatus, ROOT, scrape, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
 
 const loadBefore = loadavg().map((l) => l.toFixed(2)).join(', ');
 const FAN_OUTS = [50, 200];
@@ -40,17 +40,6 @@ interface Server {
   cpuMs: number;
   anonPeak: number;
   bytes: number;
-}
-
-function scrape(agent: http.Agent, port: number, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', headers, agent }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => (bytes += c.length));
-      res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`HTTP ${res.statusCode}`))));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
 }
 
 /** The pods' server process and their ports. */

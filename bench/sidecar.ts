@@ -16,7 +16,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SIDECAR_NODE_OPTIONS } from '../src/inject/sidecar.ts';
-import { cpuModel, cpuMs, CLOCK_TICK_MS, entrypointFlags, procStatus, ROOT, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
+import { cpuModel, cpuMs, CLOCK_TICK_MS, entrypointFlags, procStatus, ROOT, scrape, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
 import { createMemoryCgroup, dropPageCache, type MemoryCgroup } from './sidecar/cgroup.ts';
 import { generateExposition } from './sidecar/generate.ts';
 
@@ -63,16 +63,6 @@ const NODE_SETUPS: NodeSetup[] = [
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
-function scrape(port: number, headers: Record<string, string>): Promise<number> {
-  return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/metrics', headers, agent }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => (bytes += c.length));
-      res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`HTTP ${res.statusCode}`))));
-      res.on('error', reject);
-    }).on('error', reject);
-  });
-}
 
 interface Run {
   p50: number;
@@ -82,7 +72,7 @@ interface Run {
 }
 
 async function measure(started: Started, headers: Record<string, string>, onSample: () => void): Promise<Run> {
-  for (let i = 0; i < WARMUP; i++) await scrape(started.port, headers);
+  for (let i = 0; i < WARMUP; i++) await scrape(agent, started.port, headers);
   const pid = started.child.pid!;
   const cpuBefore = cpuMs(pid);
   const latencies: number[] = [];
@@ -90,7 +80,7 @@ async function measure(started: Started, headers: Record<string, string>, onSamp
   const sampler = setInterval(onSample, 5);
   for (let i = 0; i < SCRAPES; i++) {
     const t0 = performance.now();
-    bytes = await scrape(started.port, headers);
+    bytes = await scrape(agent, started.port, headers);
     latencies.push(performance.now() - t0);
   }
   clearInterval(sampler);
@@ -239,7 +229,7 @@ async function steadyState(started: Started): Promise<Steady> {
       beforeScrapes.push(procStatus(pid, 'RssAnon'));
       rss = Math.max(rss, procStatus(pid, 'VmRSS'));
     }
-    await scrape(started.port, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' });
+    await scrape(agent, started.port, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' });
     await sleep(STEADY_INTERVAL_SECONDS * 1000);
   }
   beforeScrapes.push(procStatus(pid, 'RssAnon'));
@@ -420,7 +410,7 @@ async function compare(baselineRoot: string): Promise<void> {
       const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', out], { stdio: 'inherit' });
       if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
       const started = await startSidecar(join(out, 'promux.mjs'), INJECTED, big);
-      for (let i = 0; i < WARMUP; i++) await scrape(started.port, PROMETHEUS_HEADERS);
+      for (let i = 0; i < WARMUP; i++) await scrape(agent, started.port, PROMETHEUS_HEADERS);
       sidecars.push({ name, started, cpu: [], latencies: [], anon: anonPeak(started.child.pid!) });
     }
     // Each round scrapes one, then the other, in turn: both meet the same load on the machine.
@@ -431,7 +421,7 @@ async function compare(baselineRoot: string): Promise<void> {
       for (let i = 0; i < PER_ROUND; i++) {
         for (const sidecar of (round + i) % 2 === 0 ? sidecars : [...sidecars].reverse()) {
           const t0 = performance.now();
-          await scrape(sidecar.started.port, PROMETHEUS_HEADERS);
+          await scrape(agent, sidecar.started.port, PROMETHEUS_HEADERS);
           sidecar.latencies.push(performance.now() - t0);
         }
       }

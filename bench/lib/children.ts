@@ -2,6 +2,7 @@
 // and memory from /proc, and their section of BENCHMARKS.md.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -75,4 +76,16 @@ export function writeSection(title: string, section: string, file = join(ROOT, '
   }
   const next = current.indexOf('\n## ', start + 1);
   writeFileSync(file, `${current.slice(0, start + 1)}${section}${next === -1 ? '' : `\n${current.slice(next + 1)}`}`);
+}
+
+/** GET /metrics of a child on 127.0.0.1; the bytes of its answer (an error unless 200). */
+export function scrape(agent: http.Agent, port: number, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/metrics', headers, agent }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`HTTP ${res.statusCode}`))));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
 }
