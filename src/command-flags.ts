@@ -6,6 +6,9 @@
 
 import { parseBytes, parseDurationMs } from './config/duration.ts';
 
+/** What a mode's flags read to: --help, or its options. */
+export type FlagsOf<O> = { help: true } | { help: false; options: O };
+
 export class FlagError extends Error {
   override name = 'FlagError';
 }

@@ -4,7 +4,7 @@
 // command-flags.ts). Pure: argv and the environment in, options out.
 import {
   FlagError, flagRows, parseAddress, parseBoolean, parseEndpoint, parseLabelName, parsePort, parsePositiveDuration,
-  parsePositiveSize, readFlags, type FlagSpec,
+  parsePositiveSize, readFlags, type FlagSpec, type FlagsOf,
 } from '../command-flags.ts';
 import { OWN_LABELS } from '../sidecar/flags.ts';
 import type { LabelNames } from './targets.ts';
@@ -32,7 +32,7 @@ export interface ProxyOptions {
   kubeconfig: string | undefined;
 }
 
-export type FlagsResult = { help: true } | { help: false; options: ProxyOptions };
+export type FlagsResult = FlagsOf<ProxyOptions>;
 
 export const FLAGS: FlagSpec[] = [
   { name: 'selector', short: 'l', aliases: ['labels'], env: ['POD_LABEL_SELECTOR'], value: 'selector', defaultText: '',

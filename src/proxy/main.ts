@@ -8,10 +8,10 @@ import { mergeTargets } from '../sidecar/exposition/index.ts';
 import { waitForSignal } from '../sidecar/main.ts';
 import { jsonLog, type Log } from '../sidecar/log.ts';
 import { SidecarServer } from '../sidecar/server.ts';
-import { usageError } from '../usage.ts';
+import { runWithFlags } from '../usage.ts';
 import { PodDiscovery, type Timing } from './discovery.ts';
 import { PodFanOut } from './fanout.ts';
-import { FlagError, parseProxyFlags, usage, type ProxyOptions } from './flags.ts';
+import { parseProxyFlags, usage, type ProxyOptions } from './flags.ts';
 
 export interface RunningProxy {
   address: AddressInfo;
@@ -100,18 +100,6 @@ export async function run(options: ProxyOptions, log: Log): Promise<number> {
   return 0;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseProxyFlags(argv, process.env);
-  } catch (e) {
-    if (!(e instanceof FlagError)) throw e;
-    process.stderr.write(usageError('proxy', e.message));
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(usage());
-    return 0;
-  }
-  return run(parsed.options, jsonLog());
+export function main(argv: string[]): Promise<number> {
+  return runWithFlags('proxy', argv, parseProxyFlags, usage, (options) => run(options, jsonLog()));
 }

@@ -4,7 +4,7 @@
 
 import {
   FlagError, flagRows, parseAddress, parseEndpoint, parseLabelName, parsePort, parsePositiveDuration, parsePositiveSize,
-  readFlags, type FlagSpec,
+  readFlags, type FlagSpec, type FlagsOf,
 } from '../command-flags.ts';
 import { parseDurationMs } from '../config/duration.ts';
 import { parseTargetMap, TargetMapError, type Target } from '../target-map.ts';
@@ -23,7 +23,7 @@ export interface SidecarOptions {
   maxTargetBytes: number;
 }
 
-export type FlagsResult = { help: true } | { help: false; options: SidecarOptions };
+export type FlagsResult = FlagsOf<SidecarOptions>;
 
 export { FlagError };
 

@@ -5,11 +5,11 @@ import { formatTarget } from '../target-map.ts';
 import { Collector, type Merge, type Source } from './collector.ts';
 import { mergeTargets } from './exposition/index.ts';
 import { fetchTarget } from './fetch.ts';
-import { FlagError, parseSidecarFlags, usage, type SidecarOptions } from './flags.ts';
+import { parseSidecarFlags, usage, type SidecarOptions } from './flags.ts';
 import { jsonLog, type Log } from './log.ts';
 import { BackgroundScraper, OnDemandScraper, type FetchFn } from './scraper.ts';
 import { SidecarServer } from './server.ts';
-import { usageError } from '../usage.ts';
+import { runWithFlags } from '../usage.ts';
 
 /** The first SIGTERM or SIGINT. */
 export function waitForSignal(): Promise<NodeJS.Signals> {
@@ -62,18 +62,6 @@ export async function run(options: SidecarOptions, log: Log): Promise<number> {
   return 0;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseSidecarFlags(argv, process.env);
-  } catch (e) {
-    if (!(e instanceof FlagError)) throw e;
-    process.stderr.write(usageError('sidecar', e.message));
-    return 2;
-  }
-  if (parsed.help) {
-    process.stdout.write(usage());
-    return 0;
-  }
-  return run(parsed.options, jsonLog());
+export function main(argv: string[]): Promise<number> {
+  return runWithFlags('sidecar', argv, parseSidecarFlags, usage, (options) => run(options, jsonLog()));
 }
