@@ -479,9 +479,10 @@ async function orchestrate(): Promise<void> {
       `- Against the ceiling in the same round: server CPU per review injected ${cpuRatio(PROMUX)}, skipped ${cpuRatio(SKIPPED)};`
         + ` throughput injected ${ratio(PROMUX)}, skipped ${ratio(SKIPPED)}.`,
       `- Where the CPU goes. Injected: ${breakdown(PROMUX)}. Skipped: ${breakdown(SKIPPED)}. The pieces are measured in-process`
-        + ' in a tight loop (the fastest of 15 batches), each on a review parsed for it (the parse then subtracted); "beyond these" is the same work with caches'
-        + ' cold between requests, and the rest of the server: the request and response objects and listeners beyond the'
-        + ' ceiling\'s, the review queue and deadline timer, the metrics, collecting the garbage of each review.',
+        + ' in a tight loop (the fastest of 15 batches), each on a review parsed for it (the parse then subtracted). "Beyond these"'
+        + ' is mostly the same pieces again: a profile of the server (perf, below) finds each costing about twice its tight-loop'
+        + ' figure between requests, plus the request\'s JavaScript beyond the ceiling\'s (its listeners, deadline timer, queue,'
+        + ' metrics); garbage collection is about 1%.',
       '',
     ].join('\n');
     writeSection(section);
