@@ -108,9 +108,10 @@ function schemeNames(scheme: AnnotationScheme): SchemeNames {
 
 /**
  * Annotation keys sanitized before: pods carry mostly the same few keys (prometheus.io/scrape,
- * kubectl.kubernetes.io/default-container, ...), and the regular expression for each key of each pod
- * was a tenth of the engine's time in the webhook. Bounded: emptied when full (a cluster with more
- * distinct keys than this pays the regular expression, as before, and nothing grows without bound).
+ * kubectl.kubernetes.io/default-container, ...), and reading the scrape annotations, a regular
+ * expression for each key of each pod, was an eighth of the engine's time in a profile of the webhook.
+ * Bounded: emptied when full (a cluster with more distinct keys than this pays the regular expression,
+ * as before, and nothing grows without bound).
  */
 const sanitizedKeys = new Map<string, string>();
 const MAX_SANITIZED_KEYS = 4096;
