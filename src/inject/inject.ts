@@ -23,7 +23,7 @@ import type { SidecarServing } from './sidecar.ts';
 import { DEFAULT_METRICS_PATH, formatTarget, formatTargetMap } from '../target-map.ts';
 import { deriveTargets } from './targets.ts';
 import type { Derivation } from './targets.ts';
-import type { InjectResult, PodObject, PromuxStatus, SkipCode, Target } from './types.ts';
+import type { InjectOptions, InjectResult, PodObject, PromuxStatus, SkipCode, Target } from './types.ts';
 
 
 const GRAFANA = 'grafana';
@@ -315,7 +315,7 @@ class ContainerLists {
   }
 }
 
-function decide(input: PodObject, config: PromuxConfig): InjectResult {
+function decide(input: PodObject, config: PromuxConfig, options: InjectOptions): InjectResult {
   // The checks most pods fail come first, on the metadata alone: a pod that is skipped costs little,
   // and its spec is not even read.
   const metadata = readMetadata(input);
@@ -325,7 +325,7 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
   if (view.allContainerNames.has(config.sidecar.containerName)) {
     throw new Skip('already-injected', `already has a container named "${config.sidecar.containerName}"`);
   }
-  checkPlainJson(input);
+  if (options.parsedJson !== true) checkPlainJson(input);
   const inputSpec = input.spec as Record<string, unknown>;
   const pullSecrets = config.sidecar.imagePullSecrets.length === 0 ? undefined : withPullSecrets(inputSpec, config.sidecar.imagePullSecrets);
   if (view.hostNetwork) {
@@ -465,12 +465,12 @@ function decide(input: PodObject, config: PromuxConfig): InjectResult {
  * pods a webhook sees are skipped). Pure: the input is never modified; never throws: unusable
  * input is an invalid-pod skip.
  */
-export function injectPod(pod: unknown, config: PromuxConfig): InjectResult {
+export function injectPod(pod: unknown, config: PromuxConfig, options: InjectOptions = {}): InjectResult {
   if (!isObject(pod)) {
     return skipResult('invalid-pod', `not a valid Pod: expected an object, got ${describeValue(pod)}`, {});
   }
   try {
-    return decide(pod, config);
+    return decide(pod, config, options);
   } catch (err) {
     if (err instanceof Skip) return skipResult(err.code, err.message, pod, err.warnings);
     if (err instanceof AnnotationError) return skipResult('invalid-annotation', err.message, pod);

@@ -26,7 +26,8 @@ function generateArray(was: unknown[], now: unknown[], patch: Operation[], path:
   // Last to first, so that removals keep the indexes of those still to come.
   for (let i = was.length - 1; i >= 0; i--) {
     if (Object.hasOwn(now, i)) {
-      change(was[i], now[i], patch, `${path}/${i}`);
+      // The same value (a container the engine did not touch) has no patch: its path is not even built.
+      if (now[i] !== was[i]) change(was[i], now[i], patch, `${path}/${i}`);
     } else {
       patch.push({ op: 'remove', path: `${path}/${i}` });
       deleted = true;
@@ -55,7 +56,7 @@ function generate(before: object, after: object, patch: Operation[], path: strin
     const key = oldKeys[t]!;
     const oldValue = was[key];
     if (Object.hasOwn(now, key) && !(now[key] === undefined && oldValue !== undefined && !isArray)) {
-      change(oldValue, now[key], patch, `${path}/${segment(key)}`);
+      if (now[key] !== oldValue) change(oldValue, now[key], patch, `${path}/${segment(key)}`);
     } else if (Array.isArray(before) === isArray) {
       patch.push({ op: 'remove', path: `${path}/${segment(key)}` });
       deleted = true;

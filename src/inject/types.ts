@@ -22,6 +22,14 @@ export type SkipCode =
   | 'runs-as-root' // the pod runs as uid 0 and sidecar.runAsUser is null: the sidecar would inherit root
   | 'too-large'; // what injection adds would push the pod past a Kubernetes or Linux limit
 
+export interface InjectOptions {
+  /**
+   * The pod is JSON.parse's own result (the webhook's AdmissionReview): plain JSON data by
+   * construction, so the engine does not walk it to check (a walk of the whole pod for each review).
+   */
+  parsedJson?: boolean;
+}
+
 export interface InjectResult {
   decision: 'inject' | 'skip';
   /** Set when decision is "skip". */

@@ -345,7 +345,10 @@ function mutateHandler(options: AppOptions): RequestListener {
       }
     }
     // Not answered by its deadline while its body is still arriving: shed (nobody waits any longer).
-    r.timer = setTimeout(() => shed(r, 'deadline', false), Math.max(0, r.deadline - now()));
+    // Whole milliseconds (rounded up: never before the deadline): Node keeps one list per distinct
+    // duration, so reviews arriving together share one rather than each making (and, cleared,
+    // removing) a list of its own in the timers' heap.
+    r.timer = setTimeout(() => shed(r, 'deadline', false), Math.max(0, Math.ceil(r.deadline - now())));
     r.timer.unref();
     req.on('data', (chunk: Buffer) => {
       if (r.state === 'answered') return;

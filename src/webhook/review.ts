@@ -6,9 +6,9 @@ import { isObject } from '../json.ts';
 import { INJECT_KEY } from '../inject/annotations.ts';
 import { MAX_ANNOTATION_BYTES } from '../inject/inject.ts';
 import { formatTargetMap } from '../target-map.ts';
-import type { InjectResult, SkipCode } from '../inject/types.ts';
+import type { InjectOptions, InjectResult, SkipCode } from '../inject/types.ts';
 
-export type Injector = (pod: unknown, config: PromuxConfig) => InjectResult;
+export type Injector = (pod: unknown, config: PromuxConfig, options?: InjectOptions) => InjectResult;
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 /** Audit annotation key; the API server prefixes it with the webhook's name (no slash allowed here). */
@@ -118,7 +118,10 @@ function podName(request: Record<string, unknown>): string {
   return text(metadata.name) || text(request.name) || text(metadata.generateName);
 }
 
-/** The answer to one AdmissionReview. `inject` is the injection engine; it may throw. */
+/**
+ * The answer to one AdmissionReview: `body` as JSON.parse gives it (JSON data, so the engine need not
+ * check the pod is). `inject` is the injection engine; it may throw.
+ */
 export function review(body: unknown, config: PromuxConfig, inject: Injector): ReviewOutcome {
   const envelope = parseEnvelope(body);
   if (typeof envelope === 'string') return { ok: false, status: 400, error: envelope };
@@ -162,7 +165,7 @@ export function review(body: unknown, config: PromuxConfig, inject: Injector): R
   // (it threw, returned something that is not a result, or a patch that does not serialize) is an
   // error, answered without a patch.
   try {
-    const result = inject(request.object, config);
+    const result = inject(request.object, config, { parsedJson: true });
     const problem = resultProblem(result);
     if (problem !== undefined) throw new Error(`the injection engine returned ${problem}`);
     const warnings = warningsFor(request.object, result);

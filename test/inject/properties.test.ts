@@ -305,6 +305,8 @@ test('property: injection is consistent, idempotent and undone exactly by uninje
       const before = JSON.stringify(input);
       const result = injectPod(input, cfg);
       assert.equal(JSON.stringify(input), before, 'input untouched');
+      // The webhook's call: the pod as JSON.parse made it, not walked again (parsedJson).
+      assert.equal(JSON.stringify(injectPod(JSON.parse(before), cfg, { parsedJson: true })), JSON.stringify(result), 'the same as parsed JSON');
       if (result.skipCode === 'authenticated-metrics') seen.authenticated++;
       if (result.skipCode === 'needs-native-sidecar') seen.needsNative++;
       if (result.skipCode === 'runs-as-root') seen.runsAsRoot++;
