@@ -9,7 +9,7 @@
 // injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
 // benchmarks differ more than the code does), with their p50 and peak private memory; it only prints.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -443,6 +443,131 @@ async function compare(baselineRoot: string): Promise<void> {
   }
 }
 
+/** Private memory of a process by where it is, from /proc/PID/smaps, in bytes. */
+interface PrivateMemory {
+  /** RssAnon of /proc/PID/status. */
+  total: number;
+  /** malloc's main arena (the brk heap). */
+  brk: number;
+  /** malloc's arenas of other threads (64 MiB-aligned reservations). */
+  arenas: number;
+  /** Thread stacks (8 MiB mappings) and the main stack. */
+  stacks: number;
+  /** Copy-on-write pages of the binary's and libraries' data. */
+  fileData: number;
+  /** Every other anonymous mapping: V8's heap pages and malloc's mmapped chunks (large ArrayBuffers). */
+  otherAnon: number;
+}
+
+const ARENA_ALIGN = 64 * 1024 * 1024;
+
+function privateMemory(pid: number): PrivateMemory {
+  const result: PrivateMemory = { total: procStatus(pid, 'RssAnon'), brk: 0, arenas: 0, stacks: 0, fileData: 0, otherAnon: 0 };
+  let kind: keyof PrivateMemory = 'otherAnon';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head !== null) {
+      const start = Number.parseInt(head[1]!, 16);
+      const size = Number.parseInt(head[2]!, 16) - start;
+      const path = head[4]!;
+      kind = path === '[heap]' ? 'brk' : path === '[stack]' ? 'stacks' : path.startsWith('/') ? 'fileData'
+        : path !== '' ? 'otherAnon' : start % ARENA_ALIGN === 0 && size < ARENA_ALIGN ? 'arenas'
+          : size === 8 * 1024 * 1024 || size === 8 * 1024 * 1024 - 4096 ? 'stacks' : 'otherAnon';
+      continue;
+    }
+    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
+    if (anon !== null) result[kind] += Number(anon[1]) * 1024;
+  }
+  return result;
+}
+
+/** V8's view (bench/sidecar/memory-probe.cjs), asked for with SIGUSR2. */
+interface Probe {
+  rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number;
+  spaces: Record<string, number>;
+}
+
+function probe(started: Started): Promise<Probe> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (c: Buffer): void => {
+      text += c.toString();
+      const m = /\{"probe":(\{.*\})\}\n/.exec(text);
+      if (m === null) return;
+      started.child.stderr!.off('data', onData);
+      resolve(JSON.parse(m[1]!) as Probe);
+    };
+    started.child.stderr!.on('data', onData);
+    started.child.kill('SIGUSR2');
+  });
+}
+
+function describeMemory(at: string, m: PrivateMemory, p: Probe): string {
+  const v8Heap = Object.values(p.spaces).reduce((a, b) => a + b, 0);
+  const spaces = Object.entries(p.spaces).filter(([, v]) => v >= 256 * 1024).map(([k, v]) => `${k} ${mib(v)}`).join(', ');
+  return `| ${at} | ${mib(m.total)} | ${mib(m.brk)} | ${mib(m.arenas)} | ${mib(m.stacks)} | ${mib(m.fileData)} | ` +
+    `${mib(m.otherAnon)} | ${mib(v8Heap)} (${spaces}) | ${mib(p.arrayBuffers)} | ${mib(Math.max(0, m.otherAnon - v8Heap))} |`;
+}
+
+/**
+ * Where a sidecar's private memory is (`--memory [dir]`: this checkout's, or dir's): before its first
+ * scrape, at its peak (smaps read whenever RssAnon passes its last peak by 1 MiB while scraped back to back),
+ * and between scrapes 15 s apart; and a bare Node HTTP server with the same flags. Prints a table.
+ */
+async function memory(root: string): Promise<void> {
+  const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
+  const big = await startTargets(SERIES_PER_TARGET);
+  const probeFile = join(import.meta.dirname, 'sidecar', 'memory-probe.cjs');
+  const setup = { ...INJECTED, nodeOptions: `${INJECTED.nodeOptions} ${process.env.BENCH_NODE_OPTIONS ?? ''} --require ${probeFile}` };
+  const rows: string[] = [];
+  try {
+    const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
+    if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
+    const bareScript = "require('node:http').createServer().listen(0, '127.0.0.1', function () { " +
+      "console.error(JSON.stringify({ msg: 'listening', address: '127.0.0.1:' + this.address().port })); });";
+    const bare = await startChild([...INJECTED.flags, '-e', bareScript], setup.nodeOptions);
+    await sleep(1000);
+    rows.push(describeMemory('bare Node HTTP server, same flags', privateMemory(bare.child.pid!), await probe(bare)));
+    await stopChild(bare.child);
+
+    const sidecar = await startSidecar(join(dist, 'promux.mjs'), setup, big);
+    const pid = sidecar.child.pid!;
+    await sleep(1000);
+    rows.push(describeMemory('sidecar before its first scrape', privateMemory(pid), await probe(sidecar)));
+    for (const [name, headers] of [['plain', PROMETHEUS_HEADERS], ['gzip', { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' }]] as const) {
+      let peak: PrivateMemory | undefined;
+      let last = 0;
+      const sampler = setInterval(() => {
+        const anon = procStatus(pid, 'RssAnon');
+        if (anon < last + 1024 * 1024) return;
+        last = anon;
+        peak = privateMemory(pid);
+      }, 2);
+      for (let i = 0; i < 60; i++) await scrape(agent, sidecar.port, headers);
+      clearInterval(sampler);
+      rows.push(describeMemory(`peak, 60 scrapes back to back (${name}; V8 figures after them)`, peak!, await probe(sidecar)));
+    }
+    for (let i = 0; i < 4; i++) {
+      await sleep(STEADY_INTERVAL_SECONDS * 1000);
+      rows.push(describeMemory(`${STEADY_INTERVAL_SECONDS} s after scrape ${i + 1} of a scrape every ${STEADY_INTERVAL_SECONDS} s (gzip)`,
+        privateMemory(pid), await probe(sidecar)));
+      await scrape(agent, sidecar.port, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' });
+    }
+    await stopChild(sidecar.child);
+  } finally {
+    rmSync(dist, { recursive: true, force: true });
+    await big.close();
+    agent.destroy();
+  }
+  console.log(`${big.label}, as injected (plus bench/sidecar/memory-probe.cjs), ${root}; load average before: ${loadBefore}; MiB`);
+  console.log('| when | private (RssAnon) | malloc brk heap | malloc thread arenas | stacks | binary data (COW) | ' +
+    'other anonymous mappings | of which V8 heap (spaces over 0.25 MiB) | ArrayBuffers (V8) | the rest: malloc mmap chunks |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+}
+
 const baselineAt = process.argv.indexOf('--baseline');
-if (baselineAt === -1) await main();
+const memoryAt = process.argv.indexOf('--memory');
+if (memoryAt !== -1) await memory(process.argv[memoryAt + 1] ?? ROOT);
+else if (baselineAt === -1) await main();
 else await compare(process.argv[baselineAt + 1]!);
