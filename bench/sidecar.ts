@@ -7,7 +7,9 @@
 // `node bench/sidecar.ts --baseline <dir>` (dir: a checkout of another commit, node_modules installed
 // or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, both as
 // injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
-// benchmarks differ more than the code does), with their p50 and peak private memory; it only prints.
+// benchmarks differ more than the code does), with their p50 and peak private memory; it only prints
+// (`--gzip`: the scrapes take gzip). `--memory [dir]` prints where the private memory of this
+// checkout's sidecar (or dir's) is.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -15,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SIDECAR_NODE_OPTIONS } from '../src/inject/sidecar.ts';
+import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../src/inject/sidecar.ts';
 import { cpuModel, cpuMs, CLOCK_TICK_MS, entrypointFlags, procStatus, ROOT, scrape, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
 import { createMemoryCgroup, dropPageCache, type MemoryCgroup } from './sidecar/cgroup.ts';
 import { generateExposition } from './sidecar/generate.ts';
@@ -34,12 +36,16 @@ const PROMETHEUS_HEADERS = {
     'text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
   'x-prometheus-scrape-timeout-seconds': '10',
 };
-/** How Node runs the sidecar: flags on its command line, and NODE_OPTIONS. */
+/** How Node runs the sidecar: flags on its command line, NODE_OPTIONS, and other environment variables. */
 interface NodeSetup {
   label: string;
   flags: string[];
   nodeOptions: string;
+  env?: Record<string, string>;
 }
+/** The injected container's environment but NODE_OPTIONS (MALLOC_ARENA_MAX). */
+const INJECTED_ENV = Object.fromEntries(SIDECAR_ENV.filter((e) => e.name !== 'NODE_OPTIONS').map((e) => [e.name, e.value]));
+const INJECTED_ENV_TEXT = Object.entries(INJECTED_ENV).map(([name, value]) => `${name}=${value}`).join(' ');
 
 /**
  * Exactly what an injected sidecar runs with: the image's entrypoint flags (--no-memory-reducer:
@@ -49,9 +55,10 @@ interface NodeSetup {
  * --single-threaded-gc was tried too: no less memory, more CPU per scrape.
  */
 const INJECTED: NodeSetup = {
-  label: `as injected: \`${[...entrypointFlags(), `NODE_OPTIONS="${SIDECAR_NODE_OPTIONS}"`].join(' ')}\``,
+  label: `as injected: \`${[...entrypointFlags(), `NODE_OPTIONS="${SIDECAR_NODE_OPTIONS}"`, INJECTED_ENV_TEXT].join(' ')}\``,
   flags: entrypointFlags(),
   nodeOptions: SIDECAR_NODE_OPTIONS,
+  env: INJECTED_ENV,
 };
 /** Node setups tried for the sidecar: Node's defaults, a smaller old space, as injected. */
 const NODE_SETUPS: NodeSetup[] = [
@@ -188,7 +195,7 @@ async function measureFloor(targets: Targets): Promise<Measured> {
 function startSidecar(bundle: string, setup: NodeSetup, targets: Targets, cgroup?: MemoryCgroup): Promise<Started> {
   const map = APPS.map((app, i) => `${app}:${targets.ports[i]}`).join(',');
   const args = [...setup.flags, bundle, 'sidecar', '--listen_address', '127.0.0.1', '--export_to', '0', '-m', map];
-  return startChild(args, setup.nodeOptions, cgroup?.wrap);
+  return startChild(args, setup.nodeOptions, cgroup?.wrap, setup.env);
 }
 
 async function measureSidecar(bundle: string, setup: NodeSetup, targets: Targets, withIdle: boolean): Promise<Measured> {
@@ -240,7 +247,7 @@ async function steadyState(started: Started): Promise<Steady> {
 async function bareNodeServer(): Promise<{ rss: number; rssFile: number }> {
   const script = "require('node:http').createServer().listen(0, '127.0.0.1', function () { " +
     "console.error(JSON.stringify({ msg: 'listening', address: '127.0.0.1:' + this.address().port })); });";
-  const bare = await startChild([...INJECTED.flags, '-e', script], INJECTED.nodeOptions);
+  const bare = await startChild([...INJECTED.flags, '-e', script], INJECTED.nodeOptions, undefined, INJECTED.env);
   await sleep(500);
   const measured = { rss: procStatus(bare.child.pid!, 'VmRSS'), rssFile: procStatus(bare.child.pid!, 'RssFile') };
   await stopChild(bare.child);
@@ -398,7 +405,8 @@ async function main(): Promise<void> {
 }
 
 /** CPU per scrape of the baseline's sidecar and this one's, interleaved in rounds; prints the medians and their ratio. */
-async function compare(baselineRoot: string): Promise<void> {
+async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
+  const headers = gzipped ? { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' } : PROMETHEUS_HEADERS;
   const ROUNDS = 12;
   const PER_ROUND = 20;
   const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
@@ -421,7 +429,7 @@ async function compare(baselineRoot: string): Promise<void> {
       for (let i = 0; i < PER_ROUND; i++) {
         for (const sidecar of (round + i) % 2 === 0 ? sidecars : [...sidecars].reverse()) {
           const t0 = performance.now();
-          await scrape(agent, sidecar.started.port, PROMETHEUS_HEADERS);
+          await scrape(agent, sidecar.started.port, headers);
           sidecar.latencies.push(performance.now() - t0);
         }
       }
@@ -430,7 +438,7 @@ async function compare(baselineRoot: string): Promise<void> {
     }
     clearInterval(sampler);
     const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
-    console.log(`${big.label}, as injected, ${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
+    console.log(`${big.label}, as injected, ${gzipped ? 'gzip out, ' : ''}${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
     for (const s of sidecars) {
       console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')}); ` +
         `p50 ${ms(median(s.latencies))} ms; peak private ${mib(s.anon.peak())} MiB`);
@@ -525,7 +533,7 @@ async function memory(root: string): Promise<void> {
     if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
     const bareScript = "require('node:http').createServer().listen(0, '127.0.0.1', function () { " +
       "console.error(JSON.stringify({ msg: 'listening', address: '127.0.0.1:' + this.address().port })); });";
-    const bare = await startChild([...INJECTED.flags, '-e', bareScript], setup.nodeOptions);
+    const bare = await startChild([...INJECTED.flags, '-e', bareScript], setup.nodeOptions, undefined, setup.env);
     await sleep(1000);
     rows.push(describeMemory('bare Node HTTP server, same flags', privateMemory(bare.child.pid!), await probe(bare)));
     await stopChild(bare.child);
@@ -570,4 +578,4 @@ const baselineAt = process.argv.indexOf('--baseline');
 const memoryAt = process.argv.indexOf('--memory');
 if (memoryAt !== -1) await memory(process.argv[memoryAt + 1] ?? ROOT);
 else if (baselineAt === -1) await main();
-else await compare(process.argv[baselineAt + 1]!);
+else await compare(process.argv[baselineAt + 1]!, process.argv.includes('--gzip'));
