@@ -80,9 +80,8 @@ test('a merge that fails half-way cuts the connection: the scraper never gets a 
     throw new Error('broken merge');
   });
   for (const headers of [{}, { 'accept-encoding': 'gzip' }] as Array<Record<string, string>>) {
-    const res = await get(port, headers);
-    assert.equal(res.statusCode, 200);
-    await assert.rejects(readAll(res));
+    // Cut before or after the status line reached the scraper: either way, no answer it could take whole.
+    await assert.rejects(get(port, headers).then(readAll));
   }
   assert.equal(state.ended, 2);
   assert.equal(state.logs.filter((m) => m.startsWith('scrape failed while its answer was being sent')).length, 2);
