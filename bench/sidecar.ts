@@ -526,7 +526,9 @@ async function memory(root: string): Promise<void> {
   const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
   const big = await startTargets(SERIES_PER_TARGET);
   const probeFile = join(import.meta.dirname, 'sidecar', 'memory-probe.cjs');
-  const setup = { ...INJECTED, nodeOptions: `${INJECTED.nodeOptions} ${process.env.BENCH_NODE_OPTIONS ?? ''} --require ${probeFile}` };
+  // --no-env: without the injected environment but NODE_OPTIONS (as main injected it before MALLOC_ARENA_MAX).
+  const env = process.argv.includes('--no-env') ? {} : INJECTED.env;
+  const setup = { ...INJECTED, env, nodeOptions: `${INJECTED.nodeOptions} --require ${probeFile}` };
   const rows: string[] = [];
   try {
     const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
@@ -567,7 +569,8 @@ async function memory(root: string): Promise<void> {
     await big.close();
     agent.destroy();
   }
-  console.log(`${big.label}, as injected (plus bench/sidecar/memory-probe.cjs), ${root}; load average before: ${loadBefore}; MiB`);
+  console.log(`${big.label}, as injected (plus bench/sidecar/memory-probe.cjs), environment ${JSON.stringify(setup.env)}, ${root}; ` +
+    `load average before: ${loadBefore}; MiB`);
   console.log('| when | private (RssAnon) | malloc brk heap | malloc thread arenas | stacks | binary data (COW) | ' +
     'other anonymous mappings | of which V8 heap (spaces over 0.25 MiB) | ArrayBuffers (V8) | the rest: malloc mmap chunks |');
   console.log('|---|---|---|---|---|---|---|---|---|---|');
@@ -576,6 +579,6 @@ async function memory(root: string): Promise<void> {
 
 const baselineAt = process.argv.indexOf('--baseline');
 const memoryAt = process.argv.indexOf('--memory');
-if (memoryAt !== -1) await memory(process.argv[memoryAt + 1] ?? ROOT);
+if (memoryAt !== -1) await memory(process.argv[memoryAt + 1]?.startsWith('-') === false ? process.argv[memoryAt + 1]! : ROOT);
 else if (baselineAt === -1) await main();
 else await compare(process.argv[baselineAt + 1]!, process.argv.includes('--gzip'));

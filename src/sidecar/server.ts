@@ -180,7 +180,7 @@ export class SidecarServer {
       if (gzipped) {
         // zlib hands its options on to its Transform stream, which takes the high water mark.
         const options: ZlibOptions & { writableHighWaterMark: number } = {
-          level: constants.Z_BEST_SPEED, chunkSize: 64 * 1024, writableHighWaterMark: STREAM_HIGH_WATER_BYTES,
+          level: constants.Z_BEST_SPEED, chunkSize: 128 * 1024, writableHighWaterMark: STREAM_HIGH_WATER_BYTES,
         };
         const gzip = createGzip(options);
         gzip.on('error', (e) => this.cut(res, e));

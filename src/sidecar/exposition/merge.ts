@@ -757,7 +757,7 @@ function escapeHelp(help: string, openMetrics: boolean): string {
  * The exposition written in pieces of PIECE_BYTES (larger only for a longer line): a full piece is
  * never written again, so it can be handed out while the next one fills.
  */
-const PIECE_BYTES = 64 * 1024;
+const PIECE_BYTES = 256 * 1024;
 
 class Output {
   buf = Buffer.allocUnsafeSlow(PIECE_BYTES);

@@ -441,7 +441,7 @@ describe('mergeTargets edge cases', () => {
 });
 
 test('the streamed answer comes in pieces that make exactly the whole answer, none written after it is taken', () => {
-  const jobs = Array.from({ length: 5000 }, (_, i) => `jobs{q="${i}"} ${i}\n`).join('');
+  const jobs = Array.from({ length: 20000 }, (_, i) => `jobs{q="${i}"} ${i}\n`).join('');
   const targets = [target('node', fixture('node-exporter.prom'), TEXT), target('app', `# TYPE jobs gauge\n${jobs}`, TEXT)];
   const whole = merge(targets);
   const streamed = mergeStreamed(targets, { containerLabel: 'container', accept: ACCEPT.text }, new DropCounter());
