@@ -9,7 +9,7 @@
 // injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
 // benchmarks differ more than the code does), with their p50 and peak private memory; it only prints
 // (`--gzip`: the scrapes take gzip). `--memory [dir]` prints where the private memory of this
-// checkout's sidecar (or dir's) is.
+// checkout's sidecar (or dir's) is; `--cgroup <MiB>` runs only the memory-limit part, at that limit.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -256,6 +256,25 @@ async function bareNodeServer(): Promise<{ rss: number; rssFile: number }> {
 
 const LIMIT_MIB = 64;
 
+/** `--cgroup <MiB>`: only the memory-limit runs (warm, then cold), at that limit; prints their rows. */
+async function limitedOnly(limitMib: number): Promise<void> {
+  const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
+  const big = await startTargets(SERIES_PER_TARGET);
+  try {
+    const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('scripts/build.js failed');
+    console.log(`${big.label}, as injected, in a ${limitMib} MiB memory cgroup; load average before: ${loadBefore}`);
+    for (const cold of [false, true]) {
+      const limited = await measureLimited(join(dist, 'promux.mjs'), big, cold, limitMib);
+      console.log(typeof limited === 'string' ? `not measured: ${limited}` : limited.row);
+    }
+  } finally {
+    rmSync(dist, { recursive: true, force: true });
+    await big.close();
+    agent.destroy();
+  }
+}
+
 interface Limited {
   row: string;
   oomKills: number;
@@ -267,8 +286,8 @@ interface Limited {
  * Node's code the sidecar reads, as the first sidecar on a node would be (this drops the whole
  * machine's page cache: a benchmark run on demand only).
  */
-async function measureLimited(bundle: string, targets: Targets, cold: boolean): Promise<Limited | string> {
-  const cgroup = createMemoryCgroup(`promux-bench-${process.pid}`, LIMIT_MIB * 1024 * 1024);
+async function measureLimited(bundle: string, targets: Targets, cold: boolean, limitMib = LIMIT_MIB): Promise<Limited | string> {
+  const cgroup = createMemoryCgroup(`promux-bench-${process.pid}`, limitMib * 1024 * 1024);
   if (typeof cgroup === 'string') return cgroup;
   try {
     if (cold) {
@@ -579,6 +598,8 @@ async function memory(root: string): Promise<void> {
 
 const baselineAt = process.argv.indexOf('--baseline');
 const memoryAt = process.argv.indexOf('--memory');
-if (memoryAt !== -1) await memory(process.argv[memoryAt + 1]?.startsWith('-') === false ? process.argv[memoryAt + 1]! : ROOT);
+const cgroupAt = process.argv.indexOf('--cgroup');
+if (cgroupAt !== -1) await limitedOnly(Number(process.argv[cgroupAt + 1]));
+else if (memoryAt !== -1) await memory(process.argv[memoryAt + 1]?.startsWith('-') === false ? process.argv[memoryAt + 1]! : ROOT);
 else if (baselineAt === -1) await main();
 else await compare(process.argv[baselineAt + 1]!, process.argv.includes('--gzip'));
