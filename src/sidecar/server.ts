@@ -138,11 +138,21 @@ export class SidecarServer {
     if (gzipped) headers['content-encoding'] = 'gzip';
     // Only once the body has been handed to the kernel ('finish'; not on a connection cut mid-write).
     res.once('finish', () => this.collector.sent());
-    if ('pieces' in output) {
+    let body: Buffer;
+    if (!('pieces' in output)) {
+      body = output.body;
+    } else if (req.httpVersion !== '1.0') {
       await this.stream(res, headers, output.pieces, gzipped);
       return;
+    } else {
+      // HTTP/1.0 has no chunks: a body ended by the connection's end could not be told from a cut one.
+      try {
+        body = Buffer.concat([...output.pieces]);
+      } catch (e) {
+        this.failed(res, e);
+        return;
+      }
     }
-    let body = output.body;
     if (gzipped) {
       let compressed = this.gzipped.get(body);
       if (compressed === undefined) {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -109,4 +110,24 @@ test('a scraper that goes away mid-answer ends the pieces (what the merge holds 
   for (let i = 0; i < 100 && state.ended === 0; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(state.ended, 1);
   assert.ok(state.taken < 2000);
+});
+
+test('an HTTP/1.0 scraper, which cannot be sent chunks, gets the answer whole with its Content-Length', async (t) => {
+  const { port, state } = await serverOf(t, function* () {
+    for (let i = 0; i < 10; i++) yield PIECE;
+  });
+  const answer = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('GET /metrics HTTP/1.0\r\n\r\n'));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks)));
+    socket.on('error', reject);
+  });
+  const headEnd = answer.indexOf('\r\n\r\n');
+  const head = answer.subarray(0, headEnd).toString();
+  assert.match(head, /^HTTP\/1\.1 200 /);
+  assert.match(head, new RegExp(`^content-length: ${10 * PIECE.length}$`, 'im'));
+  assert.doesNotMatch(head, /transfer-encoding/i);
+  assert.equal(answer.length - headEnd - 4, 10 * PIECE.length);
+  assert.equal(state.ended, 1);
 });
