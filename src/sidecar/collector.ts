@@ -2,7 +2,7 @@
 // the merged answer out (on demand written as it is sent; the background cache's whole), with the
 // target state changes logged.
 
-import { DropCounter, freeScratch, targetKeyOf } from './exposition/index.ts';
+import { DropCounter, freePieces, freeScratch, targetKeyOf } from './exposition/index.ts';
 import type { Accepted, FetchedTarget, MergeAnswer, MergeOutput, TargetOutcome } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import type { BackgroundScraper, Snapshot } from './scraper.ts';
@@ -104,6 +104,7 @@ export class Collector {
     clearTimeout(this.freeTimer);
     this.freeTimer = setTimeout(() => {
       freeScratch();
+      freePieces();
       scraper.freeBuffers();
     }, FREE_AFTER_MS).unref();
   }

@@ -9,6 +9,7 @@ import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { constants, createGzip, gzip, type ZlibOptions } from 'node:zlib';
 import type { Collector } from './collector.ts';
+import { recyclePiece } from './exposition/index.ts';
 import type { MergeAnswer, MergeOutput } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import { acceptsGzip, negotiateOutput, targetTimeoutMs } from './negotiate.ts';
@@ -199,7 +200,8 @@ export class SidecarServer {
         sink = gzip;
       }
       for (; piece.done !== true; piece = pieces.next()) {
-        if (!sink.write(piece.value)) await drained(sink, res);
+        const written = piece.value;
+        if (!sink.write(written, (e) => e == null && recyclePiece(written))) await drained(sink, res);
         if (res.destroyed) return; // the scraper went away (or the answer was cut)
       }
       sink.end();

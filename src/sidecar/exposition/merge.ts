@@ -11,7 +11,7 @@ import {
 } from './drops.ts';
 import { escapeName, isLegacyLabelName, quoteName } from './names.ts';
 import {
-  detectFormat, ExpositionError, F_DROPPED, F_REWRITTEN, F_TIMESTAMP_NOT_TEXT,
+  detectFormat, ExpositionError, F_DROPPED, freeNow, F_REWRITTEN, F_TIMESTAMP_NOT_TEXT,
   OPENMETRICS_TYPE_NAMES, parseBody, Part, PART_MASK, PART_SHIFT, R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END,
   R_LABELS_START, R_NAME_END, R_NAME_START, R_REST, R_TS_END, R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords,
   servedLabels, SUFFIX_OF_PART, TEXT_TYPE_NAMES, type MetricType, type ParsedBody, type ParsedFamily,
@@ -758,9 +758,32 @@ function escapeHelp(help: string, openMetrics: boolean): string {
  * never written again, so it can be handed out while the next one fills.
  */
 const PIECE_BYTES = 256 * 1024;
+/**
+ * Pieces handed back once sent (recyclePiece), for the next answer to write into: a fresh 256 KiB
+ * buffer is mmapped, faulted in and unmapped again on every scrape (~5% of a scrape's CPU).
+ */
+const sparePieces: Buffer[] = [];
+const MAX_SPARE_PIECES = 4;
+
+/** Gives a piece of a streamed answer back once it has been written out; it must not be read after. */
+export function recyclePiece(piece: Buffer): void {
+  const memory = piece.buffer as ArrayBuffer;
+  if (memory.byteLength !== PIECE_BYTES || sparePieces.length >= MAX_SPARE_PIECES) return;
+  for (let i = 0; i < sparePieces.length; i++) if (sparePieces[i]!.buffer === memory) return;
+  sparePieces.push(Buffer.from(memory, 0, PIECE_BYTES));
+}
+
+/** Frees the spare pieces now (see freeNow). */
+export function freePieces(): void {
+  for (const piece of sparePieces.splice(0)) freeNow(piece);
+}
+
+function newPiece(bytes: number): Buffer {
+  return bytes <= PIECE_BYTES ? sparePieces.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES) : Buffer.allocUnsafeSlow(bytes);
+}
 
 class Output {
-  buf = Buffer.allocUnsafeSlow(PIECE_BYTES);
+  buf = newPiece(PIECE_BYTES);
   pos = 0;
   /** Pieces filled and not taken yet. */
   full: Buffer[] = [];
@@ -769,7 +792,7 @@ class Output {
   ensure(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
     if (this.pos > 0) this.full.push(this.buf.subarray(0, this.pos));
-    this.buf = Buffer.allocUnsafeSlow(Math.max(PIECE_BYTES, bytes));
+    this.buf = newPiece(bytes);
     this.pos = 0;
   }
 

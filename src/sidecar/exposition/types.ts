@@ -91,7 +91,8 @@ export interface MergeOutput extends MergeHead {
 /**
  * The answer of one merge, written as it is read (mergeStreamed): `pieces` gives the body in order, a
  * piece at a time, each written only when it is taken; the targets' bodies are read until the last
- * piece is taken, or until the caller ends it early with `pieces.return()`. Taken once.
+ * piece is taken, or until the caller ends it early with `pieces.return()`. Taken once. A piece is
+ * never written again once taken: the taker may hand it back with recyclePiece once it is sent.
  */
 export interface MergeAnswer extends MergeHead {
   pieces: Generator<Buffer, void, undefined>;

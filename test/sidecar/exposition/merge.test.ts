@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DropCounter, mergeStreamed, mergeTargets, type FetchedTarget, type MergeOutput } from '../../../src/sidecar/exposition/index.ts';
+import { DropCounter, mergeStreamed, mergeTargets, recyclePiece, type FetchedTarget, type MergeOutput } from '../../../src/sidecar/exposition/index.ts';
 import { FIXTURES } from '../../helpers/tools.ts';
 import { ACCEPT } from './accept.ts';
 import { openMetricsErrors, promtoolError, readExposition, tools, type RefFamily } from './checkers.ts';
@@ -438,6 +438,20 @@ describe('mergeTargets edge cases', () => {
     assert.deepEqual(names, ['b', 'd', 'c', 'a']);
     assert.ok(lines(output).indexOf('b{container="a"} 1') + 1 === lines(output).indexOf('b{container="b"} 2'));
   });
+});
+
+test('pieces handed back once sent are written into by a later answer, which is still exactly the whole answer', () => {
+  const jobs = Array.from({ length: 40000 }, (_, i) => `jobs{q="${i}"} ${i}\n`).join('');
+  const targets = [target('app', `# TYPE jobs gauge\n${jobs}`, TEXT)];
+  const whole = merge(targets);
+  const first = [...mergeStreamed(targets, { containerLabel: 'container', accept: ACCEPT.text }, new DropCounter()).pieces];
+  assert.deepEqual(Buffer.concat(first), whole.body);
+  first.forEach(recyclePiece);
+  first.forEach(recyclePiece); // twice: still handed out once
+  const second = [...mergeStreamed(targets, { containerLabel: 'container', accept: ACCEPT.text }, new DropCounter()).pieces];
+  assert.ok(second.some((p) => first.some((f) => f.buffer === p.buffer)), 'a piece handed back is written into again');
+  assert.equal(new Set(second.map((p) => p.buffer)).size, second.length, 'no piece given to two parts of the answer');
+  assert.deepEqual(Buffer.concat(second), whole.body);
 });
 
 test('the streamed answer comes in pieces that make exactly the whole answer, none written after it is taken', () => {
