@@ -327,7 +327,7 @@ describe('the sidecar container', () => {
       ],
       env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=48 --max-semi-space-size=1' }, { name: 'MALLOC_ARENA_MAX', value: '2' }],
       ports: [{ name: 'promux-metrics', containerPort: 13434, protocol: 'TCP' }],
-      resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } },
+      resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
       readinessProbe: { httpGet: { path: '/readyz', port: 'promux-metrics' } },
       livenessProbe: { httpGet: { path: '/healthz', port: 'promux-metrics' } },
       securityContext: {
