@@ -7,7 +7,8 @@ import type { Accepted, FetchedTarget, MergeAnswer, MergeOutput, TargetOutcome }
 import type { Log } from './log.ts';
 import type { BackgroundScraper, Snapshot } from './scraper.ts';
 
-export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter) => MergeAnswer;
+/** The answer streamed (mergeStreamed), or whole (which reads no target's body once it has returned). */
+export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter) => MergeAnswer | MergeOutput;
 
 /** Fans out on each request (OnDemandScraper; `promux proxy`'s over pods). */
 export interface OnDemandSource {
@@ -80,14 +81,18 @@ export class Collector {
       snapshot.done?.();
       throw e;
     }
-    if (snapshot.done === undefined) {
+    if (!('pieces' in output)) {
+      snapshot.done?.(); // a whole answer reads no body once the merge has returned
+    } else if (snapshot.done === undefined) {
       const { pieces, ...head } = output;
       output = { ...head, body: Buffer.concat([...pieces]) };
+    } else {
+      output.pieces = releasedAfter(output.pieces, snapshot.done);
+    }
+    if (this.source.mode === 'background' && !('pieces' in output)) {
       // A few kinds of scrapers at most: each merge held is a whole exposition.
       if (this.merged.size >= MAX_MEMOIZED && !this.merged.has(accept.key)) this.merged.delete(this.merged.keys().next().value!);
       this.merged.set(accept.key, { generation: snapshot.generation, output });
-    } else {
-      output.pieces = releasedAfter(output.pieces, snapshot.done);
     }
     this.logChanges(output.targets);
     if (output.servedAsText !== this.servedAsText) {

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { mock, test } from 'node:test';
 import { endpointOf, type Target } from '../../src/target-map.ts';
 import { Collector, type Merge } from '../../src/sidecar/collector.ts';
-import { mergeStreamed } from '../../src/sidecar/exposition/index.ts';
+import { mergeStreamed, mergeTargets } from '../../src/sidecar/exposition/index.ts';
 import { negotiateOutput } from '../../src/sidecar/negotiate.ts';
 import type { FetchedTarget, MergeAnswer, MergeOutput } from '../../src/sidecar/exposition/types.ts';
 import type { Log } from '../../src/sidecar/log.ts';
@@ -120,6 +120,16 @@ test('on demand: 75 s after the last answer was sent the receive buffers are fre
   const next = bodyOf(await collector.collect(TEXT, 1000)).toString();
   assert.equal(next.split('\n').filter((l) => l.startsWith('jobs{')).length, 4000);
   assert.equal(next.replace(/^(promux_|jobs).*\n/gm, ''), first.replace(/^(promux_|jobs).*\n/gm, ''));
+});
+
+test('on demand, a merge that answers whole (no pieces) releases its snapshot at once: the next scrape reuses the receive buffers', async (t) => {
+  const { fetch, targets, bodies } = await countingTargets(t);
+  const whole: Merge = (fetched, accept, drops) => mergeTargets(fetched, { containerLabel: 'container', accept }, drops);
+  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, whole, quiet);
+  const first = await collector.collect(TEXT, 1000);
+  assert.ok('body' in first);
+  await collector.collect(TEXT, 1000);
+  assert.equal(bodies[2]!.buffer, bodies[0]!.buffer);
 });
 
 test('background: merges served to many readers are never written over', async (t) => {
