@@ -65,11 +65,9 @@ function benchMerges(merges: Array<[string, Core, FetchedTarget[]]>, iterations:
   const options = OPTIONS;
   const runs = merges.map(([name, core, targets]) => {
     const drops = new core.DropCounter();
-    // As the sidecar does on demand: each merge writes into the previous one's buffer.
-    let reuse = core.mergeTargets(targets, options, drops).buffer;
-    for (let i = 0; i < 10; i++) reuse = core.mergeTargets(targets, { ...options, reuse }, drops).buffer;
+    for (let i = 0; i < 11; i++) core.mergeTargets(targets, options, drops);
     const merge = (): void => {
-      reuse = core.mergeTargets(targets, { ...options, reuse }, drops).buffer;
+      core.mergeTargets(targets, options, drops);
     };
     return { name, wall: [] as number[], cpu: [] as number[], merge };
   });
@@ -130,9 +128,8 @@ async function main(): Promise<void> {
   });
   // What is left on the sidecar's critical path once every body was parsed while it arrived.
   const options = OPTIONS;
-  let reuse: Buffer | undefined;
   const written = measure(iterations, () => {
-    reuse = current.mergeTargets(preparsed.shift()!, { ...options, reuse }, new current.DropCounter()).buffer;
+    current.mergeTargets(preparsed.shift()!, options, new current.DropCounter());
   }, () => preparsed.push(targets.map((target) => ({ ...target, parsed: fedInPieces(target.body!) }))));
   console.log(`merge of bodies parsed while they arrived: p50 ${written.wall.toFixed(2)} ms, CPU p50 ${written.cpu.toFixed(2)} ms`);
   console.log(`parse alone (3 bodies): p50 ${parse.wall.toFixed(2)} ms, CPU p50 ${parse.cpu.toFixed(2)} ms`);

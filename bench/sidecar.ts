@@ -7,15 +7,17 @@
 // `node bench/sidecar.ts --baseline <dir>` (dir: a checkout of another commit, node_modules installed
 // or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, both as
 // injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
-// benchmarks differ more than the code does), with their p50 and peak private memory; it only prints.
+// benchmarks differ more than the code does), with their p50 and peak private memory; it only prints
+// (`--gzip`: the scrapes take gzip). `--memory [dir]` prints where the private memory of this
+// checkout's sidecar (or dir's) is; `--cgroup <MiB>` runs only the memory-limit part, at that limit.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SIDECAR_NODE_OPTIONS } from '../src/inject/sidecar.ts';
+import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../src/inject/sidecar.ts';
 import { cpuModel, cpuMs, CLOCK_TICK_MS, entrypointFlags, procStatus, ROOT, scrape, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
 import { createMemoryCgroup, dropPageCache, type MemoryCgroup } from './sidecar/cgroup.ts';
 import { generateExposition } from './sidecar/generate.ts';
@@ -34,12 +36,16 @@ const PROMETHEUS_HEADERS = {
     'text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
   'x-prometheus-scrape-timeout-seconds': '10',
 };
-/** How Node runs the sidecar: flags on its command line, and NODE_OPTIONS. */
+/** How Node runs the sidecar: flags on its command line, NODE_OPTIONS, and other environment variables. */
 interface NodeSetup {
   label: string;
   flags: string[];
   nodeOptions: string;
+  env?: Record<string, string>;
 }
+/** The injected container's environment but NODE_OPTIONS (MALLOC_ARENA_MAX). */
+const INJECTED_ENV = Object.fromEntries(SIDECAR_ENV.filter((e) => e.name !== 'NODE_OPTIONS').map((e) => [e.name, e.value]));
+const INJECTED_ENV_TEXT = Object.entries(INJECTED_ENV).map(([name, value]) => `${name}=${value}`).join(' ');
 
 /**
  * Exactly what an injected sidecar runs with: the image's entrypoint flags (--no-memory-reducer:
@@ -49,9 +55,10 @@ interface NodeSetup {
  * --single-threaded-gc was tried too: no less memory, more CPU per scrape.
  */
 const INJECTED: NodeSetup = {
-  label: `as injected: \`${[...entrypointFlags(), `NODE_OPTIONS="${SIDECAR_NODE_OPTIONS}"`].join(' ')}\``,
+  label: `as injected: \`${[...entrypointFlags(), `NODE_OPTIONS="${SIDECAR_NODE_OPTIONS}"`, INJECTED_ENV_TEXT].join(' ')}\``,
   flags: entrypointFlags(),
   nodeOptions: SIDECAR_NODE_OPTIONS,
+  env: INJECTED_ENV,
 };
 /** Node setups tried for the sidecar: Node's defaults, a smaller old space, as injected. */
 const NODE_SETUPS: NodeSetup[] = [
@@ -188,7 +195,7 @@ async function measureFloor(targets: Targets): Promise<Measured> {
 function startSidecar(bundle: string, setup: NodeSetup, targets: Targets, cgroup?: MemoryCgroup): Promise<Started> {
   const map = APPS.map((app, i) => `${app}:${targets.ports[i]}`).join(',');
   const args = [...setup.flags, bundle, 'sidecar', '--listen_address', '127.0.0.1', '--export_to', '0', '-m', map];
-  return startChild(args, setup.nodeOptions, cgroup?.wrap);
+  return startChild(args, setup.nodeOptions, cgroup?.wrap, setup.env);
 }
 
 async function measureSidecar(bundle: string, setup: NodeSetup, targets: Targets, withIdle: boolean): Promise<Measured> {
@@ -240,7 +247,7 @@ async function steadyState(started: Started): Promise<Steady> {
 async function bareNodeServer(): Promise<{ rss: number; rssFile: number }> {
   const script = "require('node:http').createServer().listen(0, '127.0.0.1', function () { " +
     "console.error(JSON.stringify({ msg: 'listening', address: '127.0.0.1:' + this.address().port })); });";
-  const bare = await startChild([...INJECTED.flags, '-e', script], INJECTED.nodeOptions);
+  const bare = await startChild([...INJECTED.flags, '-e', script], INJECTED.nodeOptions, undefined, INJECTED.env);
   await sleep(500);
   const measured = { rss: procStatus(bare.child.pid!, 'VmRSS'), rssFile: procStatus(bare.child.pid!, 'RssFile') };
   await stopChild(bare.child);
@@ -248,6 +255,25 @@ async function bareNodeServer(): Promise<{ rss: number; rssFile: number }> {
 }
 
 const LIMIT_MIB = 64;
+
+/** `--cgroup <MiB>`: only the memory-limit runs (warm, then cold), at that limit; prints their rows. */
+async function limitedOnly(limitMib: number): Promise<void> {
+  const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
+  const big = await startTargets(SERIES_PER_TARGET);
+  try {
+    const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('scripts/build.js failed');
+    console.log(`${big.label}, as injected, in a ${limitMib} MiB memory cgroup; load average before: ${loadBefore}`);
+    for (const cold of [false, true]) {
+      const limited = await measureLimited(join(dist, 'promux.mjs'), big, cold, limitMib);
+      console.log(typeof limited === 'string' ? `not measured: ${limited}` : limited.row);
+    }
+  } finally {
+    rmSync(dist, { recursive: true, force: true });
+    await big.close();
+    agent.destroy();
+  }
+}
 
 interface Limited {
   row: string;
@@ -260,8 +286,8 @@ interface Limited {
  * Node's code the sidecar reads, as the first sidecar on a node would be (this drops the whole
  * machine's page cache: a benchmark run on demand only).
  */
-async function measureLimited(bundle: string, targets: Targets, cold: boolean): Promise<Limited | string> {
-  const cgroup = createMemoryCgroup(`promux-bench-${process.pid}`, LIMIT_MIB * 1024 * 1024);
+async function measureLimited(bundle: string, targets: Targets, cold: boolean, limitMib = LIMIT_MIB): Promise<Limited | string> {
+  const cgroup = createMemoryCgroup(`promux-bench-${process.pid}`, limitMib * 1024 * 1024);
   if (typeof cgroup === 'string') return cgroup;
   try {
     if (cold) {
@@ -398,7 +424,8 @@ async function main(): Promise<void> {
 }
 
 /** CPU per scrape of the baseline's sidecar and this one's, interleaved in rounds; prints the medians and their ratio. */
-async function compare(baselineRoot: string): Promise<void> {
+async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
+  const headers = gzipped ? { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' } : PROMETHEUS_HEADERS;
   const ROUNDS = 12;
   const PER_ROUND = 20;
   const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
@@ -421,7 +448,7 @@ async function compare(baselineRoot: string): Promise<void> {
       for (let i = 0; i < PER_ROUND; i++) {
         for (const sidecar of (round + i) % 2 === 0 ? sidecars : [...sidecars].reverse()) {
           const t0 = performance.now();
-          await scrape(agent, sidecar.started.port, PROMETHEUS_HEADERS);
+          await scrape(agent, sidecar.started.port, headers);
           sidecar.latencies.push(performance.now() - t0);
         }
       }
@@ -430,7 +457,7 @@ async function compare(baselineRoot: string): Promise<void> {
     }
     clearInterval(sampler);
     const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
-    console.log(`${big.label}, as injected, ${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
+    console.log(`${big.label}, as injected, ${gzipped ? 'gzip out, ' : ''}${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
     for (const s of sidecars) {
       console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')}); ` +
         `p50 ${ms(median(s.latencies))} ms; peak private ${mib(s.anon.peak())} MiB`);
@@ -443,6 +470,136 @@ async function compare(baselineRoot: string): Promise<void> {
   }
 }
 
+/** Private memory of a process by where it is, from /proc/PID/smaps, in bytes. */
+interface PrivateMemory {
+  /** RssAnon of /proc/PID/status. */
+  total: number;
+  /** malloc's main arena (the brk heap). */
+  brk: number;
+  /** malloc's arenas of other threads (64 MiB-aligned reservations). */
+  arenas: number;
+  /** Thread stacks (8 MiB mappings) and the main stack. */
+  stacks: number;
+  /** Copy-on-write pages of the binary's and libraries' data. */
+  fileData: number;
+  /** Every other anonymous mapping: V8's heap pages and malloc's mmapped chunks (large ArrayBuffers). */
+  otherAnon: number;
+}
+
+const ARENA_ALIGN = 64 * 1024 * 1024;
+
+function privateMemory(pid: number): PrivateMemory {
+  const result: PrivateMemory = { total: procStatus(pid, 'RssAnon'), brk: 0, arenas: 0, stacks: 0, fileData: 0, otherAnon: 0 };
+  let kind: keyof PrivateMemory = 'otherAnon';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head !== null) {
+      const start = Number.parseInt(head[1]!, 16);
+      const size = Number.parseInt(head[2]!, 16) - start;
+      const path = head[4]!;
+      kind = path === '[heap]' ? 'brk' : path === '[stack]' ? 'stacks' : path.startsWith('/') ? 'fileData'
+        : path !== '' ? 'otherAnon' : start % ARENA_ALIGN === 0 && size < ARENA_ALIGN ? 'arenas'
+          : size === 8 * 1024 * 1024 || size === 8 * 1024 * 1024 - 4096 ? 'stacks' : 'otherAnon';
+      continue;
+    }
+    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
+    if (anon !== null) result[kind] += Number(anon[1]) * 1024;
+  }
+  return result;
+}
+
+/** V8's view (bench/sidecar/memory-probe.cjs), asked for with SIGUSR2. */
+interface Probe {
+  rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number;
+  spaces: Record<string, number>;
+}
+
+function probe(started: Started): Promise<Probe> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (c: Buffer): void => {
+      text += c.toString();
+      const m = /\{"probe":(\{.*\})\}\n/.exec(text);
+      if (m === null) return;
+      started.child.stderr!.off('data', onData);
+      resolve(JSON.parse(m[1]!) as Probe);
+    };
+    started.child.stderr!.on('data', onData);
+    started.child.kill('SIGUSR2');
+  });
+}
+
+function describeMemory(at: string, m: PrivateMemory, p: Probe): string {
+  const v8Heap = Object.values(p.spaces).reduce((a, b) => a + b, 0);
+  const spaces = Object.entries(p.spaces).filter(([, v]) => v >= 256 * 1024).map(([k, v]) => `${k} ${mib(v)}`).join(', ');
+  return `| ${at} | ${mib(m.total)} | ${mib(m.brk)} | ${mib(m.arenas)} | ${mib(m.stacks)} | ${mib(m.fileData)} | ` +
+    `${mib(m.otherAnon)} | ${mib(v8Heap)} (${spaces}) | ${mib(p.arrayBuffers)} | ${mib(Math.max(0, m.otherAnon - v8Heap))} |`;
+}
+
+/**
+ * Where a sidecar's private memory is (`--memory [dir]`: this checkout's, or dir's): before its first
+ * scrape, at its peak (smaps read whenever RssAnon passes its last peak by 1 MiB while scraped back to back),
+ * and between scrapes 15 s apart; and a bare Node HTTP server with the same flags. Prints a table.
+ */
+async function memory(root: string): Promise<void> {
+  const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
+  const big = await startTargets(SERIES_PER_TARGET);
+  const probeFile = join(import.meta.dirname, 'sidecar', 'memory-probe.cjs');
+  // --no-env: without the injected environment but NODE_OPTIONS (as main injected it before MALLOC_ARENA_MAX).
+  const env = process.argv.includes('--no-env') ? {} : INJECTED.env;
+  const setup = { ...INJECTED, env, nodeOptions: `${INJECTED.nodeOptions} --require ${probeFile}` };
+  const rows: string[] = [];
+  try {
+    const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
+    if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
+    const bareScript = "require('node:http').createServer().listen(0, '127.0.0.1', function () { " +
+      "console.error(JSON.stringify({ msg: 'listening', address: '127.0.0.1:' + this.address().port })); });";
+    const bare = await startChild([...INJECTED.flags, '-e', bareScript], setup.nodeOptions, undefined, setup.env);
+    await sleep(1000);
+    rows.push(describeMemory('bare Node HTTP server, same flags', privateMemory(bare.child.pid!), await probe(bare)));
+    await stopChild(bare.child);
+
+    const sidecar = await startSidecar(join(dist, 'promux.mjs'), setup, big);
+    const pid = sidecar.child.pid!;
+    await sleep(1000);
+    rows.push(describeMemory('sidecar before its first scrape', privateMemory(pid), await probe(sidecar)));
+    for (const [name, headers] of [['plain', PROMETHEUS_HEADERS], ['gzip', { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' }]] as const) {
+      let peak: PrivateMemory | undefined;
+      let last = 0;
+      const sampler = setInterval(() => {
+        const anon = procStatus(pid, 'RssAnon');
+        if (anon < last + 1024 * 1024) return;
+        last = anon;
+        peak = privateMemory(pid);
+      }, 2);
+      for (let i = 0; i < 60; i++) await scrape(agent, sidecar.port, headers);
+      clearInterval(sampler);
+      rows.push(describeMemory(`peak, 60 scrapes back to back (${name}; V8 figures after them)`, peak!, await probe(sidecar)));
+    }
+    for (let i = 0; i < 4; i++) {
+      await sleep(STEADY_INTERVAL_SECONDS * 1000);
+      rows.push(describeMemory(`${STEADY_INTERVAL_SECONDS} s after scrape ${i + 1} of a scrape every ${STEADY_INTERVAL_SECONDS} s (gzip)`,
+        privateMemory(pid), await probe(sidecar)));
+      await scrape(agent, sidecar.port, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' });
+    }
+    await stopChild(sidecar.child);
+  } finally {
+    rmSync(dist, { recursive: true, force: true });
+    await big.close();
+    agent.destroy();
+  }
+  console.log(`${big.label}, as injected (plus bench/sidecar/memory-probe.cjs), environment ${JSON.stringify(setup.env)}, ${root}; ` +
+    `load average before: ${loadBefore}; MiB`);
+  console.log('| when | private (RssAnon) | malloc brk heap | malloc thread arenas | stacks | binary data (COW) | ' +
+    'other anonymous mappings | of which V8 heap (spaces over 0.25 MiB) | ArrayBuffers (V8) | the rest: malloc mmap chunks |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+}
+
 const baselineAt = process.argv.indexOf('--baseline');
-if (baselineAt === -1) await main();
-else await compare(process.argv[baselineAt + 1]!);
+const memoryAt = process.argv.indexOf('--memory');
+const cgroupAt = process.argv.indexOf('--cgroup');
+if (cgroupAt !== -1) await limitedOnly(Number(process.argv[cgroupAt + 1]));
+else if (memoryAt !== -1) await memory(process.argv[memoryAt + 1]?.startsWith('-') === false ? process.argv[memoryAt + 1]! : ROOT);
+else if (baselineAt === -1) await main();
+else await compare(process.argv[baselineAt + 1]!, process.argv.includes('--gzip'));

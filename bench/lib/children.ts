@@ -24,9 +24,9 @@ export interface Started {
   port: number;
 }
 
-/** Spawns a server child that logs {"msg":"listening","address":"host:port"} on stderr. */
-export async function startChild(args: string[], nodeOptions = '', wrap?: Wrap): Promise<Started> {
-  const env = { ...process.env, NODE_OPTIONS: nodeOptions };
+/** Spawns a server child that logs {"msg":"listening","address":"host:port"} on stderr; `extraEnv` is added to its environment. */
+export async function startChild(args: string[], nodeOptions = '', wrap?: Wrap, extraEnv: Record<string, string> = {}): Promise<Started> {
+  const env = { ...process.env, ...extraEnv, NODE_OPTIONS: nodeOptions };
   const [command, argv] = wrap === undefined ? [process.execPath, args] : wrap(process.execPath, args);
   const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';

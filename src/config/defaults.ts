@@ -50,7 +50,7 @@ export function defaultConfig(): PromuxConfig {
       scrapeTimeout: '10s',
       scrapeInterval: '0',
       maxTargetBytes: '32MiB',
-      resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } },
+      resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
       runAsUser: IMAGE_UID,
       runAsGroup: IMAGE_UID,
       nativeSidecar: 'auto',

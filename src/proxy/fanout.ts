@@ -31,13 +31,13 @@ export class PodFanOut {
     this.options = options;
   }
 
-  scrape(timeoutMs: number): Promise<Snapshot> {
+  scrape(timeoutMs: number): Promise<Snapshot & { done(): void }> {
     return this.flight.scrape(timeoutMs, this.targets, (targets) => this.fanOut(targets, timeoutMs));
   }
 
-  /** Frees the pods' receive buffers now (the sidecar's rule: see Collector.sent), unless a fan-out is writing into them. */
+  /** Frees the pods' receive buffers now (the sidecar's rule: see Collector.sent), unless a fan-out writes into them or an answer reads them. */
   freeBuffers(): void {
-    if (!this.flight.running) freeReceiveBuffers(this.receive.values());
+    if (!this.flight.running && !this.flight.reading) freeReceiveBuffers(this.receive.values());
   }
 
   private fanOut(targets: readonly PodTarget[], timeoutMs: number): Promise<FetchedTarget>[] {
@@ -45,9 +45,11 @@ export class PodFanOut {
     const deadline = performance.now() + timeoutMs;
     const shared: ByteBudget = { remaining: maxTotalBytes, name: `the proxy's cap on them together (--max_total_bytes ${maxTotalBytes} bytes)` };
     const receive = new Map<string, ReceiveBuffer>();
+    // An answer still reading the last fan-out's bodies keeps them: this one receives into new buffers.
+    const kept = this.flight.reading ? new Map<string, ReceiveBuffer>() : this.receive;
     const buffers = targets.map((t) => {
       const key = targetKeyOf(fetchedTargetKey(t));
-      const buffer = this.receive.get(key) ?? new ReceiveBuffer();
+      const buffer = kept.get(key) ?? new ReceiveBuffer();
       receive.set(key, buffer);
       return buffer;
     });

@@ -4,7 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Collector, type Merge } from '../sidecar/collector.ts';
-import { mergeTargets } from '../sidecar/exposition/index.ts';
+import { mergeStreamed } from '../sidecar/exposition/index.ts';
 import { waitForSignal } from '../sidecar/main.ts';
 import { jsonLog, type Log } from '../sidecar/log.ts';
 import { SidecarServer } from '../sidecar/server.ts';
@@ -36,8 +36,8 @@ export async function startProxy(
     concurrency: options.concurrency, maxTargetBytes: options.maxTargetBytes, maxTotalBytes: options.maxTotalBytes,
     containerLabel: options.labels.container,
   });
-  const merge: Merge = (targets, accept, drops, reuse) =>
-    mergeTargets(targets, { containerLabel: options.labels.container, accept, reuse }, drops);
+  const merge: Merge = (targets, accept, drops) =>
+    mergeStreamed(targets, { containerLabel: options.labels.container, accept }, drops);
   const server = new SidecarServer(
     { ...options, notReady: () => discovery.notReady() },
     new Collector({ mode: 'on-demand', scraper: fanOut }, merge, log),

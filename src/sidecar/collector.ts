@@ -1,17 +1,19 @@
 // One merged exposition per scrape: fetched targets (on demand or from the background cache) in,
-// the merged body out, with the target state changes logged.
+// the merged answer out (on demand written as it is sent; the background cache's whole), with the
+// target state changes logged.
 
-import { DropCounter, freeNow, freeScratch, targetKeyOf } from './exposition/index.ts';
-import type { Accepted, FetchedTarget, MergeOutput, TargetOutcome } from './exposition/types.ts';
+import { DropCounter, freePieces, freeScratch, targetKeyOf } from './exposition/index.ts';
+import type { Accepted, FetchedTarget, MergeAnswer, MergeOutput, TargetOutcome } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import type { BackgroundScraper, Snapshot } from './scraper.ts';
 
-/** `reuse`: see MergeOptions.reuse. */
-export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter, reuse?: Buffer) => MergeOutput;
+/** The answer streamed (mergeStreamed), or whole (which reads no target's body once it has returned). */
+export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter) => MergeAnswer | MergeOutput;
 
 /** Fans out on each request (OnDemandScraper; `promux proxy`'s over pods). */
 export interface OnDemandSource {
-  scrape(timeoutMs: number): Promise<Snapshot>;
+  /** The snapshot's bodies stay its reader's until it calls `done` (see SharedFanOut). */
+  scrape(timeoutMs: number): Promise<Snapshot & { done(): void }>;
   /** Frees the buffers kept for the next scrape, unless a scrape is writing into them. */
   freeBuffers(): void;
 }
@@ -47,8 +49,6 @@ export class Collector {
   private readonly merged = new Map<string, { generation: number; output: MergeOutput }>();
   /** MergeOutput.servedAsText of the last merge, logged when it changes. */
   private servedAsText: string | undefined;
-  /** On demand: the buffer of a merge whose response has been sent, for the next merge to write into. */
-  private spare: Buffer | undefined;
   private freeTimer: NodeJS.Timeout | undefined;
 
   constructor(source: Source, merge: Merge, log: Log) {
@@ -57,8 +57,12 @@ export class Collector {
     this.log = log;
   }
 
-  async collect(accept: Accepted, targetTimeoutMs: number): Promise<MergeOutput> {
-    const snapshot: Snapshot = this.source.mode === 'on-demand'
+  /**
+   * On demand, the answer is written as its pieces are taken, and the caller must take them all or end
+   * them (`pieces.return()`): the snapshot's bodies are held until then. The background cache's is whole.
+   */
+  async collect(accept: Accepted, targetTimeoutMs: number): Promise<MergeAnswer | MergeOutput> {
+    const snapshot: Snapshot & { done?(): void } = this.source.mode === 'on-demand'
       ? await this.source.scraper.scrape(targetTimeoutMs)
       : await this.source.scraper.read();
     const memo = this.merged.get(accept.key);
@@ -70,10 +74,22 @@ export class Collector {
       this.dropsBefore = this.drops.clone();
       this.lastCounted = snapshot.generation;
     }
-    const reuse = this.spare;
-    this.spare = undefined;
-    const output = this.merge(snapshot.targets, accept, drops, reuse);
-    if (this.source.mode === 'background') {
+    let output: MergeAnswer | MergeOutput;
+    try {
+      output = this.merge(snapshot.targets, accept, drops);
+    } catch (e) {
+      snapshot.done?.();
+      throw e;
+    }
+    if (!('pieces' in output)) {
+      snapshot.done?.(); // a whole answer reads no body once the merge has returned
+    } else if (snapshot.done === undefined) {
+      const { pieces, ...head } = output;
+      output = { ...head, body: Buffer.concat([...pieces]) };
+    } else {
+      output.pieces = releasedAfter(output.pieces, snapshot.done);
+    }
+    if (this.source.mode === 'background' && !('pieces' in output)) {
       // A few kinds of scrapers at most: each merge held is a whole exposition.
       if (this.merged.size >= MAX_MEMOIZED && !this.merged.has(accept.key)) this.merged.delete(this.merged.keys().next().value!);
       this.merged.set(accept.key, { generation: snapshot.generation, output });
@@ -86,20 +102,14 @@ export class Collector {
     return output;
   }
 
-  /**
-   * The caller no longer reads output's body (its response is sent). On demand, its buffer is written
-   * into by a later merge; the background cache keeps serving its merges, so they are never reused.
-   */
-  sent(output: MergeOutput): void {
+  /** An answer has been sent: on demand, the buffers kept for the next scrape are freed if none follows soon. */
+  sent(): void {
     if (this.source.mode !== 'on-demand') return;
-    this.spare = output.buffer;
     const scraper = this.source.scraper;
     clearTimeout(this.freeTimer);
     this.freeTimer = setTimeout(() => {
-      // Detached rather than dropped: freed now, not at a garbage collection an idle sidecar never runs.
-      if (this.spare !== undefined) freeNow(this.spare);
-      this.spare = undefined;
       freeScratch();
+      freePieces();
       scraper.freeBuffers();
     }, FREE_AFTER_MS).unref();
   }
@@ -117,5 +127,14 @@ export class Collector {
       else this.log('warn', 'target down', { ...target, endpoint: t.endpoint, reason: t.error ?? 'unknown' });
     }
     this.up = up;
+  }
+}
+
+/** The pieces, then `done` once they are all taken or the taker ends them early. */
+function* releasedAfter(pieces: Generator<Buffer, void, undefined>, done: () => void): Generator<Buffer, void, undefined> {
+  try {
+    yield* pieces;
+  } finally {
+    done();
   }
 }

@@ -29,34 +29,54 @@ function within(fetched: Promise<FetchedTarget>, target: ScrapeTarget, timeoutMs
 /**
  * One fan-out at a time (singleflight): scrapes arriving while one is in flight share its fetches
  * (one request per target) and its generation: it is one snapshot, whose drops are counted once.
- * Each sharer's results are still bounded by its own timeout.
+ * Each sharer's results are still bounded by its own timeout. A snapshot's bodies are read until its
+ * reader calls `done` (its answer is written as it is sent): a fan-out that starts before then must
+ * receive into buffers of its own (see `reading`).
  */
 export class SharedFanOut<T extends ScrapeTarget> {
   private inFlight: { generation: number; targets: readonly T[]; fetches: Promise<FetchedTarget>[] } | undefined;
   private generation = 0;
+  /** Snapshots handed out whose readers have not called `done` yet. */
+  private readers = 0;
 
   /** Whether a fan-out is in flight (writing into its receive buffers). */
   get running(): boolean {
     return this.inFlight !== undefined;
   }
 
+  /** Whether some reader still reads the bodies of an earlier snapshot. */
+  get reading(): boolean {
+    return this.readers > 0;
+  }
+
   /** The in-flight fan-out's snapshot, or one of `start`'s fetches of `targets`. */
   async scrape(
     timeoutMs: number, targets: () => readonly T[], start: (targets: readonly T[]) => Promise<FetchedTarget>[],
-  ): Promise<Snapshot> {
+  ): Promise<Snapshot & { done(): void }> {
     const shared = this.inFlight;
     if (shared !== undefined) {
       const bounded = shared.fetches.map((p, i) => within(p, shared.targets[i]!, timeoutMs));
-      return { generation: shared.generation, targets: await Promise.all(bounded) };
+      return this.lend(shared.generation, await Promise.all(bounded));
     }
     const list = targets();
     const own = { generation: ++this.generation, targets: list, fetches: start(list) };
     this.inFlight = own;
     try {
-      return { generation: own.generation, targets: await Promise.all(own.fetches) };
+      return this.lend(own.generation, await Promise.all(own.fetches));
     } finally {
       this.inFlight = undefined;
     }
+  }
+
+  private lend(generation: number, targets: FetchedTarget[]): Snapshot & { done(): void } {
+    this.readers++;
+    let done = false;
+    return {
+      generation, targets, done: () => {
+        if (!done) this.readers--;
+        done = true;
+      },
+    };
   }
 }
 
@@ -75,10 +95,10 @@ export class OnDemandScraper {
   private readonly maxBytes: number;
   private readonly fetch: FetchFn;
   /**
-   * One per target. Reusing them is safe: a fan-out starts only after the previous one ended, and
-   * every scrape merges its snapshot synchronously as soon as the fetches resolve.
+   * One per target, reused by the next fan-out; replaced by new ones when a fan-out starts while an
+   * answer still reads the last one's bodies (SharedFanOut.reading).
    */
-  private readonly receive: ReceiveBuffer[];
+  private receive: ReceiveBuffer[];
 
   constructor(targets: readonly Target[], maxBytes: number, fetch: FetchFn) {
     this.targets = targets;
@@ -87,14 +107,16 @@ export class OnDemandScraper {
     this.fetch = fetch;
   }
 
-  scrape(timeoutMs: number): Promise<Snapshot> {
-    return this.flight.scrape(timeoutMs, () => this.targets,
-      () => this.targets.map((t, i) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes }, this.receive[i]!)));
+  scrape(timeoutMs: number): Promise<Snapshot & { done(): void }> {
+    return this.flight.scrape(timeoutMs, () => this.targets, () => {
+      if (this.flight.reading) this.receive = this.targets.map(() => new ReceiveBuffer());
+      return this.targets.map((t, i) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes }, this.receive[i]!));
+    });
   }
 
-  /** Frees the receive buffers now (see freeScratch), unless a fan-out is writing into them. */
+  /** Frees the receive buffers now (see freeScratch), unless a fan-out writes into them or an answer reads them. */
   freeBuffers(): void {
-    if (!this.flight.running) freeReceiveBuffers(this.receive);
+    if (!this.flight.running && !this.flight.reading) freeReceiveBuffers(this.receive);
   }
 }
 

@@ -31,7 +31,7 @@ describe('defaults', () => {
       scrapeTimeout: '10s',
       scrapeInterval: '0',
       maxTargetBytes: '32MiB',
-      resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi' } },
+      resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },
       runAsUser: 65532,
       runAsGroup: 65532,
       nativeSidecar: 'auto',
@@ -68,8 +68,8 @@ sidecar:
   scrapeInterval: "0"
   maxTargetBytes: 32MiB
   resources:
-    requests: { cpu: 10m, memory: 64Mi }
-    limits: { memory: 192Mi }
+    requests: { cpu: 10m, memory: 48Mi }
+    limits: { memory: 128Mi }
   runAsUser: 65532
   runAsGroup: 65532
   nativeSidecar: auto
@@ -127,7 +127,7 @@ minContainers: 3
     expected.sidecar.port = 9999;
     expected.sidecar.image = 'registry.example.com/promux:1.2.3';
     expected.sidecar.scrapeInterval = '30s';
-    expected.sidecar.resources.limits = { memory: '192Mi', cpu: '100m' };
+    expected.sidecar.resources.limits = { memory: '128Mi', cpu: '100m' };
     expected.sidecar.nativeSidecar = 'never';
     expected.kubernetesVersion = 'v1.31.2';
     expected.excludeContainers = ['envoy'];
@@ -237,15 +237,15 @@ describe('errors name the file and the key', () => {
 
   test('a limit below its request, which the API server would refuse in every injected pod, naming the default', () => {
     fails('sidecar: { resources: { requests: { memory: 256Mi } } }\n',
-      'sidecar.resources.limits.memory: 192Mi (the built-in default) is below sidecar.resources.requests.memory 256Mi: ' +
+      'sidecar.resources.limits.memory: 128Mi (the built-in default) is below sidecar.resources.requests.memory 256Mi: ' +
         'the API server would refuse every pod promux injects');
     fails('sidecar: { resources: { limits: { memory: 32Mi } } }\n',
-      'sidecar.resources.limits.memory: 32Mi is below sidecar.resources.requests.memory 64Mi (the built-in default)');
+      'sidecar.resources.limits.memory: 32Mi is below sidecar.resources.requests.memory 48Mi (the built-in default)');
     fails('sidecar: { resources: { requests: { cpu: "0.5" }, limits: { cpu: 499m } } }\n',
       'sidecar.resources.limits.cpu: 499m is below sidecar.resources.requests.cpu 0.5:');
     // Equal is fine, however it is spelled.
-    assert.deepEqual(loadConfig(file('sidecar: { resources: { requests: { cpu: "0.3" }, limits: { cpu: 300m, memory: 64Mi } } }\n')).sidecar.resources,
-      { requests: { cpu: '0.3', memory: '64Mi' }, limits: { cpu: '300m', memory: '64Mi' } });
+    assert.deepEqual(loadConfig(file('sidecar: { resources: { requests: { cpu: "0.3" }, limits: { cpu: 300m, memory: 48Mi } } }\n')).sidecar.resources,
+      { requests: { cpu: '0.3', memory: '48Mi' }, limits: { cpu: '300m', memory: '48Mi' } });
   });
 
   test('every problem is listed, not only the first', () => {

@@ -133,9 +133,9 @@ describe('promux.io/sidecar-* resources', () => {
 
   test('one annotation replaces one value: the configured others stay', (t) => {
     const result = inject(t, pod({ 'promux.io/sidecar-memory-limit': '512Mi' }));
-    assert.deepEqual(resourcesOf(result.pod), { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '512Mi' } });
+    assert.deepEqual(resourcesOf(result.pod), { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '512Mi' } });
     const cpu = inject(t, pod({ 'promux.io/sidecar-cpu-limit': '10m' }));
-    assert.deepEqual(resourcesOf(cpu.pod), { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '192Mi', cpu: '10m' } });
+    assert.deepEqual(resourcesOf(cpu.pod), { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi', cpu: '10m' } });
   });
 
   test('a value that is not a quantity skips the pod, naming the annotation', () => {
@@ -159,11 +159,11 @@ describe('promux.io/sidecar-* resources', () => {
   test('a limit below its request is refused as the API server would refuse the pod', () => {
     const cases: [Record<string, string>, string][] = [
       [{ 'promux.io/sidecar-memory-limit': '32Mi' },
-        'annotation promux.io/sidecar-memory-limit is "32Mi", below the sidecar\'s memory request of 64Mi ' +
+        'annotation promux.io/sidecar-memory-limit is "32Mi", below the sidecar\'s memory request of 48Mi ' +
           '(sidecar.resources.requests.memory in promux\'s configuration): the API server would refuse the pod ' +
           '(a memory request must not exceed its limit); set promux.io/sidecar-memory-request too'],
       [{ 'promux.io/sidecar-memory-request': '256Mi' },
-        'annotation promux.io/sidecar-memory-request is "256Mi", above the sidecar\'s memory limit of 192Mi ' +
+        'annotation promux.io/sidecar-memory-request is "256Mi", above the sidecar\'s memory limit of 128Mi ' +
           '(sidecar.resources.limits.memory in promux\'s configuration): the API server would refuse the pod ' +
           '(a memory request must not exceed its limit); set promux.io/sidecar-memory-limit too'],
       [{ 'promux.io/sidecar-cpu-request': '0.2', 'promux.io/sidecar-cpu-limit': '199m' },
@@ -175,7 +175,7 @@ describe('promux.io/sidecar-* resources', () => {
 
   test('a limit equal to its request, however spelled, and a request raised with its limit', (t) => {
     const result = inject(t, pod({ 'promux.io/sidecar-cpu-request': '0.25', 'promux.io/sidecar-cpu-limit': '250m' }));
-    assert.deepEqual(resourcesOf(result.pod), { requests: { cpu: '0.25', memory: '64Mi' }, limits: { memory: '192Mi', cpu: '250m' } });
+    assert.deepEqual(resourcesOf(result.pod), { requests: { cpu: '0.25', memory: '48Mi' }, limits: { memory: '128Mi', cpu: '250m' } });
     const both = inject(t, pod({ 'promux.io/sidecar-memory-request': '256Mi', 'promux.io/sidecar-memory-limit': '0.25Gi' }));
     assert.deepEqual(resourcesOf(both.pod), { requests: { cpu: '10m', memory: '256Mi' }, limits: { memory: '0.25Gi' } });
   });

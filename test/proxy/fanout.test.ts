@@ -89,6 +89,9 @@ test('freeBuffers() gives the pods\' receive buffers back (the bodies they held 
   const bodies = first.targets.map((x) => x.body!.toString());
   assert.equal(new Set(bodies).size, 3);
   fanOut.freeBuffers();
+  assert.equal(first.targets[0]!.body!.length, bodies[0]!.length, 'kept while its reader reads it');
+  first.done();
+  fanOut.freeBuffers();
   assert.deepEqual(first.targets.map((x) => x.body!.length), [0, 0, 0], 'detached');
 
   const opened = Promise.withResolvers<void>();
@@ -100,6 +103,7 @@ test('freeBuffers() gives the pods\' receive buffers back (the bodies they held 
   opened.resolve();
   const snapshot = await second;
   assert.deepEqual(snapshot.targets.map((x) => x.body?.toString()), bodies);
+  snapshot.done();
   fanOut.freeBuffers();
   assert.deepEqual(snapshot.targets.map((x) => x.body!.length), [0, 0, 0], 'detached after the scrape');
 });

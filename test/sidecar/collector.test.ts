@@ -3,19 +3,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { mock, test } from 'node:test';
 import { endpointOf, type Target } from '../../src/target-map.ts';
 import { Collector, type Merge } from '../../src/sidecar/collector.ts';
-import { mergeTargets } from '../../src/sidecar/exposition/index.ts';
+import { mergeStreamed, mergeTargets } from '../../src/sidecar/exposition/index.ts';
 import { negotiateOutput } from '../../src/sidecar/negotiate.ts';
-import type { FetchedTarget } from '../../src/sidecar/exposition/types.ts';
+import type { FetchedTarget, MergeAnswer, MergeOutput } from '../../src/sidecar/exposition/types.ts';
 import type { Log } from '../../src/sidecar/log.ts';
 import { fetchTarget } from '../../src/sidecar/fetch.ts';
 import { BackgroundScraper, OnDemandScraper, type FetchFn } from '../../src/sidecar/scraper.ts';
-import { startServer, staticBody, targetValue } from './helpers.ts';
+import { startServer, targetValue } from './helpers.ts';
 
 // One duplicated series per fetch: one duplicate_series drop per snapshot.
 const DUPLICATED = Buffer.from('# TYPE jobs gauge\njobs{q="a"} 1\njobs{q="a"} 2\n');
 const TARGETS: Target[] = [{ container: 'app', port: 1, path: '/metrics', scheme: 'http' }];
-const merge: Merge = (targets, accept, drops, reuse) =>
-  mergeTargets(targets, { containerLabel: 'container', accept, reuse }, drops);
+const merge: Merge = (targets, accept, drops) => mergeStreamed(targets, { containerLabel: 'container', accept }, drops);
 const TEXT = negotiateOutput('text/plain');
 const OPENMETRICS = negotiateOutput('application/openmetrics-text,text/plain;q=0.5');
 const quiet: Log = () => {};
@@ -32,7 +31,13 @@ function fetchCounting(delayMs = 0): { fetch: FetchFn; count: () => number } {
   return { fetch, count: () => count };
 }
 
-function dropped(body: Buffer): number | undefined {
+/** The answer's body: taken whole when it is streamed (which ends it, releasing its snapshot). */
+function bodyOf(output: MergeAnswer | MergeOutput): Buffer {
+  return 'body' in output ? output.body : Buffer.concat([...output.pieces]);
+}
+
+function dropped(output: MergeAnswer | MergeOutput): number | undefined {
+  const body = bodyOf(output);
   const line = body.toString().split('\n').find((l) => l.startsWith('promux_dropped_samples_total') && l.includes('duplicate_series'));
   return line === undefined ? undefined : Number(line.split(' ').pop());
 }
@@ -42,9 +47,9 @@ test('on demand: each scrape counts its drops once; scrapes sharing a fan-out co
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(TARGETS, 1 << 20, fetch) }, merge, quiet);
   const shared = await Promise.all([collector.collect(TEXT, 1000), collector.collect(TEXT, 1000), collector.collect(OPENMETRICS, 1000)]);
   assert.equal(count(), 1);
-  assert.deepEqual(shared.map((o) => dropped(o.body)), [1, 1, 1]);
-  assert.equal(dropped((await collector.collect(TEXT, 1000)).body), 2);
-  assert.equal(targetValue((await collector.collect(TEXT, 1000)).body.toString(), 'promux_target_up', 'app'), 1);
+  assert.deepEqual(shared.map((o) => dropped(o)), [1, 1, 1]);
+  assert.equal(dropped(await collector.collect(TEXT, 1000)), 2);
+  assert.equal(targetValue(bodyOf(await collector.collect(TEXT, 1000)).toString(), 'promux_target_up', 'app'), 1);
 });
 
 test('background: a snapshot merged for many readers and both formats counts its drops once', async (t) => {
@@ -57,46 +62,74 @@ test('background: a snapshot merged for many readers and both formats counts its
   const textAgain = await collector.collect(TEXT, 1000);
   assert.equal(count(), 1);
   assert.equal(textAgain, text, 'the memoized merge');
-  assert.deepEqual([dropped(text.body), dropped(openMetrics.body)], [1, 1]);
+  assert.ok('body' in text && 'body' in openMetrics, 'whole answers, served to many readers');
+  assert.deepEqual([dropped(text), dropped(openMetrics)], [1, 1]);
   assert.equal(openMetrics.format, 'text', 'a text target keeps the output in text');
 });
 
-test('on demand: a merge writes into the buffer of a response already sent, never into one still in use', async () => {
-  const { fetch } = fetchCounting();
-  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(TARGETS, 1 << 20, fetch) }, merge, quiet);
-  const first = await collector.collect(TEXT, 1000);
-  const expected = Buffer.from(first.body);
-  const unsent = await collector.collect(TEXT, 1000);
-  assert.notEqual(unsent.buffer.buffer, first.buffer.buffer, 'the first response is not sent yet');
-  assert.deepEqual(first.body, expected);
-  collector.sent(first);
-  const reusing = await collector.collect(TEXT, 1000);
-  assert.equal(reusing.buffer, first.buffer);
-  assert.equal(dropped(reusing.body), 3, 'the third snapshot, merged whole');
-  const again = await collector.collect(TEXT, 1000);
-  assert.notEqual(again.buffer, first.buffer, 'handed out once per sent()');
-});
-
-test('on demand: 75 s after the last scrape its buffers are freed, and the next scrape merges whole into new ones', async (t) => {
-  const series = Array.from({ length: 2000 }, (_, i) => `jobs{q="${i}"} ${i}\n`).join('');
-  const servers = await Promise.all(['app', 'db'].map(() => startServer(staticBody(`# TYPE jobs gauge\n${series}`))));
+/** Two targets of 2000 series on 127.0.0.1 whose values change on every request, fetched into kept receive buffers. */
+async function countingTargets(t: { after(fn: () => unknown): void }): Promise<{ fetch: FetchFn; targets: Target[]; bodies: Buffer[] }> {
+  let requests = 0;
+  const servers = await Promise.all(['app', 'db'].map(() => startServer((_req, res) => {
+    requests++;
+    const series = Array.from({ length: 2000 }, (_, i) => `jobs{q="${i}"} ${requests}\n`).join('');
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`# TYPE jobs gauge\n${series}`);
+  })));
   t.after(() => Promise.all(servers.map((s) => s.close())));
   const targets: Target[] = servers.map((s, i) => ({ container: ['app', 'db'][i]!, port: s.port, path: '/metrics', scheme: 'http' }));
-  const fetch: FetchFn = (target, limits, receive) => fetchTarget(target, limits, receive, 'container');
+  const bodies: Buffer[] = [];
+  const fetch: FetchFn = async (target, limits, receive) => {
+    const fetched = await fetchTarget(target, limits, receive, 'container');
+    bodies.push(fetched.body!);
+    return fetched;
+  };
+  return { fetch, targets, bodies };
+}
+
+/** The values of the jobs series of one container in the answer, as a set. */
+function jobValues(body: Buffer, container: string): Set<string> {
+  return new Set(body.toString().split('\n').filter((l) => l.startsWith(`jobs{container="${container}"`)).map((l) => l.split(' ').pop()!));
+}
+
+test('on demand: a scrape that starts while an answer is still being written fetches into new buffers, never into its bodies', async (t) => {
+  const { fetch, targets } = await countingTargets(t);
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge, quiet);
   const first = await collector.collect(TEXT, 1000);
-  const expected = first.body.toString();
+  const second = await collector.collect(TEXT, 1000);
+  const firstBody = bodyOf(first);
+  assert.deepEqual([...jobValues(firstBody, 'app')], ['1'], 'the first answer has the first fetch\'s values only');
+  assert.equal(firstBody.toString().split('\n').filter((l) => l.startsWith('jobs{')).length, 4000);
+  assert.equal(jobValues(bodyOf(second), 'app').size, 1);
+  assert.notDeepEqual(jobValues(bodyOf(second), 'app'), jobValues(firstBody, 'app'));
+});
+
+test('on demand: 75 s after the last answer was sent the receive buffers are freed, and the next scrape fetches into new ones', async (t) => {
+  const { fetch, targets, bodies } = await countingTargets(t);
+  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge, quiet);
+  const first = bodyOf(await collector.collect(TEXT, 1000)).toString();
+  bodyOf(await collector.collect(TEXT, 1000));
+  assert.equal(bodies[2]!.buffer, bodies[0]!.buffer, 'an answer taken whole leaves its receive buffers to the next scrape');
   mock.timers.enable({ apis: ['setTimeout'] });
   t.after(() => mock.timers.reset());
-  collector.sent(first);
+  collector.sent();
   mock.timers.tick(74_999);
-  assert.equal(first.body.toString(), expected, 'kept while scrapes may follow');
+  assert.ok(bodies[2]!.length > 0, 'kept while scrapes may follow');
   mock.timers.tick(1);
-  assert.equal(first.buffer.length, 0, 'the merged answer\'s buffer is freed');
+  assert.equal(bodies[2]!.length, 0, 'the receive buffer is freed');
   mock.timers.reset();
-  const next = await collector.collect(TEXT, 1000);
-  assert.equal(next.body.toString().replace(/^promux_.*\n/gm, ''), expected.replace(/^promux_.*\n/gm, ''));
-  assert.equal(next.body.toString().split('\n').filter((l) => l.startsWith('jobs{')).length, 4000);
+  const next = bodyOf(await collector.collect(TEXT, 1000)).toString();
+  assert.equal(next.split('\n').filter((l) => l.startsWith('jobs{')).length, 4000);
+  assert.equal(next.replace(/^(promux_|jobs).*\n/gm, ''), first.replace(/^(promux_|jobs).*\n/gm, ''));
+});
+
+test('on demand, a merge that answers whole (no pieces) releases its snapshot at once: the next scrape reuses the receive buffers', async (t) => {
+  const { fetch, targets, bodies } = await countingTargets(t);
+  const whole: Merge = (fetched, accept, drops) => mergeTargets(fetched, { containerLabel: 'container', accept }, drops);
+  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, whole, quiet);
+  const first = await collector.collect(TEXT, 1000);
+  assert.ok('body' in first);
+  await collector.collect(TEXT, 1000);
+  assert.equal(bodies[2]!.buffer, bodies[0]!.buffer);
 });
 
 test('background: merges served to many readers are never written over', async (t) => {
@@ -104,10 +137,12 @@ test('background: merges served to many readers are never written over', async (
   const scraper = new BackgroundScraper(TARGETS, { timeoutMs: 1000, maxBytes: 1 << 20 }, 3_600_000, fetch);
   t.after(() => scraper.stop());
   const collector = new Collector({ mode: 'background', scraper }, merge, quiet);
-  const text = await collector.collect(TEXT, 1000);
-  collector.sent(text);
-  const openMetrics = await collector.collect(OPENMETRICS, 1000);
-  assert.notEqual(openMetrics.buffer, text.buffer);
+  const text = bodyOf(await collector.collect(TEXT, 1000));
+  const copy = Buffer.from(text);
+  collector.sent();
+  bodyOf(await collector.collect(OPENMETRICS, 1000));
+  assert.equal(bodyOf(await collector.collect(TEXT, 1000)), text, 'the memoized answer');
+  assert.deepEqual(text, copy);
 });
 
 test('target state changes are logged: down with the reason, then up again', async () => {
@@ -143,7 +178,7 @@ test('two endpoints of one container: each has its own state, its own log lines 
   const lines: [string, string, Record<string, unknown> | undefined][] = [];
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge,
     (level, msg, fields) => lines.push([level, msg, fields]));
-  const down = (await collector.collect(TEXT, 1000)).body.toString();
+  const down = bodyOf(await collector.collect(TEXT, 1000)).toString();
   assert.match(down, /^promux_target_up\{container="ksm",endpoint="8080"\} 1$/m);
   assert.match(down, /^promux_target_up\{container="ksm",endpoint="8081"\} 0$/m);
   assert.match(down, /^promux_dropped_samples_total\{container="ksm",endpoint="8081",reason="duplicate_series"\} 0$/m);

@@ -4,5 +4,5 @@ export {
   type TargetKey,
 } from './drops.ts';
 export { BodyParser, ExpositionError, formatOfContentType, freeNow, freeScratch, type ParsedBody } from './parse.ts';
-export { mergeTargets } from './merge.ts';
+export { freePieces, mergeStreamed, mergeTargets, recyclePiece } from './merge.ts';
 export type * from './types.ts';

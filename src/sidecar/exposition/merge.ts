@@ -11,14 +11,14 @@ import {
 } from './drops.ts';
 import { escapeName, isLegacyLabelName, quoteName } from './names.ts';
 import {
-  detectFormat, ExpositionError, F_DROPPED, F_REWRITTEN, F_TIMESTAMP_NOT_TEXT,
+  detectFormat, ExpositionError, F_DROPPED, freeNow, F_REWRITTEN, F_TIMESTAMP_NOT_TEXT,
   OPENMETRICS_TYPE_NAMES, parseBody, Part, PART_MASK, PART_SHIFT, R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END,
   R_LABELS_START, R_NAME_END, R_NAME_START, R_REST, R_TS_END, R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords,
   servedLabels, SUFFIX_OF_PART, TEXT_TYPE_NAMES, type MetricType, type ParsedBody, type ParsedFamily,
 } from './parse.ts';
 import { openMetricsViolation } from './rules.ts';
 import type {
-  Accepted, Escaping, ExpositionFormat, FetchedTarget, MergeOptions, MergeOutput, OutputFormat, TargetLabels, TargetOutcome,
+  Accepted, Escaping, ExpositionFormat, FetchedTarget, MergeAnswer, MergeOptions, MergeOutput, OutputFormat, TargetLabels, TargetOutcome,
 } from './types.ts';
 
 const ALL_PARTS = 0xffff;
@@ -136,8 +136,11 @@ const OWN_FAMILIES = {
 const DROPPED_TOTAL = `${OWN_FAMILIES.dropped.name}_total`;
 const DROPPED_EXEMPLARS_TOTAL = `${OWN_FAMILIES.droppedExemplars.name}_total`;
 
-/** Parses every target and writes one exposition; see types.ts for the contract. */
-export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): MergeOutput {
+/**
+ * Parses every target and plans one exposition, written as its pieces are taken (see types.ts for the
+ * contract): the targets' outcomes and drops are known and counted on return.
+ */
+export function mergeStreamed(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): MergeAnswer {
   const label = options.containerLabel;
   const parsed: Array<ParsedBody | undefined> = [];
   const outcomes: TargetOutcome[] = [];
@@ -330,34 +333,50 @@ export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, dr
     }
   }
 
-  // Each sample grows by its container label and a comma (or braces): exact but for renamed labels and
-  // converted timestamps, which the Output grows for.
-  const estimate = parsed.reduce((sum, p, i) => sum + (p === undefined ? 0 : p.body.length + p.samples * (containerLabels[i]!.length + 2)), 0);
-  let metadata = 0;
-  for (let i = 0; i < families.length; i++) metadata += families[i]!.ownLines.length * 2 + 256;
-  const out = new Output(estimate + metadata, options.reuse);
-  const context: WriteContext = { format, escaping };
-  for (let i = 0; i < families.length; i++) {
-    const family = families[i]!;
-    const sources = family.sources;
-    if (family.ownLines === '' && sources.length === 0) continue;
-    writeMetadata(out, family, format);
-    out.text(family.ownLines);
-    for (let k = 0; k < sources.length; k++) {
-      const source = sources[k]!;
-      writeSamples(out, parsed[source.target]!, source, family.type, containerLabels[source.target]!, containerTexts[source.target]!, context);
-    }
-  }
-  if (format === 'openmetrics') out.text('# EOF\n');
-  for (const body of parsed) if (body !== undefined) releaseRecords(body.records);
   return {
-    body: out.result(),
-    buffer: out.buf,
+    pieces: writeAnswer(families, parsed, containerLabels, containerTexts, { format, escaping }),
     contentType: output.contentType,
     format,
     targets: outcomes,
     ...(servedAsText === undefined ? {} : { servedAsText }),
   };
+}
+
+/** mergeStreamed's answer whole, in one Buffer (what the background cache serves many times). */
+export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): MergeOutput {
+  const { pieces, ...answer } = mergeStreamed(targets, options, drops);
+  return { ...answer, body: Buffer.concat([...pieces]) };
+}
+
+/**
+ * Writes the families in order, handing the answer out in pieces as they fill: only the piece being
+ * written is held, never the whole answer. The targets' bodies and sample records are read until the
+ * last piece is taken; their records go back to the pool then (or when the caller stops early).
+ */
+function* writeAnswer(
+  families: OutFamily[], parsed: Array<ParsedBody | undefined>, containerLabels: Buffer[], containerTexts: string[],
+  context: WriteContext,
+): Generator<Buffer, void, undefined> {
+  const out = new Output();
+  try {
+    for (let i = 0; i < families.length; i++) {
+      const family = families[i]!;
+      const sources = family.sources;
+      if (family.ownLines === '' && sources.length === 0) continue;
+      writeMetadata(out, family, context.format);
+      out.text(family.ownLines);
+      for (let k = 0; k < sources.length; k++) {
+        const source = sources[k]!;
+        writeSamples(out, parsed[source.target]!, source, family.type, containerLabels[source.target]!, containerTexts[source.target]!, context);
+        if (out.full.length > 0) yield* out.takeFull();
+      }
+    }
+    if (context.format === 'openmetrics') out.text('# EOF\n');
+    yield* out.takeFull();
+    if (out.pos > 0) yield out.buf.subarray(0, out.pos);
+  } finally {
+    for (const body of parsed) if (body !== undefined) releaseRecords(body.records);
+  }
 }
 
 /**
@@ -734,24 +753,53 @@ function escapeHelp(help: string, openMetrics: boolean): string {
   return help.replace(openMetrics ? /[\\"\n]/g : /[\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
 
-/** One growing Buffer the exposition is written into. */
+/**
+ * The exposition written in pieces of PIECE_BYTES (larger only for a longer line): a full piece is
+ * never written again, so it can be handed out while the next one fills.
+ */
+const PIECE_BYTES = 256 * 1024;
+/**
+ * Pieces handed back once sent (recyclePiece), for the next answer to write into: a fresh 256 KiB
+ * buffer is mmapped, faulted in and unmapped again on every scrape (~5% of a scrape's CPU).
+ */
+const sparePieces: Buffer[] = [];
+const MAX_SPARE_PIECES = 4;
+
+/** Gives a piece of a streamed answer back once it has been written out; it must not be read after. */
+export function recyclePiece(piece: Buffer): void {
+  const memory = piece.buffer as ArrayBuffer;
+  if (memory.byteLength !== PIECE_BYTES || sparePieces.length >= MAX_SPARE_PIECES) return;
+  for (let i = 0; i < sparePieces.length; i++) if (sparePieces[i]!.buffer === memory) return;
+  sparePieces.push(Buffer.from(memory, 0, PIECE_BYTES));
+}
+
+/** Frees the spare pieces now (see freeNow). */
+export function freePieces(): void {
+  for (const piece of sparePieces.splice(0)) freeNow(piece);
+}
+
+function newPiece(bytes: number): Buffer {
+  return bytes <= PIECE_BYTES ? sparePieces.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES) : Buffer.allocUnsafeSlow(bytes);
+}
+
 class Output {
-  buf: Buffer;
+  buf = newPiece(PIECE_BYTES);
   pos = 0;
+  /** Pieces filled and not taken yet. */
+  full: Buffer[] = [];
 
-  /** Writes into `reuse` when it fits and is not far too large (kept from one scrape to the next). */
-  constructor(size: number, reuse: Buffer | undefined) {
-    // Headroom, so that a reused buffer still fits when the targets grow a little.
-    this.buf = reuse !== undefined && reuse.length >= size && reuse.length <= 2 * size + 65536
-      ? reuse
-      : Buffer.allocUnsafeSlow(size + (size >> 4));
-  }
-
+  /** Makes room for `bytes` more in buf: a full piece is set aside and a new one started. */
   ensure(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(Math.ceil(this.buf.length * 1.25), this.pos + bytes + 4096));
-    this.buf.copy(grown, 0, 0, this.pos);
-    this.buf = grown;
+    if (this.pos > 0) this.full.push(this.buf.subarray(0, this.pos));
+    this.buf = newPiece(bytes);
+    this.pos = 0;
+  }
+
+  takeFull(): Buffer[] {
+    const full = this.full;
+    this.full = [];
+    return full;
   }
 
   byte(c: number): void {
@@ -785,9 +833,5 @@ class Output {
     // At most 3 bytes of UTF-8 per UTF-16 code unit: room without measuring the string first.
     this.ensure(s.length * 3);
     this.pos += this.buf.write(s, this.pos, 'utf8');
-  }
-
-  result(): Buffer {
-    return this.buf.subarray(0, this.pos);
   }
 }

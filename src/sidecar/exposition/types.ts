@@ -68,11 +68,6 @@ export interface MergeOptions {
   containerLabel: string;
   /** The formats the scraper takes. */
   accept: Accepted;
-  /**
-   * A previous MergeOutput's `buffer` whose body nobody reads any more: written into when it fits, so
-   * that a scrape does not leave a multi-megabyte buffer behind for the garbage collector.
-   */
-  reuse?: Buffer;
 }
 
 export interface TargetOutcome {
@@ -88,11 +83,23 @@ export interface TargetOutcome {
   error?: string;
 }
 
-export interface MergeOutput {
-  /** A view of `buffer`. */
+/** The answer of one merge, whole (mergeTargets). */
+export interface MergeOutput extends MergeHead {
   body: Buffer;
-  /** The whole buffer the body was written into, for `MergeOptions.reuse` once the body is sent. */
-  buffer: Buffer;
+}
+
+/**
+ * The answer of one merge, written as it is read (mergeStreamed): `pieces` gives the body in order, a
+ * piece at a time, each written only when it is taken; the targets' bodies are read until the last
+ * piece is taken, or until the caller ends it early with `pieces.return()`. Taken once. A piece is
+ * never written again once taken: the taker may hand it back with recyclePiece once it is sent.
+ */
+export interface MergeAnswer extends MergeHead {
+  pieces: Generator<Buffer, void, undefined>;
+}
+
+/** What a merge tells before its body. */
+export interface MergeHead {
   /** Content-Type of the body, one the scraper asked for (see OutputFormat). */
   contentType: string;
   format: ExpositionFormat;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { DropCounter, mergeTargets, type FetchedTarget, type MergeOutput } from '../../../src/sidecar/exposition/index.ts';
+import { DropCounter, mergeStreamed, mergeTargets, recyclePiece, type FetchedTarget, type MergeOutput } from '../../../src/sidecar/exposition/index.ts';
 import { FIXTURES } from '../../helpers/tools.ts';
 import { ACCEPT } from './accept.ts';
 import { openMetricsErrors, promtoolError, readExposition, tools, type RefFamily } from './checkers.ts';
@@ -440,16 +440,34 @@ describe('mergeTargets edge cases', () => {
   });
 });
 
-test('a merge writes into the reused buffer when it fits, with the same bytes as into a new one', () => {
-  const targets = [target('node', fixture('node-exporter.prom'), TEXT), target('app', '# TYPE jobs gauge\njobs{q="a"} 1\n', TEXT)];
-  const fresh = merge(targets);
-  const reuse = Buffer.alloc(fresh.buffer.length, 0x78);
-  const reused = mergeTargets(targets, { containerLabel: 'container', accept: ACCEPT.text, reuse }, new DropCounter());
-  assert.equal(reused.buffer, reuse);
-  assert.equal(reused.body.buffer, reuse.buffer);
-  assert.deepEqual(reused.body, fresh.body);
-  const tooSmall = Buffer.alloc(16);
-  const grown = mergeTargets(targets, { containerLabel: 'container', accept: ACCEPT.text, reuse: tooSmall }, new DropCounter());
-  assert.notEqual(grown.buffer, tooSmall);
-  assert.deepEqual(grown.body, fresh.body);
+test('pieces handed back once sent are written into by a later answer, which is still exactly the whole answer', () => {
+  const jobs = Array.from({ length: 40000 }, (_, i) => `jobs{q="${i}"} ${i}\n`).join('');
+  const targets = [target('app', `# TYPE jobs gauge\n${jobs}`, TEXT)];
+  const whole = merge(targets);
+  const first = [...mergeStreamed(targets, { containerLabel: 'container', accept: ACCEPT.text }, new DropCounter()).pieces];
+  assert.deepEqual(Buffer.concat(first), whole.body);
+  first.forEach(recyclePiece);
+  first.forEach(recyclePiece); // twice: still handed out once
+  const second = [...mergeStreamed(targets, { containerLabel: 'container', accept: ACCEPT.text }, new DropCounter()).pieces];
+  assert.ok(second.some((p) => first.some((f) => f.buffer === p.buffer)), 'a piece handed back is written into again');
+  assert.equal(new Set(second.map((p) => p.buffer)).size, second.length, 'no piece given to two parts of the answer');
+  assert.deepEqual(Buffer.concat(second), whole.body);
+});
+
+test('the streamed answer comes in pieces that make exactly the whole answer, none written after it is taken', () => {
+  const jobs = Array.from({ length: 20000 }, (_, i) => `jobs{q="${i}"} ${i}\n`).join('');
+  const targets = [target('node', fixture('node-exporter.prom'), TEXT), target('app', `# TYPE jobs gauge\n${jobs}`, TEXT)];
+  const whole = merge(targets);
+  const streamed = mergeStreamed(targets, { containerLabel: 'container', accept: ACCEPT.text }, new DropCounter());
+  const pieces: Buffer[] = [];
+  const copies: Buffer[] = [];
+  for (const piece of streamed.pieces) {
+    pieces.push(piece);
+    copies.push(Buffer.from(piece));
+  }
+  assert.ok(pieces.length > 1, `${whole.body.length} bytes in ${pieces.length} pieces`);
+  assert.deepEqual(Buffer.concat(pieces), whole.body);
+  assert.deepEqual(pieces, copies, 'no piece changed after it was taken');
+  assert.equal(streamed.contentType, whole.contentType);
+  assert.deepEqual(streamed.targets, whole.targets);
 });
