@@ -1,17 +1,18 @@
 // One merged exposition per scrape: fetched targets (on demand or from the background cache) in,
 // the merged body out, with the target state changes logged.
 
-import { DropCounter, freeNow, freeScratch, targetKeyOf } from './exposition/index.ts';
-import type { Accepted, FetchedTarget, MergeOutput, TargetOutcome } from './exposition/types.ts';
+import { DropCounter, freeNow, freeScratch, loadProtobuf, targetKeyOf } from './exposition/index.ts';
+import type { Accepted, AnyMergeOutput, FetchedTarget, TargetOutcome } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import type { BackgroundScraper, Snapshot } from './scraper.ts';
 
 /** `reuse`: see MergeOptions.reuse. */
-export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter, reuse?: Buffer) => MergeOutput;
+export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter, reuse?: Buffer) => AnyMergeOutput;
 
 /** Fans out on each request (OnDemandScraper; `promux proxy`'s over pods). */
 export interface OnDemandSource {
-  scrape(timeoutMs: number): Promise<Snapshot>;
+  /** `protobuf`: ask targets for the protobuf exposition first. */
+  scrape(timeoutMs: number, protobuf: boolean): Promise<Snapshot>;
   /** Frees the buffers kept for the next scrape, unless a scrape is writing into them. */
   freeBuffers(): void;
 }
@@ -44,7 +45,7 @@ export class Collector {
    */
   private up = new Map<string, boolean>();
   /** Last merge per negotiated answer (Accepted.key): the background cache serves one snapshot to many readers. */
-  private readonly merged = new Map<string, { generation: number; output: MergeOutput }>();
+  private readonly merged = new Map<string, { generation: number; output: AnyMergeOutput }>();
   /** MergeOutput.servedAsText of the last merge, logged when it changes. */
   private servedAsText: string | undefined;
   /** On demand: the buffer of a merge whose response has been sent, for the next merge to write into. */
@@ -57,9 +58,14 @@ export class Collector {
     this.log = log;
   }
 
-  async collect(accept: Accepted, targetTimeoutMs: number): Promise<MergeOutput> {
+  async collect(accept: Accepted, targetTimeoutMs: number): Promise<AnyMergeOutput> {
+    if (accept.protobuf) {
+      // Loaded before any target is asked for protobuf: the merge of their answers needs it.
+      await loadProtobuf();
+      if (this.source.mode === 'background') this.source.scraper.askProtobuf();
+    }
     const snapshot: Snapshot = this.source.mode === 'on-demand'
-      ? await this.source.scraper.scrape(targetTimeoutMs)
+      ? await this.source.scraper.scrape(targetTimeoutMs, accept.protobuf)
       : await this.source.scraper.read();
     const memo = this.merged.get(accept.key);
     if (memo !== undefined && memo.generation === snapshot.generation) return memo.output;
@@ -90,7 +96,7 @@ export class Collector {
    * The caller no longer reads output's body (its response is sent). On demand, its buffer is written
    * into by a later merge; the background cache keeps serving its merges, so they are never reused.
    */
-  sent(output: MergeOutput): void {
+  sent(output: AnyMergeOutput): void {
     if (this.source.mode !== 'on-demand') return;
     this.spare = output.buffer;
     const scraper = this.source.scraper;

@@ -1,5 +1,6 @@
 // Decisions taken from the scraper's request headers. Pure functions.
 
+import { PROTOBUF_MEDIA_TYPE } from './exposition/content-type.ts';
 import type { Accepted, Escaping, ExpositionFormat, OutputFormat } from './exposition/types.ts';
 
 /**
@@ -71,8 +72,11 @@ function candidate(format: ExpositionFormat, range: MediaRange): Candidate | und
 export function negotiateOutput(accept: string | undefined): Accepted {
   let openMetrics: Candidate | undefined;
   let text: Candidate | undefined;
+  let protobuf = false;
   for (const range of parseList(accept ?? '')) {
     if (range.q <= 0) continue;
+    if (range.type === PROTOBUF_MEDIA_TYPE && range.params.get('proto') === 'io.prometheus.client.MetricFamily' &&
+      range.params.get('encoding') === 'delimited') protobuf = true;
     if (range.type === 'application/openmetrics-text') {
       const c = candidate('openmetrics', range);
       if (c !== undefined && (openMetrics === undefined || c.q > openMetrics.q)) openMetrics = c;
@@ -87,7 +91,8 @@ export function negotiateOutput(accept: string | undefined): Accepted {
     openMetrics: openMetrics?.output,
     text: text?.output,
     preferText,
-    key: `${openMetrics?.output.contentType}|${text?.output.contentType}|${preferText}`,
+    protobuf,
+    key: `${openMetrics?.output.contentType}|${text?.output.contentType}|${preferText}|${protobuf}`,
   };
 }
 

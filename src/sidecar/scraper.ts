@@ -87,9 +87,10 @@ export class OnDemandScraper {
     this.fetch = fetch;
   }
 
-  scrape(timeoutMs: number): Promise<Snapshot> {
+  /** A scrape that shares a fan-out in flight gets its answers, whether or not that one asked for protobuf: the merge takes any format. */
+  scrape(timeoutMs: number, protobuf = false): Promise<Snapshot> {
     return this.flight.scrape(timeoutMs, () => this.targets,
-      () => this.targets.map((t, i) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes }, this.receive[i]!)));
+      () => this.targets.map((t, i) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes, protobuf }, this.receive[i]!)));
   }
 
   /** Frees the receive buffers now (see freeScratch), unless a fan-out is writing into them. */
@@ -109,7 +110,7 @@ export class BackgroundScraper {
   private stopped = false;
   private generation = 0;
   private readonly targets: readonly Target[];
-  private readonly limits: FetchLimits;
+  private limits: FetchLimits;
   private readonly intervalMs: number;
   private readonly fetch: FetchFn;
   /** Two sets, alternating: readers merge the latest snapshot while the next refresh fills the other set. */
@@ -130,6 +131,11 @@ export class BackgroundScraper {
     this.latest = { generation: ++this.generation, targets };
     if (!this.stopped) this.timer = setTimeout(() => void this.refresh(), this.intervalMs);
     return this.latest;
+  }
+
+  /** From the next refresh on, targets are asked for protobuf first (a scraper asked for it; loadProtobuf has run). */
+  askProtobuf(): void {
+    if (this.limits.protobuf !== true) this.limits = { ...this.limits, protobuf: true };
   }
 
   async read(): Promise<Snapshot> {

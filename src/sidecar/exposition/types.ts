@@ -26,6 +26,8 @@ export interface Accepted {
   text: OutputFormat | undefined;
   /** Both are taken, text with a higher q. */
   preferText: boolean;
+  /** The protobuf exposition (delimited MetricFamily messages) is taken, at any q: answered when a target served it. */
+  protobuf: boolean;
   /** Equal for two negotiations that answer alike. */
   key: string;
 }
@@ -88,14 +90,15 @@ export interface TargetOutcome {
   error?: string;
 }
 
-export interface MergeOutput {
+/** `F`: the formats the merge answers in (mergeTargets: text or OpenMetrics; the sidecar's merge: protobuf too). */
+export interface MergeOutput<F extends string = ExpositionFormat> {
   /** A view of `buffer`. */
   body: Buffer;
   /** The whole buffer the body was written into, for `MergeOptions.reuse` once the body is sent. */
   buffer: Buffer;
   /** Content-Type of the body, one the scraper asked for (see OutputFormat). */
   contentType: string;
-  format: ExpositionFormat;
+  format: F;
   targets: TargetOutcome[];
   /**
    * Why the answer is text though the scraper preferred OpenMetrics and every target answered it:
@@ -103,3 +106,6 @@ export interface MergeOutput {
    */
   servedAsText?: string;
 }
+
+/** What the sidecar's merge (mergeAnyFormat) answers. */
+export type AnyMergeOutput = MergeOutput<ExpositionFormat | 'protobuf'>;
