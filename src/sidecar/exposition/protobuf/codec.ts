@@ -388,9 +388,9 @@ export function decodeFamilies(body: Uint8Array): Array<MetricFamily<RawMetric>>
   const r = new Reader(body);
   while (r.pos < r.end) {
     const at = r.pos;
-    const m = r.sub();
     const family: MetricFamily<RawMetric> = { name: '', metrics: [], unknown: [] };
     try {
+      const m = r.sub();
       while (m.pos < m.end) {
         const start = m.pos;
         const tag = m.varint();

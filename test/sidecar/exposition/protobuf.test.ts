@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DropCounter, mergeAnyFormat, type FetchedTarget } from '../../../src/sidecar/exposition/index.ts';
+import { loadProtobuf } from '../../../src/sidecar/exposition/any-format.ts';
+import { decodeBody, decodeFamilies, encodeBody, TYPE, type Metric } from '../../../src/sidecar/exposition/protobuf/codec.ts';
+import { ACCEPT } from './accept.ts';
+
+await loadProtobuf();
+
+const OM = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+function mergeOne(body: string, contentType: string): ReturnType<typeof decodeBody> {
+  // A protobuf target beside it makes the answer protobuf.
+  const go: FetchedTarget = {
+    container: 'go', endpoint: '1', durationSeconds: 0, contentType: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
+    body: Buffer.from(encodeBody([{ name: 'go_up', type: TYPE.gauge, metrics: [{ labels: [], gauge: { value: 1 }, unknown: [] }], unknown: [] }])),
+  };
+  const app: FetchedTarget = { container: 'app', endpoint: '2', durationSeconds: 0, contentType, body: Buffer.from(body) };
+  const output = mergeAnyFormat([go, app], { containerLabel: 'container', accept: ACCEPT.protobuf }, new DropCounter());
+  assert.equal(output.format, 'protobuf');
+  return decodeBody(new Uint8Array(output.body)).filter((f) => !f.name.startsWith('promux_') && f.name !== 'go_up');
+}
+
+const C = ['container', 'app'] as [string, string];
+
+describe('text and OpenMetrics targets in a protobuf answer', () => {
+  test('OpenMetrics: counters with _created and exemplars, histograms, summaries, timestamps, info and stateset, as Prometheus reads them', () => {
+    const families = mergeOne([
+      '# TYPE http_requests counter', '# HELP http_requests Requests.',
+      'http_requests_total{code="200"} 10 1700000000.5 # {trace_id="t1"} 1 1699999999.25',
+      'http_requests_created{code="200"} 1699990000.125 1700000000.5',
+      '# TYPE latency_seconds histogram', '# UNIT latency_seconds seconds',
+      'latency_seconds_bucket{le="0.1"} 2 # {trace_id="t2"} 0.05', 'latency_seconds_bucket{le="+Inf"} 3',
+      'latency_seconds_count 3', 'latency_seconds_sum 1.5', 'latency_seconds_created 1699990000',
+      '# TYPE rpc summary', 'rpc{quantile="0.5"} NaN', 'rpc_count 4', 'rpc_sum +Inf',
+      '# TYPE build info', 'build_info{version="1.2"} 1',
+      '# TYPE feature stateset', 'feature{feature="a"} 1', 'feature{feature="b"} 0',
+      '# TYPE queue gaugehistogram', 'queue_bucket{le="1"} 1.5', 'queue_bucket{le="+Inf"} 2', 'queue_gcount 2', 'queue_gsum 3',
+      '# EOF', '',
+    ].join('\n'), OM);
+    const byName = new Map(families.map((f) => [f.name, f]));
+    assert.deepEqual([...byName.keys()], ['http_requests_total', 'latency_seconds', 'rpc', 'build_info', 'feature', 'queue']);
+    const counter = byName.get('http_requests_total')!;
+    assert.equal(counter.type, TYPE.counter);
+    assert.equal(counter.help, 'Requests.');
+    assert.deepEqual(counter.metrics, [{
+      labels: [['code', '200'], C], timestampMs: 1700000000500, unknown: [],
+      counter: {
+        value: 10, exemplar: { labels: [['trace_id', 't1']], value: 1, timestamp: { seconds: 1699999999, nanos: 250_000_000 } },
+        createdTimestamp: { seconds: 1699990000, nanos: 125_000_000 },
+      },
+    } satisfies Metric]);
+    const histogram = byName.get('latency_seconds')!;
+    assert.equal(histogram.unit, 'seconds');
+    assert.deepEqual(histogram.metrics[0]!.histogram, {
+      sampleCount: 3, sampleSum: 1.5, createdTimestamp: { seconds: 1699990000, nanos: 0 },
+      buckets: [
+        { upperBound: 0.1, cumulativeCount: 2, exemplar: { labels: [['trace_id', 't2']], value: 0.05 } },
+        { upperBound: Infinity, cumulativeCount: 3 },
+      ],
+      negativeSpans: [], negativeDeltas: [], negativeCounts: [], positiveSpans: [], positiveDeltas: [], positiveCounts: [], exemplars: [],
+    });
+    assert.deepEqual(byName.get('rpc')!.metrics[0]!.summary, { sampleCount: 4, sampleSum: Infinity, quantiles: [{ quantile: 0.5, value: NaN }] });
+    assert.deepEqual(byName.get('build_info')!.metrics.map((m) => [m.labels, m.gauge]), [[[C, ['version', '1.2']], { value: 1 }]]);
+    assert.equal(byName.get('feature')!.type, TYPE.gauge);
+    assert.equal(byName.get('feature')!.metrics.length, 2);
+    const queue = byName.get('queue')!;
+    assert.equal(queue.type, TYPE.gaugeHistogram);
+    assert.deepEqual(queue.metrics[0]!.histogram!.buckets, [{ upperBound: 1, cumulativeCountFloat: 1.5 }, { upperBound: Infinity, cumulativeCount: 2 }]);
+    assert.equal(queue.metrics[0]!.histogram!.sampleSum, 3);
+  });
+
+  test('text 0.0.4: names kept (a counter is its _total name), label escapes undone, an existing container label moved to exported_container', () => {
+    const families = mergeOne([
+      '# HELP jobs_total Jobs \\\\ done.', '# TYPE jobs_total counter', 'jobs_total{container="x",path="a\\"b\\\\c\\nd"} 3 1700000000000',
+      'untyped_thing 5', '',
+    ].join('\n'), 'text/plain; version=0.0.4');
+    assert.deepEqual(families.map((f) => [f.name, f.type, f.help]), [['jobs_total', TYPE.counter, 'Jobs \\ done.'], ['untyped_thing', TYPE.untyped, undefined]]);
+    assert.deepEqual(families[0]!.metrics[0], {
+      labels: [C, ['exported_container', 'x'], ['path', 'a"b\\c\nd']], counter: { value: 3 }, timestampMs: 1700000000000, unknown: [],
+    });
+  });
+
+  test('a type clash and a repeated series between a protobuf and a text target: the first wins, the rest counted', () => {
+    const drops = new DropCounter();
+    const go: FetchedTarget = {
+      container: 'go', endpoint: '1', durationSeconds: 0, contentType: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
+      body: Buffer.from(encodeBody([{ name: 'shared', type: TYPE.gauge, metrics: [{ labels: [], gauge: { value: 1 }, unknown: [] }, { labels: [], gauge: { value: 2 }, unknown: [] }], unknown: [] }])),
+    };
+    const app: FetchedTarget = { container: 'app', endpoint: '2', durationSeconds: 0, contentType: 'text/plain', body: Buffer.from('# TYPE shared counter\nshared 3\n') };
+    const output = mergeAnyFormat([go, app], { containerLabel: 'container', accept: ACCEPT.protobuf }, drops);
+    const shared = decodeBody(new Uint8Array(output.body)).find((f) => f.name === 'shared')!;
+    assert.deepEqual(shared.metrics.map((m) => m.gauge?.value), [1]);
+    assert.equal(drops.get(go, 'duplicate_series'), 1);
+    assert.equal(drops.get(app, 'type_conflict'), 1);
+  });
+
+  test('a body that is not protobuf marks its target down, naming where; the others are served', () => {
+    const drops = new DropCounter();
+    const bad: FetchedTarget = {
+      container: 'bad', endpoint: '1', durationSeconds: 0, contentType: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
+      body: Buffer.from([0x0a, 0x05, 0x0a, 0x09, 0x61]),
+    };
+    const good: FetchedTarget = { container: 'good', endpoint: '2', durationSeconds: 0, contentType: 'text/plain', body: Buffer.from('ok 1\n') };
+    const output = mergeAnyFormat([bad, good], { containerLabel: 'container', accept: ACCEPT.protobuf }, drops);
+    assert.equal(output.targets[0]!.up, false);
+    assert.match(output.targets[0]!.error!, /^invalid protobuf exposition: MetricFamily at byte 0: /);
+    assert.ok(decodeBody(new Uint8Array(output.body)).some((f) => f.name === 'ok'));
+  });
+
+  test('unknown fields of a MetricFamily and of a Metric pass through the merge untouched', () => {
+    const unknownFamilyField = Uint8Array.of(0x32, 0x02, 0x68, 0x69); // field 6, bytes "hi"
+    const unknownMetricField = Uint8Array.of(0xf8, 0x06, 0x2a); // field 111, varint 42
+    const body = Buffer.from(encodeBody([{ name: 'x', type: TYPE.gauge, metrics: [{ labels: [], gauge: { value: 1 }, unknown: [unknownMetricField] }], unknown: [unknownFamilyField] }]));
+    const target: FetchedTarget = { container: 'c', endpoint: '1', durationSeconds: 0, contentType: 'application/vnd.google.protobuf', body };
+    const output = mergeAnyFormat([target], { containerLabel: 'container', accept: ACCEPT.protobuf }, new DropCounter());
+    const x = decodeFamilies(new Uint8Array(output.body)).find((f) => f.name === 'x')!;
+    assert.deepEqual(x.unknown, [unknownFamilyField]);
+    assert.deepEqual(decodeBody(new Uint8Array(output.body)).find((f) => f.name === 'x')!.metrics[0]!.unknown, [unknownMetricField]);
+  });
+});
