@@ -101,26 +101,35 @@ const TWO_63 = 2 ** 63;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Doubles go through these (little-endian, as protobuf's wire: the platforms Node runs the sidecar on). */
+const F64 = new Float64Array(1);
+const F64_BYTES = new Uint8Array(F64.buffer);
+
 class Reader {
   readonly buf: Uint8Array;
-  readonly view: DataView;
   pos: number;
-  readonly end: number;
+  /** The end of the message being read (a nested one while nested() reads it). */
+  end: number;
 
   constructor(buf: Uint8Array, start = 0, end = buf.length) {
     this.buf = buf;
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.pos = start;
     this.end = end;
   }
 
   /** An unsigned varint as a number (exact up to 2^53). */
   varint(): number {
+    const buf = this.buf;
+    let b = buf[this.pos];
+    if (b !== undefined && b < 0x80 && this.pos < this.end) {
+      this.pos++;
+      return b;
+    }
     let value = 0;
     let scale = 1;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) throw new ProtobufError('truncated varint');
-      const b = this.buf[this.pos++]!;
+      b = buf[this.pos++]!;
       value += (b & 0x7f) * scale;
       if (b < 0x80) return value;
       scale *= 128;
@@ -150,9 +159,11 @@ class Reader {
 
   double(): number {
     if (this.pos + 8 > this.end) throw new ProtobufError('truncated double');
-    const v = this.view.getFloat64(this.pos, true);
+    const buf = this.buf;
+    const p = this.pos;
+    for (let i = 0; i < 8; i++) F64_BYTES[i] = buf[p + i]!;
     this.pos += 8;
-    return v;
+    return F64[0]!;
   }
 
   /** The end of a length-delimited field that starts here (after its tag). */
@@ -165,21 +176,33 @@ class Reader {
 
   string(): string {
     const end = this.lengthEnd();
-    let s: string;
-    try {
-      s = utf8.decode(this.buf.subarray(this.pos, end));
-    } catch {
-      throw new ProtobufError('string is not UTF-8');
+    const buf = this.buf;
+    let s = '';
+    for (let p = this.pos; p < end; p++) {
+      const c = buf[p]!;
+      if (c >= 0x80) {
+        // Not ASCII: decoded (and checked) as UTF-8 by the platform.
+        try {
+          s = utf8.decode(buf.subarray(this.pos, end));
+        } catch {
+          throw new ProtobufError('string is not UTF-8');
+        }
+        break;
+      }
+      s += String.fromCharCode(c);
     }
     this.pos = end;
     return s;
   }
 
-  sub(): Reader {
+  /** Reads the length-delimited field that starts here with `read`, as if it were a whole message. */
+  nested<T>(read: (r: Reader) => T): T {
     const end = this.lengthEnd();
-    const r = new Reader(this.buf, this.pos, end);
-    this.pos = end;
-    return r;
+    const outer = this.end;
+    this.end = end;
+    const value = read(this);
+    this.end = outer;
+    return value;
   }
 
   skip(wire: number): void {
@@ -201,10 +224,9 @@ class Reader {
     }
     const end = this.lengthEnd();
     const outer = this.end;
-    (this as { end: number }).end = end;
+    this.end = end;
     while (this.pos < end) into.push(one());
-    (this as { end: number }).end = outer;
-    if (this.pos !== end) throw new ProtobufError('packed field overruns');
+    this.end = outer;
   }
 }
 
@@ -239,9 +261,9 @@ function readExemplar(r: Reader): Exemplar {
   const e: Exemplar = { labels: [] };
   while (r.pos < r.end) {
     const tag = r.varint();
-    if (tag === (1 << 3 | LEN)) e.labels.push(readLabelPair(r.sub()));
+    if (tag === (1 << 3 | LEN)) e.labels.push(r.nested(readLabelPair));
     else if (tag === (2 << 3 | I64)) e.value = r.double();
-    else if (tag === (3 << 3 | LEN)) e.timestamp = readTimestamp(r.sub());
+    else if (tag === (3 << 3 | LEN)) e.timestamp = r.nested(readTimestamp);
     else r.skip(tag & 7);
   }
   return e;
@@ -263,11 +285,22 @@ function readCounter(r: Reader): NonNullable<Metric['counter']> {
   while (r.pos < r.end) {
     const tag = r.varint();
     if (tag === (1 << 3 | I64)) c.value = r.double();
-    else if (tag === (2 << 3 | LEN)) c.exemplar = readExemplar(r.sub());
-    else if (tag === (3 << 3 | LEN)) c.createdTimestamp = readTimestamp(r.sub());
+    else if (tag === (2 << 3 | LEN)) c.exemplar = r.nested(readExemplar);
+    else if (tag === (3 << 3 | LEN)) c.createdTimestamp = r.nested(readTimestamp);
     else r.skip(tag & 7);
   }
   return c;
+}
+
+function readQuantile(r: Reader): Quantile {
+  const q: Quantile = {};
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag === (1 << 3 | I64)) q.quantile = r.double();
+    else if (tag === (2 << 3 | I64)) q.value = r.double();
+    else r.skip(tag & 7);
+  }
+  return q;
 }
 
 function readSummary(r: Reader): NonNullable<Metric['summary']> {
@@ -277,16 +310,8 @@ function readSummary(r: Reader): NonNullable<Metric['summary']> {
     if (tag === (1 << 3 | VARINT)) s.sampleCount = r.varint();
     else if (tag === (2 << 3 | I64)) s.sampleSum = r.double();
     else if (tag === (3 << 3 | LEN)) {
-      const q: Quantile = {};
-      const qr = r.sub();
-      while (qr.pos < qr.end) {
-        const t = qr.varint();
-        if (t === (1 << 3 | I64)) q.quantile = qr.double();
-        else if (t === (2 << 3 | I64)) q.value = qr.double();
-        else qr.skip(t & 7);
-      }
-      s.quantiles.push(q);
-    } else if (tag === (4 << 3 | LEN)) s.createdTimestamp = readTimestamp(r.sub());
+      s.quantiles.push(r.nested(readQuantile));
+    } else if (tag === (4 << 3 | LEN)) s.createdTimestamp = r.nested(readTimestamp);
     else r.skip(tag & 7);
   }
   return s;
@@ -298,7 +323,7 @@ function readBucket(r: Reader): Bucket {
     const tag = r.varint();
     if (tag === (1 << 3 | VARINT)) b.cumulativeCount = r.varint();
     else if (tag === (2 << 3 | I64)) b.upperBound = r.double();
-    else if (tag === (3 << 3 | LEN)) b.exemplar = readExemplar(r.sub());
+    else if (tag === (3 << 3 | LEN)) b.exemplar = r.nested(readExemplar);
     else if (tag === (4 << 3 | I64)) b.cumulativeCountFloat = r.double();
     else r.skip(tag & 7);
   }
@@ -328,20 +353,20 @@ function readHistogram(r: Reader): Histogram {
     switch (tag >>> 3) {
       case 1: expectWire(wire, VARINT, 'sample_count'); h.sampleCount = r.varint(); break;
       case 2: expectWire(wire, I64, 'sample_sum'); h.sampleSum = r.double(); break;
-      case 3: expectWire(wire, LEN, 'bucket'); h.buckets.push(readBucket(r.sub())); break;
+      case 3: expectWire(wire, LEN, 'bucket'); h.buckets.push(r.nested(readBucket)); break;
       case 4: expectWire(wire, I64, 'sample_count_float'); h.sampleCountFloat = r.double(); break;
       case 5: expectWire(wire, VARINT, 'schema'); h.schema = r.sint(); break;
       case 6: expectWire(wire, I64, 'zero_threshold'); h.zeroThreshold = r.double(); break;
       case 7: expectWire(wire, VARINT, 'zero_count'); h.zeroCount = r.varint(); break;
       case 8: expectWire(wire, I64, 'zero_count_float'); h.zeroCountFloat = r.double(); break;
-      case 9: expectWire(wire, LEN, 'negative_span'); h.negativeSpans.push(readSpan(r.sub())); break;
+      case 9: expectWire(wire, LEN, 'negative_span'); h.negativeSpans.push(r.nested(readSpan)); break;
       case 10: r.repeated(wire, sint, h.negativeDeltas); break;
       case 11: r.repeated(wire, double, h.negativeCounts); break;
-      case 12: expectWire(wire, LEN, 'positive_span'); h.positiveSpans.push(readSpan(r.sub())); break;
+      case 12: expectWire(wire, LEN, 'positive_span'); h.positiveSpans.push(r.nested(readSpan)); break;
       case 13: r.repeated(wire, sint, h.positiveDeltas); break;
       case 14: r.repeated(wire, double, h.positiveCounts); break;
-      case 15: expectWire(wire, LEN, 'created_timestamp'); h.createdTimestamp = readTimestamp(r.sub()); break;
-      case 16: expectWire(wire, LEN, 'exemplars'); h.exemplars.push(readExemplar(r.sub())); break;
+      case 15: expectWire(wire, LEN, 'created_timestamp'); h.createdTimestamp = r.nested(readTimestamp); break;
+      case 16: expectWire(wire, LEN, 'exemplars'); h.exemplars.push(r.nested(readExemplar)); break;
       default: r.skip(wire);
     }
   }
@@ -351,17 +376,22 @@ function readHistogram(r: Reader): Histogram {
 /** A metric's fields other than its labels (RawMetric.fields), decoded. */
 export function decodeMetric(raw: RawMetric): Metric {
   const m: Metric = { labels: raw.labels, unknown: [] };
-  for (const field of raw.fields) {
-    const r = new Reader(field);
-    const tag = r.varint();
-    switch (tag) {
-      case 2 << 3 | LEN: m.gauge = readValue(r.sub()); break;
-      case 3 << 3 | LEN: m.counter = readCounter(r.sub()); break;
-      case 4 << 3 | LEN: m.summary = readSummary(r.sub()); break;
-      case 5 << 3 | LEN: m.untyped = readValue(r.sub()); break;
-      case 6 << 3 | VARINT: m.timestampMs = r.int64(); break;
-      case 7 << 3 | LEN: m.histogram = readHistogram(r.sub()); break;
-      default: m.unknown.push(field);
+  for (const run of raw.fields) {
+    const r = new Reader(run);
+    while (r.pos < r.end) {
+      const start = r.pos;
+      const tag = r.varint();
+      switch (tag) {
+        case 2 << 3 | LEN: m.gauge = r.nested(readValue); break;
+        case 3 << 3 | LEN: m.counter = r.nested(readCounter); break;
+        case 4 << 3 | LEN: m.summary = r.nested(readSummary); break;
+        case 5 << 3 | LEN: m.untyped = r.nested(readValue); break;
+        case 6 << 3 | VARINT: m.timestampMs = r.int64(); break;
+        case 7 << 3 | LEN: m.histogram = r.nested(readHistogram); break;
+        default:
+          r.skip(tag & 7);
+          m.unknown.push(run.subarray(start, r.pos));
+      }
     }
   }
   return m;
@@ -369,17 +399,38 @@ export function decodeMetric(raw: RawMetric): Metric {
 
 function readRawMetric(r: Reader): RawMetric {
   const m: RawMetric = { labels: [], fields: [] };
+  // The fields other than labels, as few views as possible: one per run of them (most often one).
+  let runStart = -1;
   while (r.pos < r.end) {
     const start = r.pos;
     const tag = r.varint();
     if (tag === (1 << 3 | LEN)) {
-      m.labels.push(readLabelPair(r.sub()));
+      if (runStart !== -1) m.fields.push(r.buf.subarray(runStart, start));
+      runStart = -1;
+      m.labels.push(r.nested(readLabelPair));
       continue;
     }
+    if (runStart === -1) runStart = start;
     r.skip(tag & 7);
-    m.fields.push(r.buf.subarray(start, r.pos));
   }
+  if (runStart !== -1) m.fields.push(r.buf.subarray(runStart, r.pos));
   return m;
+}
+
+function readFamily(family: MetricFamily<RawMetric>, m: Reader): void {
+  while (m.pos < m.end) {
+    const start = m.pos;
+    const tag = m.varint();
+    if (tag === (1 << 3 | LEN)) family.name = m.string();
+    else if (tag === (2 << 3 | LEN)) family.help = m.string();
+    else if (tag === (3 << 3 | VARINT)) family.type = m.int32();
+    else if (tag === (4 << 3 | LEN)) family.metrics.push(m.nested(readRawMetric));
+    else if (tag === (5 << 3 | LEN)) family.unit = m.string();
+    else {
+      m.skip(tag & 7);
+      family.unknown.push(m.buf.subarray(start, m.pos));
+    }
+  }
 }
 
 /** Every MetricFamily of a delimited body; the metrics' fields are left as bytes (see RawMetric). */
@@ -390,20 +441,7 @@ export function decodeFamilies(body: Uint8Array): Array<MetricFamily<RawMetric>>
     const at = r.pos;
     const family: MetricFamily<RawMetric> = { name: '', metrics: [], unknown: [] };
     try {
-      const m = r.sub();
-      while (m.pos < m.end) {
-        const start = m.pos;
-        const tag = m.varint();
-        if (tag === (1 << 3 | LEN)) family.name = m.string();
-        else if (tag === (2 << 3 | LEN)) family.help = m.string();
-        else if (tag === (3 << 3 | VARINT)) family.type = m.int32();
-        else if (tag === (4 << 3 | LEN)) family.metrics.push(readRawMetric(m.sub()));
-        else if (tag === (5 << 3 | LEN)) family.unit = m.string();
-        else {
-          m.skip(tag & 7);
-          family.unknown.push(m.buf.subarray(start, m.pos));
-        }
-      }
+      r.nested(readFamily.bind(null, family));
     } catch (e) {
       if (e instanceof ProtobufError) throw new ProtobufError(`MetricFamily at byte ${at}: ${e.message}`);
       throw e;
@@ -424,7 +462,6 @@ const encoder = new TextEncoder();
 /** Writes into one growing buffer; a nested message is written in place and its size put before it. */
 export class Writer {
   buf = new Uint8Array(4096);
-  view = new DataView(this.buf.buffer);
   pos = 0;
 
   private ensure(n: number): void {
@@ -432,7 +469,6 @@ export class Writer {
     const grown = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n));
     grown.set(this.buf.subarray(0, this.pos));
     this.buf = grown;
-    this.view = new DataView(grown.buffer);
   }
 
   varint(v: number): void {
@@ -465,7 +501,8 @@ export class Writer {
 
   rawDouble(v: number): void {
     this.ensure(8);
-    this.view.setFloat64(this.pos, v, true);
+    F64[0] = v;
+    this.buf.set(F64_BYTES, this.pos);
     this.pos += 8;
   }
 
@@ -484,9 +521,20 @@ export class Writer {
   string(field: number, s: string | undefined): void {
     if (s === undefined) return;
     this.tag(field, LEN);
-    const bytes = encoder.encode(s);
-    this.varint(bytes.length);
-    this.bytes(bytes);
+    const n = s.length;
+    let ascii = n < 0x4000;
+    for (let i = 0; ascii && i < n; i++) ascii = s.charCodeAt(i) < 0x80;
+    if (!ascii) {
+      const bytes = encoder.encode(s);
+      this.varint(bytes.length);
+      this.bytes(bytes);
+      return;
+    }
+    this.varint(n);
+    this.ensure(n);
+    const buf = this.buf;
+    for (let i = 0, p = this.pos; i < n; i++, p++) buf[p] = s.charCodeAt(i);
+    this.pos += n;
   }
 
   bytes(b: Uint8Array): void {
@@ -498,19 +546,21 @@ export class Writer {
   /** Writes a length-delimited message: `field` 0 writes only the size (a delimited body's framing). */
   message(field: number, write: () => void): void {
     if (field !== 0) this.tag(field, LEN);
-    // Sizes below 16 KiB take two bytes at most: reserve them, move the message when it is larger.
-    this.ensure(2);
+    // Most nested messages (labels, values) are under 128 bytes, their size one byte: reserve one,
+    // move the message along when its size takes more.
+    this.ensure(1);
     const sizeAt = this.pos;
-    this.pos += 2;
+    this.pos += 1;
     write();
-    const size = this.pos - sizeAt - 2;
-    const sizeBytes = varintLength(size);
-    if (sizeBytes !== 2) {
-      this.ensure(sizeBytes - 2);
-      this.buf.copyWithin(sizeAt + sizeBytes, sizeAt + 2, this.pos);
-      this.pos += sizeBytes - 2;
+    const size = this.pos - sizeAt - 1;
+    if (size < 0x80) {
+      this.buf[sizeAt] = size;
+      return;
     }
-    const end = this.pos;
+    const extra = varintLength(size) - 1;
+    this.ensure(extra);
+    this.buf.copyWithin(sizeAt + 1 + extra, sizeAt + 1, this.pos);
+    const end = this.pos + extra;
     this.pos = sizeAt;
     this.varint(size);
     this.pos = end;
@@ -602,9 +652,13 @@ function writeHistogram(w: Writer, h: Histogram): void {
   for (const e of h.exemplars) writeExemplar(w, 16, e);
 }
 
+/** Where encodeMetricFields writes (its result is copied out): one buffer, not one per metric. */
+const scratch = new Writer();
+
 /** A metric's fields other than its labels, as RawMetric.fields holds them (one array: the fields in order). */
 export function encodeMetricFields(m: Metric): Uint8Array {
-  const w = new Writer();
+  const w = scratch;
+  w.pos = 0;
   if (m.gauge !== undefined) w.message(2, () => w.double(1, m.gauge!.value));
   if (m.counter !== undefined) {
     const c = m.counter;
