@@ -18,7 +18,9 @@ function mergeOne(body: string, contentType: string): ReturnType<typeof decodeBo
   const app: FetchedTarget = { container: 'app', endpoint: '2', durationSeconds: 0, contentType, body: Buffer.from(body) };
   const output = mergeAnyFormat([go, app], { containerLabel: 'container', accept: ACCEPT.protobuf }, new DropCounter());
   assert.equal(output.format, 'protobuf');
-  return decodeBody(new Uint8Array(output.body)).filter((f) => !f.name.startsWith('promux_') && f.name !== 'go_up');
+  // Labels sorted, as Prometheus reads them (the target's come first in the answer).
+  return decodeBody(new Uint8Array(output.body)).filter((f) => !f.name.startsWith('promux_') && f.name !== 'go_up')
+    .map((f) => ({ ...f, metrics: f.metrics.map((m) => ({ ...m, labels: m.labels.toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) })) }));
 }
 
 const C = ['container', 'app'] as [string, string];

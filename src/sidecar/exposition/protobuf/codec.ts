@@ -452,6 +452,121 @@ export function decodeFamilies(body: Uint8Array): Array<MetricFamily<RawMetric>>
   return families;
 }
 
+/** A MetricFamily as the merge reads it: its metrics left where they are in the body. */
+export interface ScannedFamily {
+  name: string;
+  help?: string;
+  type?: number;
+  unit?: string;
+  unknown: Uint8Array[];
+  /** [start, end) in the body of each Metric message's contents, two numbers per metric. */
+  metrics: number[];
+}
+
+function scanFamily(family: ScannedFamily, m: Reader): void {
+  while (m.pos < m.end) {
+    const start = m.pos;
+    const tag = m.varint();
+    if (tag === (1 << 3 | LEN)) family.name = m.string();
+    else if (tag === (2 << 3 | LEN)) family.help = m.string();
+    else if (tag === (3 << 3 | VARINT)) family.type = m.int32();
+    else if (tag === (4 << 3 | LEN)) {
+      const end = m.lengthEnd();
+      family.metrics.push(m.pos, end);
+      m.pos = end;
+    } else if (tag === (5 << 3 | LEN)) family.unit = m.string();
+    else {
+      m.skip(tag & 7);
+      family.unknown.push(m.buf.subarray(start, m.pos));
+    }
+  }
+}
+
+/** Every MetricFamily of a delimited body, its metrics located but not read (see ScannedFamily). */
+export function scanFamilies(body: Uint8Array): ScannedFamily[] {
+  const families: ScannedFamily[] = [];
+  const r = new Reader(body);
+  while (r.pos < r.end) {
+    const at = r.pos;
+    const family: ScannedFamily = { name: '', metrics: [], unknown: [] };
+    try {
+      const end = r.lengthEnd();
+      const outer = r.end;
+      r.end = end;
+      scanFamily(family, r);
+      r.end = outer;
+    } catch (e) {
+      if (e instanceof ProtobufError) throw new ProtobufError(`MetricFamily at byte ${at}: ${e.message}`);
+      throw e;
+    }
+    if (family.name === '') throw new ProtobufError(`MetricFamily at byte ${at} has no name`);
+    families.push(family);
+  }
+  return families;
+}
+
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a of buf[start, end), continuing from `h`. */
+function fnv(buf: Uint8Array, start: number, end: number, h: number): number {
+  for (let p = start; p < end; p++) h = Math.imul(h ^ buf[p]!, FNV_PRIME);
+  return h;
+}
+
+/** The hash of one label (name and value as UTF-8 bytes): labelsHash sums them, so that order does not matter. */
+export function labelHash(name: Uint8Array, value: Uint8Array): number {
+  return fnv(value, 0, value.length, Math.imul(fnv(name, 0, name.length, FNV_OFFSET) ^ 0xff, FNV_PRIME)) >>> 0;
+}
+
+/**
+ * The labels of the Metric message body[start, end), hashed (labelHash, summed: equal label sets
+ * hash equal in any order), or NaN when one of them is named as one of `names` (the labels promux
+ * adds: that metric's labels must be rewritten) or the message does not parse.
+ */
+export function metricLabelsHash(body: Uint8Array, start: number, end: number, names: readonly Uint8Array[]): number {
+  const r = new Reader(body, start, end);
+  let sum = 0;
+  while (r.pos < r.end) {
+    const tag = r.varint();
+    if (tag !== (1 << 3 | LEN)) {
+      r.skip(tag & 7);
+      continue;
+    }
+    const pairEnd = r.lengthEnd();
+    let nameStart = 0;
+    let nameEnd = 0;
+    let valueStart = 0;
+    let valueEnd = 0;
+    while (r.pos < pairEnd) {
+      const t = r.varint();
+      if (t === (1 << 3 | LEN)) {
+        nameEnd = r.lengthEnd();
+        nameStart = r.pos;
+        r.pos = nameEnd;
+      } else if (t === (2 << 3 | LEN)) {
+        valueEnd = r.lengthEnd();
+        valueStart = r.pos;
+        r.pos = valueEnd;
+      } else r.skip(t & 7);
+    }
+    for (const name of names) {
+      if (name.length !== nameEnd - nameStart) continue;
+      let same = true;
+      for (let i = 0; same && i < name.length; i++) same = name[i] === body[nameStart + i];
+      if (same) return NaN;
+    }
+    const h = fnv(body, valueStart, valueEnd, Math.imul(fnv(body, nameStart, nameEnd, FNV_OFFSET) ^ 0xff, FNV_PRIME)) >>> 0;
+    sum = (sum + h) >>> 0;
+  }
+  return sum;
+}
+
+/** The Metric message body[start, end) as the merge holds it (labels read, the other fields as bytes). */
+export function rawMetricAt(body: Uint8Array, start: number, end: number): RawMetric {
+  return readRawMetric(new Reader(body, start, end));
+}
+
 /** Every MetricFamily of a delimited body, fully decoded. */
 export function decodeBody(body: Uint8Array): MetricFamily[] {
   return decodeFamilies(body).map((f) => ({ ...f, metrics: f.metrics.map(decodeMetric) }));
@@ -461,8 +576,13 @@ const encoder = new TextEncoder();
 
 /** Writes into one growing buffer; a nested message is written in place and its size put before it. */
 export class Writer {
-  buf = new Uint8Array(4096);
+  buf: Uint8Array;
   pos = 0;
+
+  /** `capacity`: the bytes expected, to start with a buffer that need not grow. */
+  constructor(capacity = 4096) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;

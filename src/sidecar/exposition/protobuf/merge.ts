@@ -1,45 +1,52 @@
-// The protobuf answer: every target's families (protobuf as served, text and OpenMetrics converted:
-// from-text.ts) merged into one MetricFamily per name, promux's own families first, then the
-// targets' in first-seen order (in target order), each family's metrics grouped by target in body
-// order. A protobuf metric's fields other than its labels are copied byte for byte (native and
-// classic histogram fields, exemplars, created timestamps, fields promux does not know); only its
-// labels change: the target's labels added, an existing one renamed exported_<label>.
+// The protobuf answer: every target's families (protobuf as served; text and OpenMetrics converted
+// by from-text.ts, then read the same way) merged into one MetricFamily per name, promux's own
+// families first, then the targets' in first-seen order (in target order), each family's metrics
+// grouped by target in body order. A metric is copied byte for byte from its body (native and
+// classic histogram fields, exemplars, created timestamps, fields promux does not know), the
+// target's labels written before its own (Prometheus sorts a metric's labels); only a metric that
+// has a label of the same name is read and written anew, that label renamed exported_<label>.
+// No object per metric: a family's metrics are offsets into their body.
 //
-// A "sample" of a protobuf target is one Metric message (a histogram with all its buckets is one); a
-// converted text metric counts the samples of the body it came from.
+// A "sample" of a target here is one Metric message (a histogram with all its buckets is one; a text
+// target's samples, converted, are counted the same way).
 
 import {
   DROP_REASONS, EXEMPLAR_DROP_REASONS, targetLabelNames, targetLabels, type DropCounter, type DropReason,
 } from '../drops.ts';
+import { isProtobufContentType } from '../content-type.ts';
 import { OWN_FAMILIES } from '../merge.ts';
-import { ExpositionError, parseBody, releaseRecords, type ParsedBody } from '../parse.ts';
-import type { FetchedTarget, AnyMergeOutput, MergeOptions, TargetLabels, TargetOutcome } from '../types.ts';
+import { detectFormat, ExpositionError, parseBody, releaseRecords } from '../parse.ts';
+import type { AnyMergeOutput, FetchedTarget, MergeOptions, TargetLabels, TargetOutcome } from '../types.ts';
 import {
-  decodeFamilies, ProtobufError, PROTOBUF_CONTENT_TYPE, rawMetric, TYPE, Writer, writeFamily, type LabelPairs, type MetricFamily,
-  type RawMetric,
+  encodeBody, labelHash, metricLabelsHash, ProtobufError, PROTOBUF_CONTENT_TYPE, rawMetric, rawMetricAt, scanFamilies, TYPE, Writer,
+  type LabelPairs, type RawMetric,
 } from './codec.ts';
 import { familiesOfText } from './from-text.ts';
-import { isProtobufContentType } from '../content-type.ts';
 
-interface Item {
-  metric: RawMetric;
-  /** Samples of its target it holds (see the top of this file). */
-  samples: number;
+/** A target's metrics of one family: offsets into its body. */
+interface Source {
+  target: number;
+  body: Uint8Array;
+  /** [start, end) of each metric served, two numbers per metric. */
+  metrics: number[];
+  /** Metrics (by their index in `metrics` / 2) whose labels are written anew. */
+  rewritten: Map<number, RawMetric> | undefined;
 }
 
-interface TargetFamily {
+interface OutFamily {
   name: string;
+  type: number;
   help?: string;
-  type?: number;
   unit?: string;
   unknown: Uint8Array[];
-  items: Item[];
+  sources: Source[];
+  /** promux's own metrics. */
+  own: RawMetric[];
+  /** Label set hashes served (labels promux adds included), with the metrics that have them, to find repeats. */
+  seen: Map<number, Array<[Source, number]>>;
 }
 
-interface OutFamily extends MetricFamily<RawMetric> {
-  /** Label sets served, to drop repeats. */
-  seen: Set<string>;
-}
+const utf8 = new TextEncoder();
 
 /** The labels of a metric as served: the target's added, an existing one of those names renamed exported_<name> (again while taken). */
 export function withTargetLabels(labels: LabelPairs, added: TargetLabels): LabelPairs {
@@ -55,79 +62,41 @@ export function withTargetLabels(labels: LabelPairs, added: TargetLabels): Label
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 
-function seriesKey(labels: LabelPairs): string {
-  let key = '';
-  for (const [n, v] of labels) key += `${n}\u0000${v}\u0001`;
-  return key;
+function labelsHash(labels: ReadonlyArray<readonly [string, string]>): number {
+  let sum = 0;
+  for (const [name, value] of labels) sum = (sum + labelHash(utf8.encode(name), utf8.encode(value))) >>> 0;
+  return sum;
 }
 
-/** The families of one target, or why its body cannot be read. */
-function familiesOf(target: FetchedTarget, containerLabel: string): { families: TargetFamily[]; parsed?: ParsedBody } {
+function sameLabels(a: LabelPairs, b: LabelPairs): boolean {
+  const key = (l: LabelPairs): string => JSON.stringify([...l].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)));
+  return key(a) === key(b);
+}
+
+/** The target's body as protobuf: as served, or its text converted (with the drops its scan counted). */
+function protobufBodyOf(target: FetchedTarget, containerLabel: string, drops: DropCounter): Uint8Array {
   const body = target.body!;
-  if (isProtobufContentType(target.contentType)) {
-    return {
-      families: decodeFamilies(body).map((f) => ({
-        name: f.name, help: f.help, type: f.type, unit: f.unit, unknown: f.unknown, items: f.metrics.map((metric) => ({ metric, samples: 1 })),
-      })),
-    };
-  }
-  const parsed = target.parsed ?? parseBody(body, formatOf(target, body), targetLabelNames(target, containerLabel));
+  if (isProtobufContentType(target.contentType)) return body;
+  const parsed = target.parsed ?? parseBody(body, detectFormat(target.contentType, body), targetLabelNames(target, containerLabel));
   target.parsed = undefined;
   if (parsed instanceof ExpositionError) throw parsed;
-  const families = familiesOfText(parsed).map((f) => ({
-    name: f.name, help: f.help, type: f.type, unit: f.unit, unknown: f.unknown,
-    items: f.metrics.map((m, i) => ({ metric: rawMetric(m), samples: f.samples[i]! })),
-  }));
-  return { families, parsed };
-}
-
-function formatOf(target: FetchedTarget, body: Buffer): 'text' | 'openmetrics' {
-  const mediaType = (target.contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
-  if (mediaType === 'application/openmetrics-text') return 'openmetrics';
-  if (mediaType === 'text/plain') return 'text';
-  return body.toString('latin1', Math.max(0, body.length - 7)).trimEnd().endsWith('# EOF') ? 'openmetrics' : 'text';
+  for (const [reason, n] of [['duplicate_series', parsed.duplicates], ['invalid_label', parsed.invalidLabels],
+    ['invalid_timestamp', parsed.invalidTimestamps]] as Array<[DropReason, number]>) {
+    if (n > 0) drops.add(target, reason, n);
+  }
+  // Labels promux adds were renamed by the scan already (servedLabels): they come back as exported_<name>.
+  const converted = encodeBody(familiesOfText(parsed));
+  releaseRecords(parsed.records);
+  return converted;
 }
 
 /** Merges every target into one delimited protobuf body; see types.ts for the contract. */
 export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): AnyMergeOutput {
   const label = options.containerLabel;
   const outcomes: TargetOutcome[] = [];
-  const perTarget: TargetFamily[][] = [];
-  for (const target of targets) {
-    drops.track(target);
-    const outcome: TargetOutcome = {
-      container: target.container, endpoint: target.endpoint, ...(target.labels === undefined ? {} : { labels: target.labels }), up: false, samples: 0,
-    };
-    outcomes.push(outcome);
-    perTarget.push([]);
-    if (target.body === undefined) {
-      outcome.error = target.error ?? 'no response';
-      continue;
-    }
-    try {
-      const { families, parsed } = familiesOf(target, label);
-      perTarget[perTarget.length - 1] = families;
-      outcome.up = true;
-      outcome.samples = families.reduce((sum, f) => sum + f.items.reduce((s, i) => s + i.samples, 0), 0);
-      if (parsed !== undefined) {
-        // Samples the scan flagged dropped are counted as the text merge counts them.
-        for (const [reason, n] of [['duplicate_series', parsed.duplicates], ['invalid_label', parsed.invalidLabels],
-          ['invalid_timestamp', parsed.invalidTimestamps]] as Array<[DropReason, number]>) {
-          if (n > 0) drops.add(target, reason, n);
-        }
-        releaseRecords(parsed.records);
-      }
-    } catch (e) {
-      if (e instanceof ProtobufError) outcome.error = `invalid protobuf exposition: ${e.message}`;
-      else if (e instanceof ExpositionError) outcome.error = `invalid text exposition: ${e.message}`;
-      else throw e;
-    }
-  }
-  drops.retain(targets);
-
   const out = new Map<string, OutFamily>();
-  const add = (name: string, type: number | undefined, help: string | undefined, unit: string | undefined, unknown: Uint8Array[]): OutFamily => {
-    const family: OutFamily = { name, type, help, unit, unknown, metrics: [], seen: new Set() };
+  const add = (name: string, type: number, help: string | undefined, unit: string | undefined, unknown: Uint8Array[]): OutFamily => {
+    const family: OutFamily = { name, type, help, unit, unknown, sources: [], own: [], seen: new Map() };
     out.set(name, family);
     return family;
   };
@@ -138,61 +107,163 @@ export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, d
     dropped: add(`${OWN_FAMILIES.dropped.name}_total`, TYPE.counter, OWN_FAMILIES.dropped.help, undefined, []),
     droppedExemplars: add(`${OWN_FAMILIES.droppedExemplars.name}_total`, TYPE.counter, OWN_FAMILIES.droppedExemplars.help, undefined, []),
   };
-  const ownNames = new Set([...out.keys()]);
+  const ownNames = new Set(out.keys());
+  /** Per target: its labels as encoded LabelPair fields, written before each of its metrics. */
+  const labelFields: Uint8Array[] = [];
+  let bytes = 0;
 
   for (let t = 0; t < targets.length; t++) {
     const target = targets[t]!;
-    const outcome = outcomes[t]!;
+    drops.track(target);
+    const outcome: TargetOutcome = {
+      container: target.container, endpoint: target.endpoint, ...(target.labels === undefined ? {} : { labels: target.labels }), up: false, samples: 0,
+    };
+    outcomes.push(outcome);
     const added = targetLabels(target, label);
+    const fields = new Writer(256);
+    for (const [name, value] of added) {
+      fields.message(1, () => {
+        fields.string(1, name);
+        fields.string(2, value);
+      });
+    }
+    labelFields.push(fields.finish());
+    if (target.body === undefined) {
+      outcome.error = target.error ?? 'no response';
+      continue;
+    }
+    let body: Uint8Array;
+    let families;
+    try {
+      body = protobufBodyOf(target, label, drops);
+      families = scanFamilies(body);
+    } catch (e) {
+      if (e instanceof ProtobufError) outcome.error = `invalid protobuf exposition: ${e.message}`;
+      else if (e instanceof ExpositionError) outcome.error = `invalid ${detectFormat(target.contentType, target.body)} exposition: ${e.message}`;
+      else throw e;
+      continue;
+    }
+    outcome.up = true;
+    bytes += body.length;
+    const names = added.map(([name]) => utf8.encode(name));
+    const addedHash = labelsHash(added);
     const drop = (reason: DropReason, samples: number): void => {
       outcome.samples -= samples;
       drops.add(target, reason, samples);
     };
-    for (const family of perTarget[t]!) {
+    for (const family of families) {
+      const count = family.metrics.length / 2;
+      outcome.samples += count;
       const type = family.type ?? TYPE.counter; // metrics.proto's default
       let served = out.get(family.name);
       if (served === undefined) served = add(family.name, type, family.help, family.unit, family.unknown);
-      else if ((served.type ?? TYPE.counter) !== type || ownNames.has(family.name)) {
-        drop('type_conflict', family.items.reduce((s, i) => s + i.samples, 0));
+      else if (served.type !== type || ownNames.has(family.name)) {
+        drop('type_conflict', count);
         continue;
       } else {
         served.help ??= family.help;
         served.unit ??= family.unit;
       }
-      for (const item of family.items) {
-        const labels = withTargetLabels(item.metric.labels, added);
-        const key = seriesKey(labels);
-        if (served.seen.has(key)) {
-          drop('duplicate_series', item.samples);
-          continue;
+      const source: Source = { target: t, body, metrics: [], rewritten: undefined };
+      served.sources.push(source);
+      const metrics = family.metrics;
+      for (let i = 0; i < metrics.length; i += 2) {
+        const start = metrics[i]!;
+        const end = metrics[i + 1]!;
+        let hash = metricLabelsHash(body, start, end, names);
+        let rewritten: RawMetric | undefined;
+        if (Number.isNaN(hash)) {
+          const raw = rawMetricAt(body, start, end);
+          rewritten = { labels: withTargetLabels(raw.labels, added), fields: raw.fields };
+          hash = labelsHash(rewritten.labels);
+        } else {
+          hash = (hash + addedHash) >>> 0;
         }
-        served.seen.add(key);
-        served.metrics.push({ labels, fields: item.metric.fields });
+        const index = source.metrics.length / 2;
+        const same = served.seen.get(hash);
+        if (same !== undefined) {
+          const labels = rewritten?.labels ?? withTargetLabels(rawMetricAt(body, start, end).labels, added);
+          if (same.some(([s, k]) => sameLabels(labels, labelsOf(s, k, targets, label)))) {
+            drop('duplicate_series', 1);
+            continue;
+          }
+          same.push([source, index]);
+        } else {
+          served.seen.set(hash, [[source, index]]);
+        }
+        source.metrics.push(start, end);
+        if (rewritten !== undefined) (source.rewritten ??= new Map()).set(index, rewritten);
       }
     }
   }
+  drops.retain(targets);
 
   const ownMetric = (labels: LabelPairs, value: number, counter: boolean): RawMetric =>
     rawMetric(counter ? { labels, counter: { value }, unknown: [] } : { labels, gauge: { value }, unknown: [] });
   targets.forEach((target, i) => {
     const labels = withTargetLabels([['endpoint', target.endpoint]], targetLabels(target, label));
-    own.up.metrics.push(ownMetric(labels, outcomes[i]!.up ? 1 : 0, false));
-    own.duration.metrics.push(ownMetric(labels, target.durationSeconds, false));
-    own.samples.metrics.push(ownMetric(labels, outcomes[i]!.samples, false));
+    own.up.own.push(ownMetric(labels, outcomes[i]!.up ? 1 : 0, false));
+    own.duration.own.push(ownMetric(labels, target.durationSeconds, false));
+    own.samples.own.push(ownMetric(labels, outcomes[i]!.samples, false));
   });
   for (const target of drops.targets()) {
     const labels = withTargetLabels([['endpoint', target.endpoint]], targetLabels(target, label));
     for (const reason of DROP_REASONS) {
-      own.dropped.metrics.push(ownMetric(withTargetLabels(labels, [['reason', reason]]), drops.get(target, reason), true));
+      own.dropped.own.push(ownMetric(withTargetLabels(labels, [['reason', reason]]), drops.get(target, reason), true));
     }
     for (const reason of EXEMPLAR_DROP_REASONS) {
-      own.droppedExemplars.metrics.push(ownMetric(withTargetLabels(labels, [['reason', reason]]), drops.getExemplars(target, reason), true));
+      own.droppedExemplars.own.push(ownMetric(withTargetLabels(labels, [['reason', reason]]), drops.getExemplars(target, reason), true));
     }
   }
 
-  const w = new Writer();
-  for (const family of out.values()) if (family.metrics.length > 0) writeFamily(w, family);
-  const bytes = w.finish();
-  const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const served = outcomes.reduce((n, o) => n + o.samples, 0);
+  const w = new Writer(bytes + served * (labelFields.reduce((n, f) => Math.max(n, f.length), 0) + 4) + 64 * 1024);
+  for (const family of out.values()) {
+    if (family.own.length === 0 && family.sources.every((s) => s.metrics.length === 0)) continue;
+    w.message(0, () => {
+      w.string(1, family.name);
+      w.string(2, family.help);
+      w.uint(3, family.type);
+      for (const m of family.own) writeMetric(w, m);
+      for (const source of family.sources) {
+        const { body, metrics, rewritten } = source;
+        const fields = labelFields[source.target]!;
+        for (let i = 0; i < metrics.length; i += 2) {
+          const kept = rewritten?.get(i / 2);
+          if (kept !== undefined) writeMetric(w, kept);
+          else {
+            w.message(4, () => {
+              w.bytes(fields);
+              w.bytes(body.subarray(metrics[i]!, metrics[i + 1]!));
+            });
+          }
+        }
+      }
+      w.string(5, family.unit);
+      for (const u of family.unknown) w.bytes(u);
+    });
+  }
+  const result = w.finish();
+  const body = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
   return { body, buffer: body, contentType: PROTOBUF_CONTENT_TYPE, format: 'protobuf', targets: outcomes };
+}
+
+/** The labels of a served metric (a source's index-th), as served. */
+function labelsOf(source: Source, index: number, targets: FetchedTarget[], containerLabel: string): LabelPairs {
+  const kept = source.rewritten?.get(index);
+  if (kept !== undefined) return kept.labels;
+  const raw = rawMetricAt(source.body, source.metrics[index * 2]!, source.metrics[index * 2 + 1]!);
+  return withTargetLabels(raw.labels, targetLabels(targets[source.target]!, containerLabel));
+}
+
+function writeMetric(w: Writer, m: RawMetric): void {
+  w.message(4, () => {
+    for (const [name, value] of m.labels) {
+      w.message(1, () => {
+        w.string(1, name);
+        w.string(2, value);
+      });
+    }
+    for (const field of m.fields) w.bytes(field);
+  });
 }
