@@ -5,7 +5,7 @@
 // gauge `foo_info`, a stateset a gauge; exemplars and timestamps kept.
 
 import {
-  F_DROPPED, Part, PART_MASK, PART_SHIFT, R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END, R_LABELS_START, R_REST, R_TS_END,
+  F_DROPPED, F_HAS_TARGET_LABEL, Part, PART_MASK, PART_SHIFT, R_END, R_EXEMPLAR_START, R_FLAGS, R_LABELS_END, R_LABELS_START, R_REST, R_TS_END,
   R_TS_START, R_VALUE_END, RECORD_SIZE, servedLabels, splitLabels, unescapeLabelValue, type MetricType, type ParsedBody,
 } from '../parse.ts';
 import { TYPE, type Exemplar, type LabelPairs, type Metric, type MetricFamily, type Timestamp } from './codec.ts';
@@ -22,6 +22,8 @@ const PROTO_TYPE: Record<MetricType, number> = {
 
 /** A sample value or label number as Go's strconv.ParseFloat reads it (Inf and NaN in any case, signed). */
 export function parseFloat64(s: string): number {
+  const n = Number(s);
+  if (!Number.isNaN(n) || s === '') return n;
   const lower = s.toLowerCase();
   const sign = lower.startsWith('-') ? -1 : 1;
   const unsigned = lower.replace(/^[+-]/, '');
@@ -91,8 +93,7 @@ export function familiesOfText(parsed: ParsedBody): ConvertedFamily[] {
         const flags = records[r + R_FLAGS]!;
         if ((flags & F_DROPPED) !== 0) continue;
         const part = (flags >> PART_SHIFT) & PART_MASK;
-        const all = servedLabels(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, parsed.targetLabels)
-          .map(([n, v]): [string, string] => [n, unescapeLabelValue(v)]);
+        const all = labelsOf(buf, records[r + R_LABELS_START]!, records[r + R_LABELS_END]!, flags, parsed.targetLabels);
         const special = type === 'summary' ? 'quantile' : type === 'histogram' || type === 'gaugehistogram' ? 'le' : undefined;
         const labels = special === undefined ? all : all.filter(([n]) => n !== special);
         const value = parseFloat64(buf.toString('latin1', records[r + R_REST]!, records[r + R_VALUE_END]!).trim());
@@ -122,6 +123,13 @@ export function familiesOfText(parsed: ParsedBody): ConvertedFamily[] {
     if (converted.metrics.length > 0) out.push(converted);
   }
   return out;
+}
+
+/** A sample's labels, unescaped; one of the names promux adds renamed exported_<name> (servedLabels). */
+function labelsOf(buf: Buffer, start: number, end: number, flags: number, targetLabels: readonly string[]): LabelPairs {
+  const raw = (flags & F_HAS_TARGET_LABEL) !== 0 ? servedLabels(buf, start, end, targetLabels) : splitLabels(buf, start, end);
+  for (const pair of raw) if (pair[1].includes('\\')) pair[1] = unescapeLabelValue(pair[1]);
+  return raw;
 }
 
 function emptyMetric(type: MetricType, labels: LabelPairs): Metric {
