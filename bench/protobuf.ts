@@ -50,12 +50,26 @@ function frames(body: Uint8Array): Uint8Array[] {
 async function load(codec: Codec): Promise<Delimited> {
   switch (codec) {
     case 'promux (merge path: metrics copied as bytes)': {
-      const { decodeFamilies, Writer, writeFamily } = await import('../src/sidecar/exposition/protobuf/codec.ts');
+      // What mergeProtobuf does: families read, metrics located (not decoded) and copied.
+      const { scanFamilies, Writer } = await import('../src/sidecar/exposition/protobuf/codec.ts');
+      let body: Uint8Array = new Uint8Array(0);
       return {
-        decodeAll: (body) => decodeFamilies(body),
+        decodeAll: (b) => {
+          body = b;
+          return scanFamilies(b);
+        },
         encodeAll: (families) => {
-          const w = new Writer();
-          for (const f of families as ReturnType<typeof decodeFamilies>) writeFamily(w, f);
+          const w = new Writer(body.length + 1024);
+          for (const f of families as ReturnType<typeof scanFamilies>) {
+            w.message(0, () => {
+              w.string(1, f.name);
+              w.string(2, f.help);
+              if (f.type !== undefined) w.uint(3, f.type);
+              for (let i = 0; i < f.metrics.length; i += 2) w.message(4, () => w.bytes(body.subarray(f.metrics[i]!, f.metrics[i + 1]!)));
+              w.string(5, f.unit);
+              for (const u of f.unknown) w.bytes(u);
+            });
+          }
           return w.finish();
         },
       };
@@ -138,7 +152,7 @@ async function child(codec: Codec, out: string, files: string[]): Promise<void> 
 
 async function bundleSize(codec: Codec): Promise<{ bytes: number; gzip: number }> {
   const source = codec.startsWith('promux')
-    ? "import { decodeBody, decodeFamilies, encodeBody } from './src/sidecar/exposition/protobuf/codec.ts'; export { decodeBody, decodeFamilies, encodeBody };"
+    ? "import { decodeBody, encodeBody, scanFamilies, Writer } from './src/sidecar/exposition/protobuf/codec.ts'; export { decodeBody, encodeBody, scanFamilies, Writer };"
     : codec === '@bufbuild/protobuf'
       ? "import { createFileRegistry, fromBinary } from '@bufbuild/protobuf'; import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire'; " +
         "import { file_google_protobuf_timestamp } from '@bufbuild/protobuf/wkt'; import { fileDescriptorProto } from './bench/protobuf/metrics-proto.ts'; " +
