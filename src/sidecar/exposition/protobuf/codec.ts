@@ -417,39 +417,13 @@ function readRawMetric(r: Reader): RawMetric {
   return m;
 }
 
-function readFamily(family: MetricFamily<RawMetric>, m: Reader): void {
-  while (m.pos < m.end) {
-    const start = m.pos;
-    const tag = m.varint();
-    if (tag === (1 << 3 | LEN)) family.name = m.string();
-    else if (tag === (2 << 3 | LEN)) family.help = m.string();
-    else if (tag === (3 << 3 | VARINT)) family.type = m.int32();
-    else if (tag === (4 << 3 | LEN)) family.metrics.push(m.nested(readRawMetric));
-    else if (tag === (5 << 3 | LEN)) family.unit = m.string();
-    else {
-      m.skip(tag & 7);
-      family.unknown.push(m.buf.subarray(start, m.pos));
-    }
-  }
-}
-
-/** Every MetricFamily of a delimited body; the metrics' fields are left as bytes (see RawMetric). */
+/** Every MetricFamily of a delimited body; the metrics' fields other than labels are left as bytes (see RawMetric). */
 export function decodeFamilies(body: Uint8Array): Array<MetricFamily<RawMetric>> {
-  const families: Array<MetricFamily<RawMetric>> = [];
-  const r = new Reader(body);
-  while (r.pos < r.end) {
-    const at = r.pos;
-    const family: MetricFamily<RawMetric> = { name: '', metrics: [], unknown: [] };
-    try {
-      r.nested(readFamily.bind(null, family));
-    } catch (e) {
-      if (e instanceof ProtobufError) throw new ProtobufError(`MetricFamily at byte ${at}: ${e.message}`);
-      throw e;
-    }
-    if (family.name === '') throw new ProtobufError(`MetricFamily at byte ${at} has no name`);
-    families.push(family);
-  }
-  return families;
+  return scanFamilies(body).map(({ metrics, ...family }) => {
+    const raw: RawMetric[] = [];
+    for (let i = 0; i < metrics.length; i += 2) raw.push(rawMetricAt(body, metrics[i]!, metrics[i + 1]!));
+    return { ...family, metrics: raw };
+  });
 }
 
 /** A MetricFamily as the merge reads it: its metrics left where they are in the body. */
