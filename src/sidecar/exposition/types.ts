@@ -28,6 +28,11 @@ export interface Accepted {
   preferText: boolean;
   /** The protobuf exposition (delimited MetricFamily messages) is taken, at any q: answered when a target served it. */
   protobuf: boolean;
+  /**
+   * How the protobuf answer writes names outside the legacy set: the protobuf range's `escaping`
+   * (Prometheus 3 sends its scheme, `allow-utf-8` by default), `underscores` without one (Prometheus 2.x).
+   */
+  protobufEscaping: Escaping;
   /** Equal for two negotiations that answer alike. */
   key: string;
 }

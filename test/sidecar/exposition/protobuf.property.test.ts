@@ -8,6 +8,7 @@ import {
 } from '../../../src/sidecar/exposition/protobuf/codec.ts';
 import { withTargetLabels } from '../../../src/sidecar/exposition/protobuf/merge.ts';
 import { isNative } from '../../../src/sidecar/exposition/protobuf/to-openmetrics.ts';
+import { escapeName, isLegacyLabelName, isLegacyMetricName } from '../../../src/sidecar/exposition/names.ts';
 import { ACCEPT } from './accept.ts';
 import { readExposition } from './checkers.ts';
 
@@ -21,7 +22,10 @@ const double = fc.oneof(
 ).map((v) => (Object.is(v, -0) ? 0 : v));
 const count = fc.nat({ max: 1_000_000 });
 const timestamp: fc.Arbitrary<Timestamp> = fc.record({ seconds: fc.integer({ min: 0, max: 4_000_000_000 }), nanos: fc.integer({ min: 0, max: 999_999_999 }) }).map((t) => ({ ...t }));
-const labelName = fc.constantFrom('a', 'b', 'le', 'container', 'exported_container', 'path', 'métier', 'x.y');
+// UTF-8 names among them, and legacy names that escaping (underscores) makes them equal to.
+/** Legacy names that escaping with underscores makes of UTF-8 names the generators draw. */
+const LEGACY_TWINS = new Set(['m_tier', 'x_y', 'a_b']);
+const labelName = fc.constantFrom('a', 'b', 'le', 'container', 'exported_container', 'path', 'métier', 'm_tier', 'x.y', 'x_y');
 const labelValue = fc.string({ maxLength: 6, unit: fc.constantFrom('a', 'b', '"', '\\', '\n', 'é', ' ') });
 const labels = fc.uniqueArray(fc.tuple(labelName, labelValue), { maxLength: 3, selector: ([n]) => n })
   .map((l) => l.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -97,7 +101,7 @@ function metricOf(type: number): fc.Arbitrary<Metric> {
 }
 
 const family: fc.Arbitrary<MetricFamily> = fc.record({
-  name: fc.constantFrom('http_requests_total', 'latency_seconds', 'temperature', 'rpc', 'a.b'),
+  name: fc.constantFrom('http_requests_total', 'latency_seconds', 'temperature', 'rpc', 'a.b', 'a_b', 'température'),
   type: fc.constantFrom(TYPE.counter, TYPE.gauge, TYPE.summary, TYPE.untyped, TYPE.histogram, TYPE.gaugeHistogram),
   help: fc.option(fc.string({ maxLength: 8 }), { nil: undefined }),
   unit: fc.option(fc.constantFrom('seconds', 'bytes'), { nil: undefined }),
@@ -125,21 +129,25 @@ describe('protobuf exposition (property)', () => {
     }), { numRuns: 300 });
   });
 
-  test('merged across targets: every metric served once with its container label, first type wins; in = out + counted drops', () => {
+  for (const [scraper, accept] of [['Prometheus 3, UTF-8 names', ACCEPT.prometheus3Protobuf], ['Prometheus 2.42, legacy names', PROTOBUF]] as const) {
+  const escaping = accept.protobufEscaping;
+  test(`${scraper}: merged across targets, every metric served once with its container label, names escaped as the scraper asks, first type wins; in = out + counted drops`, () => {
     fc.assert(fc.property(targetBodies, (bodies) => {
       const drops = new DropCounter();
       const targets = fetched(bodies);
-      const output = mergeAnyFormat(targets, { containerLabel: 'container', accept: PROTOBUF }, drops);
+      const output = mergeAnyFormat(targets, { containerLabel: 'container', accept }, drops);
       assert.equal(output.format, 'protobuf');
       assert.equal(output.contentType, PROTOBUF_CONTENT_TYPE);
       const served = decodeBody(new Uint8Array(output.body)).filter((f) => !f.name.startsWith('promux_'));
-      // The expected answer, built from the inputs: one family per name, its first type, each series once.
+      // The expected answer, built from the inputs: one family per (escaped) name, its first type, each
+      // series once, a metric whose label names escaping makes equal left out.
       const expected = new Map<string, MetricFamily>();
       let dropped = 0;
       bodies.forEach((families, i) => {
         for (const f of families) {
-          let e = expected.get(f.name);
-          if (e === undefined) expected.set(f.name, e = { name: f.name, type: f.type, help: f.help, unit: f.unit, metrics: [], unknown: [] });
+          const name = escapeName(f.name, escaping, true);
+          let e = expected.get(name);
+          if (e === undefined) expected.set(name, e = { name, type: f.type, help: f.help, unit: f.unit, metrics: [], unknown: [] });
           else if (e.type !== f.type) {
             dropped += f.metrics.length;
             continue;
@@ -147,12 +155,19 @@ describe('protobuf exposition (property)', () => {
           e.help ??= f.help;
           e.unit ??= f.unit;
           for (const m of f.metrics) {
-            const labels = withTargetLabels(m.labels, [['container', `c${i}`]]);
+            const escaped = m.labels.map(([n, v]): [string, string] => [escapeName(n, escaping, false), v]);
+            if (new Set(escaped.map(([n]) => n)).size !== escaped.length) {
+              dropped++;
+              continue;
+            }
+            const labels = withTargetLabels(escaped, [['container', `c${i}`]]);
             if (e.metrics.some((x) => seriesKey(x.labels) === seriesKey(labels))) dropped++;
             else e.metrics.push({ ...m, labels });
           }
         }
       });
+      // A family left without metrics is not served.
+      for (const [name, f] of expected) if (f.metrics.length === 0) expected.delete(name);
       assert.deepEqual(served.map((f) => f.name), [...expected.values()].map((f) => f.name));
       for (const f of served) {
         const e = expected.get(f.name)!;
@@ -163,6 +178,10 @@ describe('protobuf exposition (property)', () => {
         const sorted = (m: Metric): Metric => ({ ...m, labels: m.labels.toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) });
         assert.deepStrictEqual(f.metrics.map(sorted), e.metrics.map((m) => sorted({ ...m, unknown: m.unknown.map((u) => new Uint8Array(u)) })));
         for (const m of f.metrics) assert.equal(m.labels.filter(([n]) => n === 'container').length, 1);
+        if (escaping !== 'allow-utf-8') {
+          assert.ok(isLegacyMetricName(f.name), f.name);
+          for (const m of f.metrics) for (const [n] of m.labels) assert.ok(isLegacyLabelName(n), n);
+        }
       }
       const counted = targets.reduce((sum, t) => sum + DROP_REASONS.reduce((s, r) => s + drops.get(t, r), 0), 0);
       const inCount = bodies.flat().reduce((n, f) => n + f.metrics.length, 0);
@@ -175,11 +194,16 @@ describe('protobuf exposition (property)', () => {
       assert.equal(perTarget.reduce((a, b) => a + b, 0), outCount);
     }), { numRuns: 200 });
   });
+  }
 
   test('for a scraper without protobuf: classic buckets served, native histograms counted as native_histogram_unsupported_by_scraper', () => {
     fc.assert(fc.property(targetBodies, (bodies) => {
       // Timestamps before 1970, which text cannot carry, are the text merge's business (merge.property.test.ts).
       for (const m of bodies.flat().flatMap((f) => f.metrics)) if (m.timestampMs !== undefined) m.timestampMs = Math.abs(m.timestampMs);
+      // So are names that escaping makes equal: the legacy twins of the UTF-8 names drawn are left out.
+      bodies = bodies.map((body) => body.filter((f) => !LEGACY_TWINS.has(f.name)).map((f) => ({
+        ...f, metrics: f.metrics.map((m) => ({ ...m, labels: m.labels.filter(([n]) => !LEGACY_TWINS.has(n)) })),
+      })));
       const drops = new DropCounter();
       const targets = fetched(bodies);
       const output = mergeAnyFormat(targets, { containerLabel: 'container', accept: ACCEPT.prometheus2 }, drops);

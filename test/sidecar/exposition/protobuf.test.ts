@@ -121,3 +121,92 @@ describe('text and OpenMetrics targets in a protobuf answer', () => {
     assert.deepEqual(decodeBody(new Uint8Array(output.body)).find((f) => f.name === 'x')!.metrics[0]!.unknown, [unknownMetricField]);
   });
 });
+
+describe('UTF-8 names in a protobuf answer', () => {
+  const PROTOBUF = 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
+  const gauge = (labels: Array<[string, string]>, value: number, unknown: Uint8Array[] = []): Metric => ({ labels, gauge: { value }, unknown });
+  const unknownMetricField = Uint8Array.of(0xf8, 0x06, 0x2a); // field 111, varint 42
+  function targets(): FetchedTarget[] {
+    const go: FetchedTarget = {
+      container: 'go', endpoint: '1', durationSeconds: 0, contentType: PROTOBUF,
+      body: Buffer.from(encodeBody([
+        { name: 'http.requests', type: TYPE.gauge, metrics: [gauge([['code', '200']], 1), gauge([['http.method', 'GET']], 2)], unknown: [] },
+        // Escaped, http.requests{code="200"} is this one's first series.
+        { name: 'http_requests', type: TYPE.gauge, metrics: [gauge([['code', '200']], 3), gauge([['code', '500']], 4)], unknown: [] },
+        { name: 'legacy', type: TYPE.gauge, metrics: [gauge([['a', '1']], 5, [unknownMetricField])], unknown: [] },
+        { name: 'clash', type: TYPE.gauge, metrics: [gauge([['a.b', '1'], ['a_b', '2']], 6), gauge([['a_c', '1']], 7)], unknown: [] },
+        { name: 'dup', type: TYPE.gauge, metrics: [gauge([['x', '1']], 8), gauge([['x', '1']], 9)], unknown: [] },
+      ])),
+    };
+    const app: FetchedTarget = {
+      container: 'app', endpoint: '2', durationSeconds: 0, contentType: 'text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8',
+      body: Buffer.from('# TYPE "my.metric" gauge\n{"my.metric","lé"="v"} 10\n'),
+    };
+    return [go, app];
+  }
+  const served = (body: Buffer): Array<[string, Array<[string, string]>, number | undefined]> => decodeBody(new Uint8Array(body))
+    .filter((f) => !f.name.startsWith('promux_'))
+    .flatMap((f) => f.metrics.map((m): [string, Array<[string, string]>, number | undefined] => [
+      f.name, m.labels.toSorted(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), m.gauge?.value,
+    ]));
+
+  test('Prometheus 2.42 (no escaping in its protobuf Accept): names escaped with underscores, what escaping makes equal dropped as escaping_conflict', () => {
+    const drops = new DropCounter();
+    const [go, app] = targets();
+    const output = mergeAnyFormat([go!, app!], { containerLabel: 'container', accept: ACCEPT.protobuf }, drops);
+    assert.equal(output.format, 'protobuf');
+    assert.deepEqual(served(output.body), [
+      ['http_requests', [['code', '200'], ['container', 'go']], 1],
+      ['http_requests', [['container', 'go'], ['http_method', 'GET']], 2],
+      ['http_requests', [['code', '500'], ['container', 'go']], 4],
+      ['legacy', [['a', '1'], ['container', 'go']], 5],
+      ['clash', [['a_c', '1'], ['container', 'go']], 7],
+      ['dup', [['container', 'go'], ['x', '1']], 8],
+      ['my_metric', [['container', 'app'], ['l_', 'v']], 10],
+    ]);
+    assert.equal(drops.get(go!, 'escaping_conflict'), 2); // http_requests{code="200"}, clash{a.b, a_b}
+    assert.equal(drops.get(go!, 'duplicate_series'), 1); // dup{x="1"} as served
+    assert.deepEqual(output.targets.map((t) => t.samples), [6, 1]); // 9 metrics in, 3 dropped
+    // Metrics without a label name to escape are copied byte for byte, in a renamed family too.
+    const input = decodeFamilies(new Uint8Array(go!.body!));
+    for (const name of ['legacy', 'http.requests']) {
+      const fields = input.find((f) => f.name === name)!.metrics[0]!.fields;
+      for (const field of fields) assert.notEqual(output.body.indexOf(field), -1, name);
+    }
+  });
+
+  test('Prometheus 3 (escaping=allow-utf-8 in its protobuf Accept): names served as the targets wrote them', () => {
+    const drops = new DropCounter();
+    const [go, app] = targets();
+    const output = mergeAnyFormat([go!, app!], { containerLabel: 'container', accept: ACCEPT.prometheus3Protobuf }, drops);
+    assert.deepEqual(served(output.body), [
+      ['http.requests', [['code', '200'], ['container', 'go']], 1],
+      ['http.requests', [['container', 'go'], ['http.method', 'GET']], 2],
+      ['http_requests', [['code', '200'], ['container', 'go']], 3],
+      ['http_requests', [['code', '500'], ['container', 'go']], 4],
+      ['legacy', [['a', '1'], ['container', 'go']], 5],
+      ['clash', [['a.b', '1'], ['a_b', '2'], ['container', 'go']], 6],
+      ['clash', [['a_c', '1'], ['container', 'go']], 7],
+      ['dup', [['container', 'go'], ['x', '1']], 8],
+      ['my.metric', [['container', 'app'], ['lé', 'v']], 10],
+    ]);
+    assert.equal(drops.get(go!, 'escaping_conflict'), 0);
+    assert.equal(drops.get(go!, 'duplicate_series'), 1);
+  });
+
+  test('a family whose escaped name is another family of another type: escaping_conflict, not type_conflict', () => {
+    const drops = new DropCounter();
+    const go: FetchedTarget = {
+      container: 'go', endpoint: '1', durationSeconds: 0, contentType: PROTOBUF,
+      body: Buffer.from(encodeBody([
+        { name: 'a_b', type: TYPE.gauge, metrics: [gauge([], 1)], unknown: [] },
+        { name: 'a.b', type: TYPE.counter, metrics: [{ labels: [], counter: { value: 2 }, unknown: [] }], unknown: [] },
+        { name: 'a_b', type: TYPE.untyped, metrics: [{ labels: [], untyped: { value: 3 }, unknown: [] }], unknown: [] },
+      ])),
+    };
+    const output = mergeAnyFormat([go], { containerLabel: 'container', accept: ACCEPT.protobuf }, drops);
+    assert.deepEqual(served(output.body), [['a_b', [['container', 'go']], 1]]);
+    assert.equal(drops.get(go, 'escaping_conflict'), 1);
+    assert.equal(drops.get(go, 'type_conflict'), 1);
+  });
+});

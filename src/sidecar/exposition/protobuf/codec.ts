@@ -7,6 +7,8 @@
 // 64-bit integers are read as JavaScript numbers: exact up to 2^53 (counts and milliseconds far
 // beyond any real exposition); the merge never reads them, it copies their bytes.
 
+import { isLegacyLabelNameAt } from '../names.ts';
+
 export const PROTOBUF_CONTENT_TYPE = 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
 
 /** MetricType of metrics.proto, by number. */
@@ -496,9 +498,10 @@ export function labelHash(name: Uint8Array, value: Uint8Array): number {
 /**
  * The labels of the Metric message body[start, end), hashed (labelHash, summed: equal label sets
  * hash equal in any order), or NaN when one of them is named as one of `names` (the labels promux
- * adds: that metric's labels must be rewritten) or the message does not parse.
+ * adds) or, with `legacyOnly`, has a name outside the legacy set (to be escaped): that metric's
+ * labels must be rewritten.
  */
-export function metricLabelsHash(body: Uint8Array, start: number, end: number, names: readonly Uint8Array[]): number {
+export function metricLabelsHash(body: Uint8Array, start: number, end: number, names: readonly Uint8Array[], legacyOnly: boolean): number {
   const r = new Reader(body, start, end);
   let sum = 0;
   while (r.pos < r.end) {
@@ -524,6 +527,7 @@ export function metricLabelsHash(body: Uint8Array, start: number, end: number, n
         r.pos = valueEnd;
       } else r.skip(t & 7);
     }
+    if (legacyOnly && !isLegacyLabelNameAt(body, nameStart, nameEnd)) return NaN;
     for (const name of names) {
       if (name.length !== nameEnd - nameStart) continue;
       let same = true;

@@ -7,6 +7,12 @@
 // has a label of the same name is read and written anew, that label renamed exported_<label>.
 // No object per metric: a family's metrics are offsets into their body.
 //
+// For a scraper that takes no UTF-8 names (Prometheus 2.x rejects a whole scrape for one), names
+// outside the legacy set are escaped as in text (escapeName): a family's name costs nothing (it is
+// not in its metrics' bytes), a metric with such a label name is read and written anew; a metric
+// that escaping makes repeat another, or whose label names it makes equal, is dropped and counted
+// escaping_conflict.
+//
 // A "sample" of a target here is one Metric message (a histogram with all its buckets is one; a text
 // target's samples, converted, are counted the same way).
 
@@ -16,7 +22,8 @@ import {
 import { isProtobufContentType } from '../content-type.ts';
 import { OWN_FAMILIES } from '../merge.ts';
 import { detectFormat, ExpositionError, parseBody, releaseRecords } from '../parse.ts';
-import type { AnyMergeOutput, FetchedTarget, MergeOptions, TargetLabels, TargetOutcome } from '../types.ts';
+import { escapeName } from '../names.ts';
+import type { AnyMergeOutput, Escaping, FetchedTarget, MergeOptions, TargetLabels, TargetOutcome } from '../types.ts';
 import {
   encodeBody, labelHash, metricLabelsHash, ProtobufError, PROTOBUF_CONTENT_TYPE, rawMetric, rawMetricAt, scanFamilies, TYPE, Writer,
   type LabelPairs, type RawMetric,
@@ -26,11 +33,18 @@ import { familiesOfText } from './from-text.ts';
 /** A target's metrics of one family: offsets into its body. */
 interface Source {
   target: number;
+  /** The family's name as the target served it (before escaping). */
+  served: string;
   body: Uint8Array;
   /** [start, end) of each metric served, two numbers per metric. */
   metrics: number[];
   /** Metrics (by their index in `metrics` / 2) whose labels are written anew. */
-  rewritten: Map<number, RawMetric> | undefined;
+  rewritten: Map<number, Rewritten> | undefined;
+}
+
+interface Rewritten extends RawMetric {
+  /** A label name was escaped. */
+  escaped: boolean;
 }
 
 interface OutFamily {
@@ -44,6 +58,8 @@ interface OutFamily {
   own: RawMetric[];
   /** Label set hashes served (labels promux adds included), with the metrics that have them, to find repeats. */
   seen: Map<number, Array<[Source, number]>>;
+  /** The names the targets served this family as (more than one when escaping made them equal). */
+  served: Set<string>;
 }
 
 const utf8 = new TextEncoder();
@@ -93,10 +109,12 @@ function protobufBodyOf(target: FetchedTarget, containerLabel: string, drops: Dr
 /** Merges every target into one delimited protobuf body; see types.ts for the contract. */
 export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): AnyMergeOutput {
   const label = options.containerLabel;
+  const escaping = options.accept.protobufEscaping;
+  const escapeLabels = escaping !== 'allow-utf-8';
   const outcomes: TargetOutcome[] = [];
   const out = new Map<string, OutFamily>();
   const add = (name: string, type: number, help: string | undefined, unit: string | undefined, unknown: Uint8Array[]): OutFamily => {
-    const family: OutFamily = { name, type, help, unit, unknown, sources: [], own: [], seen: new Map() };
+    const family: OutFamily = { name, type, help, unit, unknown, sources: [], own: [], seen: new Map(), served: new Set() };
     out.set(name, family);
     return family;
   };
@@ -108,6 +126,7 @@ export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, d
     droppedExemplars: add(`${OWN_FAMILIES.droppedExemplars.name}_total`, TYPE.counter, OWN_FAMILIES.droppedExemplars.help, undefined, []),
   };
   const ownNames = new Set(out.keys());
+  for (const family of out.values()) family.served.add(family.name);
   /** Per target: its labels as encoded LabelPair fields, written before each of its metrics. */
   const labelFields: Uint8Array[] = [];
   let bytes = 0;
@@ -155,26 +174,35 @@ export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, d
       const count = family.metrics.length / 2;
       outcome.samples += count;
       const type = family.type ?? TYPE.counter; // metrics.proto's default
-      let served = out.get(family.name);
-      if (served === undefined) served = add(family.name, type, family.help, family.unit, family.unknown);
-      else if (served.type !== type || ownNames.has(family.name)) {
-        drop('type_conflict', count);
+      const name = escapeName(family.name, escaping, true);
+      let served = out.get(name);
+      if (served === undefined) {
+        served = add(name, type, family.help, family.unit, family.unknown);
+        served.served.add(family.name);
+      } else if (served.type !== type || ownNames.has(name)) {
+        drop(served.served.has(family.name) ? 'type_conflict' : 'escaping_conflict', count);
         continue;
       } else {
+        served.served.add(family.name);
         served.help ??= family.help;
         served.unit ??= family.unit;
       }
-      const source: Source = { target: t, body, metrics: [], rewritten: undefined };
+      const source: Source = { target: t, served: family.name, body, metrics: [], rewritten: undefined };
       served.sources.push(source);
       const metrics = family.metrics;
       for (let i = 0; i < metrics.length; i += 2) {
         const start = metrics[i]!;
         const end = metrics[i + 1]!;
-        let hash = metricLabelsHash(body, start, end, names);
-        let rewritten: RawMetric | undefined;
+        let hash = metricLabelsHash(body, start, end, names, escapeLabels);
+        let rewritten: Rewritten | undefined;
         if (Number.isNaN(hash)) {
           const raw = rawMetricAt(body, start, end);
-          rewritten = { labels: withTargetLabels(raw.labels, added), fields: raw.fields };
+          const escaped = escapedLabels(raw.labels, escaping);
+          if (escaped === undefined) {
+            drop('escaping_conflict', 1);
+            continue;
+          }
+          rewritten = { labels: withTargetLabels(escaped, added), fields: raw.fields, escaped: escaped !== raw.labels };
           hash = labelsHash(rewritten.labels);
         } else {
           hash = (hash + addedHash) >>> 0;
@@ -183,8 +211,12 @@ export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, d
         const same = served.seen.get(hash);
         if (same !== undefined) {
           const labels = rewritten?.labels ?? withTargetLabels(rawMetricAt(body, start, end).labels, added);
-          if (same.some(([s, k]) => sameLabels(labels, labelsOf(s, k, targets, label)))) {
-            drop('duplicate_series', 1);
+          const repeated = same.find(([s, k]) => sameLabels(labels, labelsOf(s, k, targets, label)));
+          if (repeated !== undefined) {
+            // A repeat of what the target served is a duplicate; one that escaping made is a conflict.
+            const [s, k] = repeated;
+            const asServed = s.served === source.served && rewritten?.escaped !== true && s.rewritten?.get(k)?.escaped !== true;
+            drop(asServed ? 'duplicate_series' : 'escaping_conflict', 1);
             continue;
           }
           same.push([source, index]);
@@ -246,6 +278,22 @@ export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, d
   const result = w.finish();
   const body = Buffer.from(result.buffer, result.byteOffset, result.byteLength);
   return { body, buffer: body, contentType: PROTOBUF_CONTENT_TYPE, format: 'protobuf', targets: outcomes };
+}
+
+/**
+ * The labels with their names escaped for the scraper (the same array when none changes), or
+ * undefined when escaping makes two of them equal.
+ */
+function escapedLabels(labels: LabelPairs, escaping: Escaping): LabelPairs | undefined {
+  if (escaping === 'allow-utf-8') return labels;
+  let changed = false;
+  const escaped = labels.map(([name, value]): [string, string] => {
+    const written = escapeName(name, escaping, false);
+    if (written !== name) changed = true;
+    return [written, value];
+  });
+  if (!changed) return labels;
+  return new Set(escaped.map(([name]) => name)).size === escaped.length ? escaped : undefined;
 }
 
 /** The labels of a served metric (a source's index-th), as served. */
