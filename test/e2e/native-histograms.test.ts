@@ -2,9 +2,12 @@
 // protobuf exposition: test/fixtures/native-histogram-target) and a Python OpenMetrics container
 // behind the real `promux sidecar`, scraped by a real Prometheus 2.42 started with
 // --enable-feature=native-histograms (which asks for protobuf first), beside the same Go target
-// scraped directly in another job of the same Prometheus.
+// scraped directly in another job of the same Prometheus. A third container serves protobuf with
+// UTF-8 names, which Prometheus 2.42 rejects a whole scrape for: escaped, it costs nothing.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import test from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +15,13 @@ import { REPO_ROOT, requireTool } from '../helpers/tools.ts';
 import { MARKER, startPythonExporter, type Exporter } from './exporters.ts';
 import { freePort, startChild, waitForHttp, type Child } from './processes.ts';
 import { prometheusDir, startPrometheus, type PrometheusServer } from './prometheus.ts';
+import { encodeBody, PROTOBUF_CONTENT_TYPE, TYPE } from '../../src/sidecar/exposition/protobuf/codec.ts';
+
+/** A target that answers protobuf with a UTF-8 metric name and a UTF-8 label name (as client_golang does with them, asked for allow-utf-8). */
+const UTF8_BODY = encodeBody([
+  { name: 'orders.processed_total', type: TYPE.counter, metrics: [{ labels: [['shop.region', 'eu']], counter: { value: 42 }, unknown: [] }], unknown: [] },
+  { name: 'orders_queue', type: TYPE.gauge, metrics: [{ labels: [], gauge: { value: 3 }, unknown: [] }], unknown: [] },
+]);
 
 interface HistogramSample {
   metric: Record<string, string>;
@@ -47,7 +57,13 @@ test('real Prometheus 2.42 with native histograms: the native histograms of a Go
   let python3: Exporter | undefined;
   let prometheus: PrometheusServer | undefined;
   const dir = prometheusDir();
+  const utf8 = createServer((req, res) => {
+    if ((req.headers.accept ?? '').includes('application/vnd.google.protobuf')) res.writeHead(200, { 'content-type': PROTOBUF_CONTENT_TYPE }).end(UTF8_BODY);
+    else res.writeHead(406).end();
+  });
   try {
+    await new Promise<void>((resolve) => utf8.listen(0, '127.0.0.1', resolve));
+    const utf8Port = (utf8.address() as AddressInfo).port;
     const go = startChild('native-histogram-target', target, ['-listen', '127.0.0.1:0']);
     children.push(go);
     const goAddress = (await go.line(/^listening on /, 15_000)).slice('listening on '.length).trim();
@@ -55,7 +71,7 @@ test('real Prometheus 2.42 with native histograms: the native histograms of a Go
     const sidecarPort = await freePort();
     const sidecar = startChild('promux sidecar', process.execPath, [
       join(REPO_ROOT, 'bin', 'promux.js'), 'sidecar',
-      '-m', `app:${goAddress.split(':').pop()},worker:${python3.port}`, '-e', String(sidecarPort),
+      '-m', `app:${goAddress.split(':').pop()},worker:${python3.port},shop:${utf8Port}`, '-e', String(sidecarPort),
     ], { ...process.env, PROMUX_LISTEN_ADDRESS: '127.0.0.1' });
     children.push(sidecar);
     await waitForHttp(`http://127.0.0.1:${sidecarPort}/healthz`, 20_000, sidecar);
@@ -92,8 +108,14 @@ test('real Prometheus 2.42 with native histograms: the native histograms of a Go
     // The OpenMetrics container beside it, converted into the protobuf answer, and promux's own metrics.
     const marker = await waitForSeries(prometheus, `${MARKER}{job="promux"}`, 1, outputs);
     assert.equal(marker[0]!.metric.container, 'worker');
-    const up = await waitForSeries(prometheus, 'promux_target_up{job="promux"} == 1', 2, outputs);
-    assert.deepEqual(up.map((s) => s.metric.container).sort(), ['app', 'worker']);
+    const up = await waitForSeries(prometheus, 'promux_target_up{job="promux"} == 1', 3, outputs);
+    assert.deepEqual(up.map((s) => s.metric.container).sort(), ['app', 'shop', 'worker']);
+    // The UTF-8 names, escaped with underscores (2.42 names no escaping): the scrape accepted whole.
+    const orders = await waitForSeries(prometheus, 'orders_processed_total{job="promux"}', 1, outputs);
+    assert.deepEqual([orders[0]!.metric.container, orders[0]!.metric.shop_region, orders[0]!.value![1]], ['shop', 'eu', '42']);
+    assert.equal((await waitForSeries(prometheus, 'orders_queue{job="promux"}', 1, outputs))[0]!.metric.container, 'shop');
+    const scrapes = await query(prometheus, 'up{job="promux"}');
+    assert.equal(scrapes[0]?.value?.[1], '1', outputs());
     const counter = await waitForSeries(prometheus, 'nht_requests_total{job="promux"}', 1, outputs);
     assert.equal(counter[0]!.value![1], '1000');
     const dropped = await query(prometheus, 'sum(promux_dropped_samples_total{job="promux"})');
@@ -102,6 +124,7 @@ test('real Prometheus 2.42 with native histograms: the native histograms of a Go
     await prometheus?.stop();
     await python3?.close();
     for (const c of children.reverse()) await c.stop();
+    await new Promise((resolve) => utf8.close(resolve));
     rmSync(dir, { recursive: true, force: true });
   }
 });
