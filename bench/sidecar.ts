@@ -596,10 +596,95 @@ async function memory(root: string): Promise<void> {
   for (const r of rows) console.log(r);
 }
 
+/** Prometheus 2.42 with --enable-feature=native-histograms: protobuf first. */
+const PROTOBUF_HEADERS = {
+  accept: 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,' +
+    'application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+  'x-prometheus-scrape-timeout-seconds': '10',
+};
+
+/** Serves `protobuf` to a request that asks for it, `text` to any other (as client_golang does). */
+async function serveBoth(text: Buffer, protobuf: Buffer): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const asked = (req.headers.accept ?? '').includes('application/vnd.google.protobuf');
+    const body = asked ? protobuf : text;
+    res.writeHead(200, {
+      'content-type': asked ? 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited' : 'text/plain; version=0.0.4; charset=utf-8',
+      'content-length': body.length,
+    }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+/**
+ * `node bench/sidecar.ts --protobuf`: the sidecar as injected over the same three 16.8k-series targets,
+ * text in and out beside protobuf in and out (the targets also serving native histograms, which only
+ * protobuf carries) and a mixed pod (one protobuf target, two text ones, the answer protobuf), each
+ * in a fresh process. Writes the "Sidecar: protobuf (issue 14)" section of BENCHMARKS.md.
+ */
+async function protobufRuns(): Promise<void> {
+  const { protobufExposition } = await import('./sidecar/protobuf-input.ts');
+  const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
+  const generated = APPS.map((app, i) => generateExposition(app, SERIES_PER_TARGET, i + 1));
+  const texts = generated.map((g) => Buffer.from(g.body));
+  const protobufs = APPS.map((app, i) => protobufExposition(app, generated[i]!.body));
+  const servers = await Promise.all(texts.map((t, i) => serveBoth(t, protobufs[i]!)));
+  const textOnly = await Promise.all(texts.map((t) => serve(t)));
+  const port = (s: http.Server): number => (s.address() as AddressInfo).port;
+  const rows: string[] = [];
+  try {
+    const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('scripts/build.js failed');
+    const bundle = join(dist, 'promux.mjs');
+    const cases: Array<{ label: string; ports: number[]; headers: Record<string, string> }> = [
+      { label: 'text targets, Prometheus 2.42\'s Accept: text in, OpenMetrics/text out', ports: textOnly.map(port), headers: PROMETHEUS_HEADERS },
+      { label: 'text targets, protobuf-first Accept (no target serves protobuf): text out', ports: textOnly.map(port), headers: PROTOBUF_HEADERS },
+      { label: 'protobuf targets, protobuf-first Accept: protobuf in and out', ports: servers.map(port), headers: PROTOBUF_HEADERS },
+      { label: 'one protobuf target and two text ones, protobuf-first Accept: protobuf out', ports: [port(servers[0]!), ...textOnly.slice(1).map(port)], headers: PROTOBUF_HEADERS },
+    ];
+    for (const c of cases) {
+      const map = APPS.map((app, i) => `${app}:${c.ports[i]}`).join(',');
+      const sidecar = await startChild([...INJECTED.flags, bundle, 'sidecar', '--listen_address', '127.0.0.1', '--export_to', '0', '-m', map], INJECTED.nodeOptions, undefined, INJECTED.env);
+      const anon = anonPeak(sidecar.child.pid!);
+      const run = await measure(sidecar, c.headers, anon.sample);
+      const hwm = procStatus(sidecar.child.pid!, 'VmHWM');
+      await stopChild(sidecar.child);
+      const line = row('3 × 16.8k series', c.label, 'as injected', run, mib(hwm), mib(anon.peak()));
+      console.log(line);
+      rows.push(line);
+    }
+  } finally {
+    rmSync(dist, { recursive: true, force: true });
+    await Promise.all([...servers, ...textOnly].map((s) => new Promise((resolve) => s.close(resolve))));
+    agent.destroy();
+  }
+  const section = [
+    '## Sidecar: protobuf (issue 14)',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC on ${cpuModel()}, ${cpus().length} cores, ` +
+      `Node ${process.version}, by \`node bench/sidecar.ts --protobuf\`; load average before the run: ${loadBefore}.`,
+    '',
+    `Input: the three targets of the Sidecar section (${texts.map((t) => mib(t.length)).join(' / ')} MiB of text 0.0.4), served as ` +
+      `protobuf when asked for it (${protobufs.map((b) => mib(b.length)).join(' / ')} MiB: the same series as client_golang would serve ` +
+      'them, plus native histograms, one per 50 series: bench/sidecar/protobuf-input.ts). The sidecar as injected (the bundle, ' +
+      `\`${[...INJECTED.flags, `NODE_OPTIONS="${INJECTED.nodeOptions}"`].join(' ')}\`), a fresh process per row, ${SCRAPES} sequential scrapes ` +
+      `after ${WARMUP} warm-up ones; figures as in the Sidecar section.`,
+    '',
+    '| workload | case | Node flags | p50 ms | p99 ms | CPU ms/scrape | peak RSS MiB | peak private MiB | response MiB |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+  writeSection('Sidecar: protobuf (issue 14)', section);
+  console.log(`\n${section}`);
+}
+
 const baselineAt = process.argv.indexOf('--baseline');
 const memoryAt = process.argv.indexOf('--memory');
 const cgroupAt = process.argv.indexOf('--cgroup');
-if (cgroupAt !== -1) await limitedOnly(Number(process.argv[cgroupAt + 1]));
+if (process.argv.includes('--protobuf')) await protobufRuns();
+else if (cgroupAt !== -1) await limitedOnly(Number(process.argv[cgroupAt + 1]));
 else if (memoryAt !== -1) await memory(process.argv[memoryAt + 1]?.startsWith('-') === false ? process.argv[memoryAt + 1]! : ROOT);
 else if (baselineAt === -1) await main();
 else await compare(process.argv[baselineAt + 1]!, process.argv.includes('--gzip'));

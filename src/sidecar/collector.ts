@@ -2,18 +2,21 @@
 // the merged answer out (on demand written as it is sent; the background cache's whole), with the
 // target state changes logged.
 
-import { DropCounter, freePieces, freeScratch, targetKeyOf } from './exposition/index.ts';
-import type { Accepted, FetchedTarget, MergeAnswer, MergeOutput, TargetOutcome } from './exposition/types.ts';
+import { DropCounter, freePieces, freeScratch, loadProtobuf, targetKeyOf } from './exposition/index.ts';
+import type { Accepted, AnyMergeOutput, FetchedTarget, MergeAnswer, TargetOutcome } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import type { BackgroundScraper, Snapshot } from './scraper.ts';
 
 /** The answer streamed (mergeStreamed), or whole (which reads no target's body once it has returned). */
-export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter) => MergeAnswer | MergeOutput;
+export type Merge = (targets: FetchedTarget[], accept: Accepted, drops: DropCounter) => MergeAnswer | AnyMergeOutput;
 
 /** Fans out on each request (OnDemandScraper; `promux proxy`'s over pods). */
 export interface OnDemandSource {
-  /** The snapshot's bodies stay its reader's until it calls `done` (see SharedFanOut). */
-  scrape(timeoutMs: number): Promise<Snapshot & { done(): void }>;
+  /**
+   * `protobuf`: ask targets for the protobuf exposition first. The snapshot's bodies stay its
+   * reader's until it calls `done` (see SharedFanOut).
+   */
+  scrape(timeoutMs: number, protobuf: boolean): Promise<Snapshot & { done(): void }>;
   /** Frees the buffers kept for the next scrape, unless a scrape is writing into them. */
   freeBuffers(): void;
 }
@@ -46,7 +49,7 @@ export class Collector {
    */
   private up = new Map<string, boolean>();
   /** Last merge per negotiated answer (Accepted.key): the background cache serves one snapshot to many readers. */
-  private readonly merged = new Map<string, { generation: number; output: MergeOutput }>();
+  private readonly merged = new Map<string, { generation: number; output: AnyMergeOutput }>();
   /** MergeOutput.servedAsText of the last merge, logged when it changes. */
   private servedAsText: string | undefined;
   private freeTimer: NodeJS.Timeout | undefined;
@@ -61,9 +64,14 @@ export class Collector {
    * On demand, the answer is written as its pieces are taken, and the caller must take them all or end
    * them (`pieces.return()`): the snapshot's bodies are held until then. The background cache's is whole.
    */
-  async collect(accept: Accepted, targetTimeoutMs: number): Promise<MergeAnswer | MergeOutput> {
+  async collect(accept: Accepted, targetTimeoutMs: number): Promise<MergeAnswer | AnyMergeOutput> {
+    if (accept.protobuf) {
+      // Loaded before any target is asked for protobuf: the merge of their answers needs it.
+      await loadProtobuf();
+      if (this.source.mode === 'background') this.source.scraper.askProtobuf();
+    }
     const snapshot: Snapshot & { done?(): void } = this.source.mode === 'on-demand'
-      ? await this.source.scraper.scrape(targetTimeoutMs)
+      ? await this.source.scraper.scrape(targetTimeoutMs, accept.protobuf)
       : await this.source.scraper.read();
     const memo = this.merged.get(accept.key);
     if (memo !== undefined && memo.generation === snapshot.generation) return memo.output;
@@ -74,7 +82,7 @@ export class Collector {
       this.dropsBefore = this.drops.clone();
       this.lastCounted = snapshot.generation;
     }
-    let output: MergeAnswer | MergeOutput;
+    let output: MergeAnswer | AnyMergeOutput;
     try {
       output = this.merge(snapshot.targets, accept, drops);
     } catch (e) {

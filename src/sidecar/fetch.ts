@@ -26,6 +26,8 @@ export interface FetchLimits {
   maxBytes: number;
   /** A cap shared with the other fetches of one fan-out (`promux proxy`'s total): the bytes received are taken from it. */
   shared?: ByteBudget;
+  /** Ask for the protobuf exposition first (the scraper takes it; loadProtobuf has run). */
+  protobuf?: boolean;
 }
 
 export interface ByteBudget {
@@ -58,6 +60,16 @@ const TARGET_ACCEPT =
   'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,application/openmetrics-text;version=0.0.1;q=0.5,' +
   'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
 
+/**
+ * What Prometheus 3 asks for with native histograms on (scrape_protocols with PrometheusProto first,
+ * each q a step lower); Prometheus 2.42 with `--enable-feature=native-histograms` asks protobuf first
+ * too. The merge converts whatever each target answers (protobuf, OpenMetrics, text).
+ */
+const TARGET_ACCEPT_PROTOBUF =
+  'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=allow-utf-8;q=0.6,' +
+  'application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,' +
+  'text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1';
+
 /** Where every plain-TCP fetch reads into; see the top of this file. */
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
@@ -80,7 +92,7 @@ function describe(error: NodeJS.ErrnoException, started: boolean): string {
 function requestFor(target: Target, host: string, limits: FetchLimits): string {
   return `GET ${target.path} HTTP/1.1\r\n` +
     `Host: ${host.includes(':') ? `[${host}]` : host}:${target.port}\r\n` +
-    `Accept: ${TARGET_ACCEPT}\r\n` +
+    `Accept: ${limits.protobuf === true ? TARGET_ACCEPT_PROTOBUF : TARGET_ACCEPT}\r\n` +
     // Compression on loopback only costs CPU, the target's and ours; a gzip answer is still read.
     'Accept-Encoding: identity\r\n' +
     `User-Agent: promux/${VERSION}\r\n` +

@@ -3,7 +3,7 @@
 
 import { formatTarget } from '../target-map.ts';
 import { Collector, type Merge, type Source } from './collector.ts';
-import { mergeStreamed } from './exposition/index.ts';
+import { mergeAnyFormat } from './exposition/index.ts';
 import { fetchTarget } from './fetch.ts';
 import { parseSidecarFlags, usage, type SidecarOptions } from './flags.ts';
 import { jsonLog, type Log } from './log.ts';
@@ -36,7 +36,7 @@ function sourceFor(options: SidecarOptions): Source {
 
 export async function run(options: SidecarOptions, log: Log): Promise<number> {
   const merge: Merge = (targets, accept, drops) =>
-    mergeStreamed(targets, { containerLabel: options.containerLabel, accept }, drops);
+    mergeAnyFormat(targets, { containerLabel: options.containerLabel, accept }, drops);
   const stopped = waitForSignal();
   const source = sourceFor(options);
   const server = new SidecarServer(options, new Collector(source, merge, log), log);

@@ -1,5 +1,6 @@
 // Decisions taken from the scraper's request headers. Pure functions.
 
+import { PROTOBUF_MEDIA_TYPE } from './exposition/content-type.ts';
 import type { Accepted, Escaping, ExpositionFormat, OutputFormat } from './exposition/types.ts';
 
 /**
@@ -45,18 +46,27 @@ interface Candidate {
   q: number;
 }
 
+/** The range's `escaping` when it names one promux knows. */
+function namedEscaping(range: MediaRange | undefined): Escaping | undefined {
+  const named = range?.params.get('escaping');
+  return named !== undefined && ESCAPINGS.includes(named) ? named as Escaping : undefined;
+}
+
+/** How names are written for the range: without the parameter, escaped with underscores (prometheus/common's default). */
+function escapingOf(range: MediaRange | undefined): Escaping {
+  return namedEscaping(range) ?? 'underscores';
+}
+
 function candidate(format: ExpositionFormat, range: MediaRange): Candidate | undefined {
   const version = range.params.get('version') ?? VERSIONS[format][0]!;
   if (!VERSIONS[format].includes(version)) return undefined;
-  const named = range.params.get('escaping');
-  const escaping = named !== undefined && ESCAPINGS.includes(named) ? named as Escaping : undefined;
+  const escaping = namedEscaping(range);
   return {
     q: range.q,
     output: {
       format,
       contentType: `${MEDIA_TYPES[format]}; version=${version}; charset=utf-8${escaping === undefined ? '' : `; escaping=${escaping}`}`,
-      // Without the parameter, names are escaped with underscores (prometheus/common's default).
-      escaping: escaping ?? 'underscores',
+      escaping: escapingOf(range),
     },
   };
 }
@@ -71,8 +81,11 @@ function candidate(format: ExpositionFormat, range: MediaRange): Candidate | und
 export function negotiateOutput(accept: string | undefined): Accepted {
   let openMetrics: Candidate | undefined;
   let text: Candidate | undefined;
+  let protobuf: MediaRange | undefined;
   for (const range of parseList(accept ?? '')) {
     if (range.q <= 0) continue;
+    if (range.type === PROTOBUF_MEDIA_TYPE && range.params.get('proto') === 'io.prometheus.client.MetricFamily' &&
+      range.params.get('encoding') === 'delimited' && (protobuf === undefined || range.q > protobuf.q)) protobuf = range;
     if (range.type === 'application/openmetrics-text') {
       const c = candidate('openmetrics', range);
       if (c !== undefined && (openMetrics === undefined || c.q > openMetrics.q)) openMetrics = c;
@@ -83,11 +96,14 @@ export function negotiateOutput(accept: string | undefined): Accepted {
   }
   if (openMetrics === undefined && text === undefined) text = candidate('text', { type: 'text/plain', params: new Map(), q: 1 });
   const preferText = openMetrics !== undefined && text !== undefined && text.q > openMetrics.q;
+  const protobufEscaping = escapingOf(protobuf);
   return {
     openMetrics: openMetrics?.output,
     text: text?.output,
     preferText,
-    key: `${openMetrics?.output.contentType}|${text?.output.contentType}|${preferText}`,
+    protobuf: protobuf !== undefined,
+    protobufEscaping,
+    key: `${openMetrics?.output.contentType}|${text?.output.contentType}|${preferText}|${protobuf !== undefined && protobufEscaping}`,
   };
 }
 

@@ -107,10 +107,11 @@ export class OnDemandScraper {
     this.fetch = fetch;
   }
 
-  scrape(timeoutMs: number): Promise<Snapshot & { done(): void }> {
+  /** A scrape that shares a fan-out in flight gets its answers, whether or not that one asked for protobuf: the merge takes any format. */
+  scrape(timeoutMs: number, protobuf = false): Promise<Snapshot & { done(): void }> {
     return this.flight.scrape(timeoutMs, () => this.targets, () => {
       if (this.flight.reading) this.receive = this.targets.map(() => new ReceiveBuffer());
-      return this.targets.map((t, i) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes }, this.receive[i]!));
+      return this.targets.map((t, i) => this.fetch(t, { timeoutMs, maxBytes: this.maxBytes, protobuf }, this.receive[i]!));
     });
   }
 
@@ -131,7 +132,7 @@ export class BackgroundScraper {
   private stopped = false;
   private generation = 0;
   private readonly targets: readonly Target[];
-  private readonly limits: FetchLimits;
+  private limits: FetchLimits;
   private readonly intervalMs: number;
   private readonly fetch: FetchFn;
   /** Two sets, alternating: readers merge the latest snapshot while the next refresh fills the other set. */
@@ -152,6 +153,11 @@ export class BackgroundScraper {
     this.latest = { generation: ++this.generation, targets };
     if (!this.stopped) this.timer = setTimeout(() => void this.refresh(), this.intervalMs);
     return this.latest;
+  }
+
+  /** From the next refresh on, targets are asked for protobuf first (a scraper asked for it; loadProtobuf has run). */
+  askProtobuf(): void {
+    if (this.limits.protobuf !== true) this.limits = { ...this.limits, protobuf: true };
   }
 
   async read(): Promise<Snapshot> {

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { constants, createGzip, gzip, type ZlibOptions } from 'node:zlib';
 import type { Collector } from './collector.ts';
 import { recyclePiece } from './exposition/index.ts';
-import type { MergeAnswer, MergeOutput } from './exposition/types.ts';
+import type { AnyMergeOutput, MergeAnswer } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import { acceptsGzip, negotiateOutput, targetTimeoutMs } from './negotiate.ts';
 
@@ -123,7 +123,7 @@ export class SidecarServer {
   }
 
   private async serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let output: MergeAnswer | MergeOutput;
+    let output: MergeAnswer | AnyMergeOutput;
     try {
       const timeoutHeader = req.headers['x-prometheus-scrape-timeout-seconds'];
       output = await this.collector.collect(

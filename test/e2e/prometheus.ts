@@ -51,8 +51,8 @@ export function prometheusDir(): string {
   return mkdtempSync(join(tmpdir(), 'promux-e2e-prometheus-'));
 }
 
-/** Starts `binary` with `config` (written into `dir`) and waits until it is ready. */
-export async function startPrometheus(binary: string, dir: string, config: string): Promise<PrometheusServer> {
+/** Starts `binary` with `config` (written into `dir`), and `flags` (`--enable-feature=...`), and waits until it is ready. */
+export async function startPrometheus(binary: string, dir: string, config: string, flags: string[] = []): Promise<PrometheusServer> {
   const configFile = join(dir, 'prometheus.yml');
   writeFileSync(configFile, config);
   const port = await freePort();
@@ -62,6 +62,7 @@ export async function startPrometheus(binary: string, dir: string, config: strin
     `--storage.tsdb.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
     '--log.level=warn',
+    ...flags,
   ]);
   const server: PrometheusServer = {
     url,

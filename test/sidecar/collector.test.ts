@@ -5,7 +5,8 @@ import { endpointOf, type Target } from '../../src/target-map.ts';
 import { Collector, type Merge } from '../../src/sidecar/collector.ts';
 import { mergeStreamed, mergeTargets } from '../../src/sidecar/exposition/index.ts';
 import { negotiateOutput } from '../../src/sidecar/negotiate.ts';
-import type { FetchedTarget, MergeAnswer, MergeOutput } from '../../src/sidecar/exposition/types.ts';
+import type { AnyMergeOutput, FetchedTarget, MergeAnswer } from '../../src/sidecar/exposition/types.ts';
+import { whole } from './exposition/checkers.ts';
 import type { Log } from '../../src/sidecar/log.ts';
 import { fetchTarget } from '../../src/sidecar/fetch.ts';
 import { BackgroundScraper, OnDemandScraper, type FetchFn } from '../../src/sidecar/scraper.ts';
@@ -31,12 +32,11 @@ function fetchCounting(delayMs = 0): { fetch: FetchFn; count: () => number } {
   return { fetch, count: () => count };
 }
 
-/** The answer's body: taken whole when it is streamed (which ends it, releasing its snapshot). */
-function bodyOf(output: MergeAnswer | MergeOutput): Buffer {
-  return 'body' in output ? output.body : Buffer.concat([...output.pieces]);
+function bodyOf(output: MergeAnswer | AnyMergeOutput): Buffer {
+  return whole(output).body;
 }
 
-function dropped(output: MergeAnswer | MergeOutput): number | undefined {
+function dropped(output: MergeAnswer | AnyMergeOutput): number | undefined {
   const body = bodyOf(output);
   const line = body.toString().split('\n').find((l) => l.startsWith('promux_dropped_samples_total') && l.includes('duplicate_series'));
   return line === undefined ? undefined : Number(line.split(' ').pop());

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { acceptsGzip, negotiateOutput, targetTimeoutMs } from '../../src/sidecar/negotiate.ts';
-import { PROMETHEUS_3_ACCEPT } from './exposition/accept.ts';
+import { PROMETHEUS_3_ACCEPT, PROMETHEUS_PROTOBUF_ACCEPT } from './exposition/accept.ts';
 import { PROMETHEUS_ACCEPT } from './helpers.ts';
 
 test("the targets' timeout is --scrape_timeout, lowered below the scraper's own with a margin", () => {
@@ -23,8 +23,38 @@ test('Prometheus 2.42: OpenMetrics 1.0.0 preferred, text 0.0.4 taken, names esca
     openMetrics: { format: 'openmetrics', contentType: 'application/openmetrics-text; version=1.0.0; charset=utf-8', escaping: 'underscores' },
     text: { format: 'text', contentType: 'text/plain; version=0.0.4; charset=utf-8', escaping: 'underscores' },
     preferText: false,
-    key: 'application/openmetrics-text; version=1.0.0; charset=utf-8|text/plain; version=0.0.4; charset=utf-8|false',
+    protobuf: false,
+    protobufEscaping: 'underscores',
+    key: 'application/openmetrics-text; version=1.0.0; charset=utf-8|text/plain; version=0.0.4; charset=utf-8|false|false',
   });
+});
+
+test('protobuf taken when the Accept names delimited MetricFamily messages (Prometheus 2.42 with native histograms, Prometheus 3)', () => {
+  const prometheus2 = negotiateOutput(PROMETHEUS_PROTOBUF_ACCEPT);
+  assert.equal(prometheus2.protobuf, true);
+  // No escaping parameter (Prometheus 2.x rejects a scrape with a UTF-8 name): names escaped with underscores.
+  assert.equal(prometheus2.protobufEscaping, 'underscores');
+  assert.equal(prometheus2.openMetrics?.contentType, 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+  assert.notEqual(prometheus2.key, negotiateOutput(PROMETHEUS_2).key);
+  const prometheus3 = 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=allow-utf-8;q=0.6,' +
+    PROMETHEUS_3.replace('*/*;q=0.2', '*/*;q=0.1');
+  assert.equal(negotiateOutput(prometheus3).protobuf, true);
+  assert.equal(negotiateOutput(prometheus3).protobufEscaping, 'allow-utf-8');
+  assert.equal(negotiateOutput(prometheus3.replaceAll('allow-utf-8', 'dots')).protobufEscaping, 'dots');
+  assert.notEqual(negotiateOutput(prometheus3).key, negotiateOutput(prometheus3.replaceAll('allow-utf-8', 'underscores')).key);
+  // The protobuf range with the highest q decides.
+  assert.equal(negotiateOutput(`${PROMETHEUS_PROTOBUF_ACCEPT.replace('delimited,', 'delimited;q=0.9,')},` +
+    'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;escaping=allow-utf-8').protobufEscaping, 'allow-utf-8');
+  // Other encodings (text, compact-text) and other messages are not what promux writes; nor is q=0.
+  for (const other of [
+    'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text',
+    'application/vnd.google.protobuf;proto=other.Message;encoding=delimited',
+    'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0',
+  ]) {
+    const accepted = negotiateOutput(other);
+    assert.equal(accepted.protobuf, false, other);
+    assert.equal(accepted.text?.contentType, 'text/plain; version=0.0.4; charset=utf-8', other);
+  }
 });
 
 test('Prometheus 3: the versions 1.0.0 it prefers, with the escaping it names, echoed in the Content-Type', () => {

@@ -226,6 +226,7 @@ test('the sidecar mode loads none of express, commander, yaml, pino, node-forge,
   assert.ok(loaded.some((u) => u.endsWith('/src/target-map.ts')), 'the target map, the contract with the injector, is loaded');
   assert.deepEqual(loaded.filter((u) => u.includes('/src/inject/') || u.includes('/src/config/load')), [], 'nor the injector');
   assert.deepEqual(loaded.filter((u) => u.startsWith('moduleLoadList:')), [], 'Node\'s undici stays unloaded');
+  assert.deepEqual(loaded.filter((u) => u.includes('/src/sidecar/exposition/protobuf/')), [], 'nor the protobuf exposition, which no scraper asked for');
 });
 
 test('each scraper gets a Content-Type it asked for, and UTF-8 names kept or escaped as it asked (a target asked as Prometheus 3 asks sends them)', async (t) => {

@@ -16,11 +16,13 @@ import type { TargetLabels } from './types.ts';
  * openmetrics_violation: a family that breaks OpenMetrics' rules on values and structure (a negative
  * counter, a histogram without +Inf bucket...), when the scraper takes OpenMetrics only;
  * escaping_conflict: names that became equal once escaped for a scraper that does not take UTF-8
- * names (`a.b` and `a_b`).
+ * names (`a.b` and `a_b`);
+ * native_histogram_unsupported_by_scraper: a native histogram of a protobuf target, for a scraper
+ * that does not take protobuf (text has no native buckets; its classic buckets, if any, are served).
  */
 export const DROP_REASONS = [
   'duplicate_series', 'type_conflict', 'name_conflict', 'invalid_label', 'invalid_timestamp',
-  'openmetrics_violation', 'escaping_conflict',
+  'openmetrics_violation', 'escaping_conflict', 'native_histogram_unsupported_by_scraper',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

@@ -113,7 +113,7 @@ interface OutFamily {
   sources: Source[];
 }
 
-const OWN_FAMILIES = {
+export const OWN_FAMILIES = {
   up: {
     name: 'promux_target_up',
     help: '1 when promux fetched and parsed the target\'s metrics (a container\'s endpoint) on this scrape, 0 when it served none of them.',
@@ -743,11 +743,11 @@ function describeTarget(target: FetchedTarget): string {
   return target.labels === undefined ? `container ${target.container}` : target.labels.map(([name, value]) => `${name} ${value}`).join(', ');
 }
 
-function escapeLabelValue(value: string): string {
+export function escapeLabelValue(value: string): string {
   return value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
 }
 
-function escapeHelp(help: string, openMetrics: boolean): string {
+export function escapeHelp(help: string, openMetrics: boolean): string {
   // Most HELP texts need no escape: looked for first, the replace (and its garbage) is left out.
   if (!help.includes('\\') && !help.includes('\n') && !(openMetrics && help.includes('"'))) return help;
   return help.replace(openMetrics ? /[\\"\n]/g : /[\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));

@@ -33,6 +33,13 @@ export function isLegacyLabelName(name: string): boolean {
   return isLegacy(name, false);
 }
 
+/** isLegacyLabelName of the UTF-8 bytes buf[start, end) (a byte >= 0x80 is never legacy). */
+export function isLegacyLabelNameAt(buf: Uint8Array, start: number, end: number): boolean {
+  if (start >= end) return false;
+  for (let p = start; p < end; p++) if (!isLegacyChar(buf[p]!, p - start, false)) return false;
+  return true;
+}
+
 /**
  * A name outside the legacy set made a legacy name by the scheme the scraper asked for (a legacy
  * name is left as it is): `underscores` replaces each other character by `_`; `dots` writes `_` as

@@ -26,6 +26,13 @@ export interface Accepted {
   text: OutputFormat | undefined;
   /** Both are taken, text with a higher q. */
   preferText: boolean;
+  /** The protobuf exposition (delimited MetricFamily messages) is taken, at any q: answered when a target served it. */
+  protobuf: boolean;
+  /**
+   * How the protobuf answer writes names outside the legacy set: the protobuf range's `escaping`
+   * (Prometheus 3 sends its scheme, `allow-utf-8` by default), `underscores` without one (Prometheus 2.x).
+   */
+  protobufEscaping: Escaping;
   /** Equal for two negotiations that answer alike. */
   key: string;
 }
@@ -83,8 +90,11 @@ export interface TargetOutcome {
   error?: string;
 }
 
-/** The answer of one merge, whole (mergeTargets). */
-export interface MergeOutput extends MergeHead {
+/**
+ * The answer of one merge, whole (mergeTargets; the protobuf merge). `F`: the formats the merge
+ * answers in (text or OpenMetrics; the sidecar's merge: protobuf too).
+ */
+export interface MergeOutput<F extends string = ExpositionFormat> extends MergeHead<F> {
   body: Buffer;
 }
 
@@ -99,10 +109,10 @@ export interface MergeAnswer extends MergeHead {
 }
 
 /** What a merge tells before its body. */
-export interface MergeHead {
+export interface MergeHead<F extends string = ExpositionFormat> {
   /** Content-Type of the body, one the scraper asked for (see OutputFormat). */
   contentType: string;
-  format: ExpositionFormat;
+  format: F;
   targets: TargetOutcome[];
   /**
    * Why the answer is text though the scraper preferred OpenMetrics and every target answered it:
@@ -110,3 +120,6 @@ export interface MergeHead {
    */
   servedAsText?: string;
 }
+
+/** What the sidecar's merge (mergeAnyFormat) answers. */
+export type AnyMergeOutput = MergeOutput<ExpositionFormat | 'protobuf'>;

@@ -2,6 +2,7 @@
 // OpenMetrics parser) and a small reference reader, written apart from the scanner under test.
 import { spawnSync } from 'node:child_process';
 import type { TestContext } from 'node:test';
+import type { AnyMergeOutput, MergeAnswer } from '../../../src/sidecar/exposition/types.ts';
 import { requireTool } from '../../helpers/tools.ts';
 
 /** promtool check metrics on stdin: undefined when it parsed (lint findings about names are not parse errors). */
@@ -179,4 +180,11 @@ function readSample(line: string): RefSample {
   const fields = (hash === -1 ? rest : rest.slice(0, hash)).split(' ');
   if (fields.length > 2 || fields[0] === '') throw new Error(`cannot read sample: ${line}`);
   return { name, labels, value: fields[0]!, timestamp: fields[1], exemplar: hash === -1 ? undefined : rest.slice(hash + 3), quoted };
+}
+
+/** The answer with its body whole: a streamed one (mergeStreamed) taken to its end, which releases its snapshot. */
+export function whole(output: MergeAnswer | AnyMergeOutput): AnyMergeOutput {
+  if ('body' in output) return output;
+  const { pieces, ...head } = output;
+  return { ...head, body: Buffer.concat([...pieces]) };
 }
