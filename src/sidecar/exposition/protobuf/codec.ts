@@ -755,8 +755,12 @@ const scratch = new Writer();
 
 /** A metric's fields other than its labels, as RawMetric.fields holds them (one array: the fields in order). */
 export function encodeMetricFields(m: Metric): Uint8Array {
-  const w = scratch;
-  w.pos = 0;
+  scratch.pos = 0;
+  writeMetricFields(scratch, m);
+  return scratch.finish().slice();
+}
+
+function writeMetricFields(w: Writer, m: Metric): void {
   if (m.gauge !== undefined) w.message(2, () => w.double(1, m.gauge!.value));
   if (m.counter !== undefined) {
     const c = m.counter;
@@ -784,7 +788,6 @@ export function encodeMetricFields(m: Metric): Uint8Array {
   if (m.timestampMs !== undefined) w.uint(6, m.timestampMs);
   if (m.histogram !== undefined) w.message(7, () => writeHistogram(w, m.histogram!));
   for (const u of m.unknown) w.bytes(u);
-  return w.finish().slice();
 }
 
 /** A metric as the merge holds it (its fields encoded). */
@@ -793,7 +796,7 @@ export function rawMetric(m: Metric): RawMetric {
 }
 
 /** Appends one delimited MetricFamily to `w`. */
-export function writeFamily(w: Writer, f: MetricFamily<RawMetric>): void {
+export function writeFamily(w: Writer, f: MetricFamily<RawMetric> | MetricFamily): void {
   w.message(0, () => {
     w.string(1, f.name);
     w.string(2, f.help);
@@ -801,7 +804,8 @@ export function writeFamily(w: Writer, f: MetricFamily<RawMetric>): void {
     for (const m of f.metrics) {
       w.message(4, () => {
         writeLabels(w, 1, m.labels);
-        for (const field of m.fields) w.bytes(field);
+        if ('fields' in m) for (const field of m.fields) w.bytes(field);
+        else writeMetricFields(w, m);
       });
     }
     w.string(5, f.unit);
@@ -812,8 +816,7 @@ export function writeFamily(w: Writer, f: MetricFamily<RawMetric>): void {
 /** A delimited body of these families. */
 export function encodeBody(families: ReadonlyArray<MetricFamily<RawMetric> | MetricFamily>): Uint8Array {
   const w = new Writer();
-  for (const f of families) {
-    writeFamily(w, { ...f, metrics: f.metrics.map((m) => ('fields' in m ? m : rawMetric(m))) });
-  }
+  // A decoded metric's fields are written in place, not encoded into an array of their own first.
+  for (const f of families) writeFamily(w, f);
   return w.finish();
 }

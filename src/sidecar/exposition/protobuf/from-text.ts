@@ -86,6 +86,8 @@ export function familiesOfText(parsed: ParsedBody): ConvertedFamily[] {
     };
     /** Metrics by their labels (without `le` or `quantile`), for the types whose samples make one metric. */
     const grouped = new Map<string, number>();
+    /** The metric of the sample before: a histogram's or summary's samples mostly follow each other. */
+    let last: number | undefined;
     const groups = type === 'histogram' || type === 'gaugehistogram' || type === 'summary' || (openMetrics && type === 'counter');
     for (let run = 0; run < family.runs.length; run += 2) {
       for (let s = family.runs[run]!; s < family.runs[run + 1]!; s++) {
@@ -100,8 +102,9 @@ export function familiesOfText(parsed: ParsedBody): ConvertedFamily[] {
         const timestampMs = timestampMsOf(buf, records, r, openMetrics);
         const exemplar = exemplarOf(buf, records[r + R_EXEMPLAR_START]!, records[r + R_END]!);
         let index: number | undefined;
-        if (groups) {
-          const key = labels.map(([n, v]) => `${n}\u0000${v}`).sort().join('\u0001');
+        if (groups && last !== undefined && sameLabels(labels, converted.metrics[last]!.labels)) index = last;
+        else if (groups) {
+          const key = groupKey(labels);
           index = grouped.get(key);
           if (index === undefined) {
             index = converted.metrics.length;
@@ -109,6 +112,7 @@ export function familiesOfText(parsed: ParsedBody): ConvertedFamily[] {
             converted.metrics.push(emptyMetric(type, labels));
             converted.samples.push(0);
           }
+          last = index;
         } else {
           index = converted.metrics.length;
           converted.metrics.push(emptyMetric(type, labels));
@@ -123,6 +127,26 @@ export function familiesOfText(parsed: ParsedBody): ConvertedFamily[] {
     if (converted.metrics.length > 0) out.push(converted);
   }
   return out;
+}
+
+/** The same labels in the same order. */
+function sameLabels(a: LabelPairs, b: LabelPairs): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]![0] !== b[i]![0] || a[i]![1] !== b[i]![1]) return false;
+  return true;
+}
+
+/**
+ * A label set as a string, the same for any order of its labels: names and values joined in name
+ * order. A scan's labels are nearly always in name order already: sorted only when not.
+ */
+function groupKey(labels: LabelPairs): string {
+  let ordered = true;
+  for (let i = 1; i < labels.length && ordered; i++) ordered = labels[i - 1]![0] < labels[i]![0];
+  const sorted = ordered ? labels : [...labels].sort((a, b) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  let key = '';
+  for (let i = 0; i < sorted.length; i++) key += `${i === 0 ? '' : '\u0001'}${sorted[i]![0]}\u0000${sorted[i]![1]}`;
+  return key;
 }
 
 /** A sample's labels, unescaped; one of the names promux adds renamed exported_<name> (servedLabels). */
