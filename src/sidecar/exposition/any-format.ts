@@ -41,8 +41,8 @@ export function mergeAnyFormat(targets: FetchedTarget[], options: MergeOptions, 
       const body = converted.body;
       return { ...target, body, contentType: OPENMETRICS, parsed: undefined };
     } catch (e) {
-      if ((e as Error).name !== 'ProtobufError') throw e;
-      return { ...target, body: undefined, error: `invalid protobuf exposition: ${(e as Error).message}` };
+      if (!(e instanceof protobuf.ProtobufError)) throw e;
+      return { ...target, body: undefined, error: `invalid protobuf exposition: ${e.message}` };
     }
   });
   return mergeStreamed(converted, options, drops);

@@ -2,7 +2,12 @@
 
 export const PROTOBUF_MEDIA_TYPE = 'application/vnd.google.protobuf';
 
+/** A Content-Type's media type, without its parameters, lower case ('' when there is none). */
+export function mediaTypeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+}
+
 /** The Content-Type names the protobuf exposition (delimited MetricFamily messages). */
 export function isProtobufContentType(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.split(';', 1)[0]!.trim().toLowerCase() === PROTOBUF_MEDIA_TYPE;
+  return mediaTypeOf(contentType) === PROTOBUF_MEDIA_TYPE;
 }

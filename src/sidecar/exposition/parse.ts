@@ -5,6 +5,7 @@
 // Families, HELP, TYPE and UNIT are the only objects, one per family.
 
 import { isUtf8 } from 'node:buffer';
+import { mediaTypeOf } from './content-type.ts';
 import { isLegacyMetricName } from './names.ts';
 import type { ExpositionFormat } from './types.ts';
 
@@ -166,7 +167,7 @@ export function detectFormat(contentType: string | undefined, body: Buffer): Exp
 
 /** Text or OpenMetrics from a known Content-Type; undefined when only the body can tell (see detectFormat). */
 export function formatOfContentType(contentType: string | undefined): ExpositionFormat | undefined {
-  const mediaType = (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType === 'application/openmetrics-text') return 'openmetrics';
   if (mediaType === 'text/plain') return 'text';
   return undefined;
