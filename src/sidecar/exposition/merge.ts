@@ -6,9 +6,7 @@
 // A rare sample (quoted names, a label renamed or re-escaped, a text sample served as OpenMetrics)
 // is written anew instead, from its parts.
 
-import {
-  DROP_REASONS, EXEMPLAR_DROP_REASONS, targetLabelNames, targetLabels, type DropCounter, type DropReason, type TargetKey,
-} from './drops.ts';
+import { targetLabelNames, targetLabels, type DropCounter, type DropReason, type TargetKey } from './drops.ts';
 import { escapeName, isLegacyLabelName, quoteName } from './names.ts';
 import {
   detectFormat, ExpositionError, F_DROPPED, freeNow, F_REWRITTEN, F_TIMESTAMP_NOT_TEXT,
@@ -16,6 +14,7 @@ import {
   R_LABELS_START, R_NAME_END, R_NAME_START, R_REST, R_TS_END, R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords,
   servedLabels, SUFFIX_OF_PART, TEXT_TYPE_NAMES, type MetricType, type ParsedBody, type ParsedFamily,
 } from './parse.ts';
+import { ownSeries, OWN_FAMILY_LIST } from './own.ts';
 import { openMetricsViolation } from './rules.ts';
 import type {
   Accepted, Escaping, ExpositionFormat, FetchedTarget, MergeAnswer, MergeOptions, MergeOutput, OutputFormat, TargetLabels, TargetOutcome,
@@ -112,29 +111,6 @@ interface OutFamily {
   ownLines: string;
   sources: Source[];
 }
-
-export const OWN_FAMILIES = {
-  up: {
-    name: 'promux_target_up',
-    help: '1 when promux fetched and parsed the target\'s metrics (a container\'s endpoint) on this scrape, 0 when it served none of them.',
-  },
-  duration: {
-    name: 'promux_target_scrape_duration_seconds', unit: 'seconds',
-    help: 'How long fetching the target\'s metrics took on this scrape.',
-  },
-  samples: { name: 'promux_target_samples', help: 'Samples of the target served on this scrape.' },
-  /** A counter: OpenMetrics names the family without _total, text with it. */
-  dropped: {
-    name: 'promux_dropped_samples',
-    help: `Samples of the target not served, by reason: ${DROP_REASONS.join(', ')}.`,
-  },
-  droppedExemplars: {
-    name: 'promux_dropped_exemplars',
-    help: `Exemplars of the target not served, by reason: ${EXEMPLAR_DROP_REASONS.join(', ')}.`,
-  },
-};
-const DROPPED_TOTAL = `${OWN_FAMILIES.dropped.name}_total`;
-const DROPPED_EXEMPLARS_TOTAL = `${OWN_FAMILIES.droppedExemplars.name}_total`;
 
 /**
  * Parses every target and plans one exposition, written as its pieces are taken (see types.ts for the
@@ -259,17 +235,8 @@ export function mergeStreamed(targets: FetchedTarget[], options: MergeOptions, d
     else out.sources.push(source);
   };
   // promux's own families come first, so that a target's family of the same name joins them.
-  const ownFamily = (f: { name: string; help: string; unit?: string }, type: MetricType): OutFamily =>
-    add(f.name, type, f.help, f.unit, false);
-  const own = {
-    up: ownFamily(OWN_FAMILIES.up, 'gauge'),
-    duration: ownFamily(OWN_FAMILIES.duration, 'gauge'),
-    samples: ownFamily(OWN_FAMILIES.samples, 'gauge'),
-    dropped: ownFamily({ ...OWN_FAMILIES.dropped, name: format === 'text' ? DROPPED_TOTAL : OWN_FAMILIES.dropped.name }, 'counter'),
-    droppedExemplars: ownFamily({
-      ...OWN_FAMILIES.droppedExemplars, name: format === 'text' ? DROPPED_EXEMPLARS_TOTAL : OWN_FAMILIES.droppedExemplars.name,
-    }, 'counter'),
-  };
+  const own = OWN_FAMILY_LIST.map((f) =>
+    add(format === 'text' && f.type === 'counter' ? `${f.name}_total` : f.name, f.type, f.help, f.unit, false));
 
   /** Timestamps (true) or none (false) of the info families served as OpenMetrics so far, by name (see sameInfoTimestamps). */
   const infoTimestamps = new Map<string, boolean>();
@@ -315,22 +282,13 @@ export function mergeStreamed(targets: FetchedTarget[], options: MergeOptions, d
 
   const containerTexts = targets.map((t) => labelsText(targetLabels(t, label)));
   const containerLabels = containerTexts.map((text) => Buffer.from(text, 'utf8'));
-  targets.forEach((target, i) => {
-    const outcome = outcomes[i]!;
-    const labels = `{${containerTexts[i]},endpoint="${escapeLabelValue(target.endpoint)}"}`;
-    own.up.ownLines += `${own.up.name}${labels} ${outcome.up ? 1 : 0}\n`;
-    own.duration.ownLines += `${own.duration.name}${labels} ${target.durationSeconds}\n`;
-    own.samples.ownLines += `${own.samples.name}${labels} ${outcome.samples}\n`;
-  });
-  for (const target of drops.targets()) {
-    const labels = `${labelsText(targetLabels(target, label))},endpoint="${escapeLabelValue(target.endpoint)}"`;
-    for (const reason of DROP_REASONS) {
-      own.dropped.ownLines += `${DROPPED_TOTAL}{${labels},reason="${reason}"} ${drops.get(target, reason)}\n`;
-    }
-    for (const reason of EXEMPLAR_DROP_REASONS) {
-      own.droppedExemplars.ownLines +=
-        `${DROPPED_EXEMPLARS_TOTAL}{${labels},reason="${reason}"} ${drops.getExemplars(target, reason)}\n`;
-    }
+  const series = ownSeries(targets, outcomes, drops, label);
+  for (let f = 0; f < series.length; f++) {
+    const { family, samples } = series[f]!;
+    const name = family.type === 'counter' ? `${family.name}_total` : family.name;
+    let lines = '';
+    for (let i = 0; i < samples.length; i++) lines += `${name}{${labelsText(samples[i]!.labels)}} ${samples[i]!.value}\n`;
+    own[f]!.ownLines = lines;
   }
 
   return {

@@ -16,13 +16,11 @@
 // A "sample" of a target here is one Metric message (a histogram with all its buckets is one; a text
 // target's samples, converted, are counted the same way).
 
-import {
-  DROP_REASONS, EXEMPLAR_DROP_REASONS, targetLabelNames, targetLabels, type DropCounter, type DropReason,
-} from '../drops.ts';
+import { targetLabelNames, targetLabels, type DropCounter, type DropReason } from '../drops.ts';
 import { isProtobufContentType } from '../content-type.ts';
-import { OWN_FAMILIES } from '../merge.ts';
 import { detectFormat, ExpositionError, parseBody, releaseRecords } from '../parse.ts';
 import { escapeName } from '../names.ts';
+import { ownSeries, OWN_FAMILY_LIST } from '../own.ts';
 import type { AnyMergeOutput, Escaping, FetchedTarget, MergeOptions, TargetLabels, TargetOutcome } from '../types.ts';
 import {
   encodeBody, labelHash, metricLabelsHash, ProtobufError, PROTOBUF_CONTENT_TYPE, rawMetric, rawMetricAt, scanFamilies, TYPE, Writer,
@@ -118,13 +116,9 @@ export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, d
     out.set(name, family);
     return family;
   };
-  const own = {
-    up: add(OWN_FAMILIES.up.name, TYPE.gauge, OWN_FAMILIES.up.help, undefined, []),
-    duration: add(OWN_FAMILIES.duration.name, TYPE.gauge, OWN_FAMILIES.duration.help, OWN_FAMILIES.duration.unit, []),
-    samples: add(OWN_FAMILIES.samples.name, TYPE.gauge, OWN_FAMILIES.samples.help, undefined, []),
-    dropped: add(`${OWN_FAMILIES.dropped.name}_total`, TYPE.counter, OWN_FAMILIES.dropped.help, undefined, []),
-    droppedExemplars: add(`${OWN_FAMILIES.droppedExemplars.name}_total`, TYPE.counter, OWN_FAMILIES.droppedExemplars.help, undefined, []),
-  };
+  const own = OWN_FAMILY_LIST.map((f) => f.type === 'counter'
+    ? add(`${f.name}_total`, TYPE.counter, f.help, f.unit, [])
+    : add(f.name, TYPE.gauge, f.help, f.unit, []));
   const ownNames = new Set(out.keys());
   for (const family of out.values()) family.served.add(family.name);
   /** Per target: its labels as encoded LabelPair fields, written before each of its metrics. */
@@ -230,21 +224,13 @@ export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, d
   }
   drops.retain(targets);
 
-  const ownMetric = (labels: LabelPairs, value: number, counter: boolean): RawMetric =>
-    rawMetric(counter ? { labels, counter: { value }, unknown: [] } : { labels, gauge: { value }, unknown: [] });
-  targets.forEach((target, i) => {
-    const labels = withTargetLabels([['endpoint', target.endpoint]], targetLabels(target, label));
-    own.up.own.push(ownMetric(labels, outcomes[i]!.up ? 1 : 0, false));
-    own.duration.own.push(ownMetric(labels, target.durationSeconds, false));
-    own.samples.own.push(ownMetric(labels, outcomes[i]!.samples, false));
-  });
-  for (const target of drops.targets()) {
-    const labels = withTargetLabels([['endpoint', target.endpoint]], targetLabels(target, label));
-    for (const reason of DROP_REASONS) {
-      own.dropped.own.push(ownMetric(withTargetLabels(labels, [['reason', reason]]), drops.get(target, reason), true));
-    }
-    for (const reason of EXEMPLAR_DROP_REASONS) {
-      own.droppedExemplars.own.push(ownMetric(withTargetLabels(labels, [['reason', reason]]), drops.getExemplars(target, reason), true));
+  const series = ownSeries(targets, outcomes, drops, label);
+  for (let f = 0; f < series.length; f++) {
+    const counter = series[f]!.family.type === 'counter';
+    for (const { labels, value } of series[f]!.samples) {
+      // Sorted, as Prometheus sorts a metric's labels (withTargetLabels adds them to none).
+      const sorted = withTargetLabels([], labels);
+      own[f]!.own.push(rawMetric(counter ? { labels: sorted, counter: { value }, unknown: [] } : { labels: sorted, gauge: { value }, unknown: [] }));
     }
   }
 
