@@ -10,6 +10,7 @@
 // benchmarks differ more than the code does), with their p50 and peak private memory; it only prints
 // (`--gzip`: the scrapes take gzip). `--memory [dir]` prints where the private memory of this
 // checkout's sidecar (or dir's) is; `--cgroup <MiB>` runs only the memory-limit part, at that limit.
+// `--quick [dir]` measures only the floor and this checkout's (or dir's) sidecar as injected (see quick()).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -161,6 +162,8 @@ interface Steady {
   beforeScrapes: number[];
   max: number;
   rss: number;
+  /** CPU per scrape over the whole run (the time between scrapes counted too). */
+  cpuPerScrapeMs: number;
   /** RssAnon after the idle periods that follow (no scrape for STEADY_IDLE_SECONDS). */
   idle: number;
 }
@@ -231,6 +234,7 @@ async function steadyState(started: Started): Promise<Steady> {
   const pid = started.child.pid!;
   const beforeScrapes: number[] = [];
   let rss = 0;
+  const cpuBefore = cpuMs(pid);
   for (let i = 0; i < STEADY_SCRAPES; i++) {
     if (i > 0) {
       beforeScrapes.push(procStatus(pid, 'RssAnon'));
@@ -240,7 +244,8 @@ async function steadyState(started: Started): Promise<Steady> {
     await sleep(STEADY_INTERVAL_SECONDS * 1000);
   }
   beforeScrapes.push(procStatus(pid, 'RssAnon'));
-  return { beforeScrapes, max: Math.max(...beforeScrapes), rss, idle: 0 };
+  const cpuPerScrapeMs = (cpuMs(pid) - cpuBefore) / STEADY_SCRAPES;
+  return { beforeScrapes, max: Math.max(...beforeScrapes), rss, cpuPerScrapeMs, idle: 0 };
 }
 
 /** RSS of Node 24 itself: an HTTP server doing nothing, with the sidecar's flags. */
@@ -361,7 +366,8 @@ async function main(): Promise<void> {
           `peak RSS ${mib(injected.hwm)} MiB (target: at most 80, ${injected.hwm <= 80 * 1024 * 1024 ? 'met' : 'NOT met'}).`,
         `- Between scrapes, scraped every ${STEADY_INTERVAL_SECONDS} s (gzip out) after the load above: private memory ` +
           `just before each scrape ${steady.beforeScrapes.map(mib).join(', ')} MiB (target: at most 24, ` +
-          `${steady.max <= 24 * 1024 * 1024 ? 'met' : 'NOT met'}), RSS at most ${mib(steady.rss)} MiB; ` +
+          `${steady.max <= 24 * 1024 * 1024 ? 'met' : 'NOT met'}), RSS at most ${mib(steady.rss)} MiB, CPU ` +
+          `${ms(steady.cpuPerScrapeMs)} ms per scrape (${ms(injected.gzip.cpuPerScrapeMs)} back to back); ` +
           `${mib(steady.idle)} MiB private after ${STEADY_INTERVAL_SECONDS + 2 * IDLE_SECONDS + IDLE_SETTLE_SECONDS} s without a scrape.`,
         `- ${big.label} as injected: p50 ${ratio.toFixed(2)}x the floor's ` +
           `(target: within 2x, ${ratio <= 2 ? 'met' : 'NOT met'}); peak RSS ${mib(injected.hwm)} MiB ` +
@@ -546,9 +552,10 @@ async function memory(root: string): Promise<void> {
   const big = await startTargets(SERIES_PER_TARGET);
   const probeFile = join(import.meta.dirname, 'sidecar', 'memory-probe.cjs');
   // --no-env: without the injected environment but NODE_OPTIONS (as main injected it before MALLOC_ARENA_MAX).
-  const env = process.argv.includes('--no-env') ? {} : INJECTED.env;
-  const setup = { ...INJECTED, env, nodeOptions: `${INJECTED.nodeOptions} --require ${probeFile}` };
+  const chosen = setupFromArgs(process.argv.includes('--no-env') ? { ...INJECTED, env: {} } : INJECTED);
+  const setup = { ...chosen, nodeOptions: `${chosen.nodeOptions} --require ${probeFile}` };
   const rows: string[] = [];
+  let steadyCpu = 0;
   try {
     const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
     if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
@@ -576,12 +583,14 @@ async function memory(root: string): Promise<void> {
       clearInterval(sampler);
       rows.push(describeMemory(`peak, 60 scrapes back to back (${name}; V8 figures after them)`, peak!, await probe(sidecar)));
     }
+    const cpuBefore = cpuMs(pid);
     for (let i = 0; i < 4; i++) {
       await sleep(STEADY_INTERVAL_SECONDS * 1000);
       rows.push(describeMemory(`${STEADY_INTERVAL_SECONDS} s after scrape ${i + 1} of a scrape every ${STEADY_INTERVAL_SECONDS} s (gzip)`,
         privateMemory(pid), await probe(sidecar)));
       await scrape(agent, sidecar.port, { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' });
     }
+    steadyCpu = (cpuMs(pid) - cpuBefore) / 4;
     await stopChild(sidecar.child);
   } finally {
     rmSync(dist, { recursive: true, force: true });
@@ -594,6 +603,40 @@ async function memory(root: string): Promise<void> {
     'other anonymous mappings | of which V8 heap (spaces over 0.25 MiB) | ArrayBuffers (V8) | the rest: malloc mmap chunks |');
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  console.log(`CPU per scrape, scraped every ${STEADY_INTERVAL_SECONDS} s (the 15 s between counted too): ${ms(steadyCpu)} ms`);
+}
+
+/** `setup` with the NODE_OPTIONS of `--node-options "<flags>"` and the variables of `--env NAME=VALUE` (repeatable) added to its environment. */
+function setupFromArgs(setup: NodeSetup): NodeSetup {
+  const option = (name: string): string[] => process.argv.flatMap((a, i) => (a === name ? [process.argv[i + 1]!] : []));
+  const nodeOptions = option('--node-options')[0] ?? setup.nodeOptions;
+  const env = { ...setup.env, ...Object.fromEntries(option('--env').map((e) => e.split('=', 2) as [string, string])) };
+  return { label: `NODE_OPTIONS="${nodeOptions}" ${JSON.stringify(env)}`, flags: setup.flags, nodeOptions, env };
+}
+
+/**
+ * `--quick [dir] [--node-options "<flags>"] [--env NAME=VALUE ...]`: only the floor and the sidecar as injected
+ * (or with those NODE_OPTIONS and extra environment) over the 16.8k-series targets, plain and gzip, and
+ * the targets' ratios; prints, writes nothing. For trying a change or a flag in a few minutes.
+ */
+async function quick(root: string): Promise<void> {
+  const setup = setupFromArgs(INJECTED);
+  const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
+  const big = await startTargets(SERIES_PER_TARGET);
+  try {
+    const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', dist], { stdio: 'inherit' });
+    if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
+    console.log(`${big.label}, ${root}; load average before: ${loadBefore}`);
+    const floor = await measureFloor(big);
+    const sidecar = await measureSidecar(join(dist, 'promux.mjs'), setup, big, false);
+    for (const r of [...floor.rows, ...sidecar.rows]) console.log(r);
+    console.log(`gzip p50 ${(sidecar.gzip.p50 / floor.gzip.p50).toFixed(2)}x the floor's (target 1.3x); plain ` +
+      `${(sidecar.run.p50 / floor.run.p50).toFixed(2)}x; peak private ${mib(sidecar.anon)} MiB (32); peak RSS ${mib(sidecar.hwm)} MiB (80)`);
+  } finally {
+    rmSync(dist, { recursive: true, force: true });
+    await big.close();
+    agent.destroy();
+  }
 }
 
 /** Prometheus 2.42 with --enable-feature=native-histograms: protobuf first. */
@@ -680,11 +723,18 @@ async function protobufRuns(): Promise<void> {
   console.log(`\n${section}`);
 }
 
+/** The directory after option `name`, if one follows it. */
+function optionalDir(name: string): string | undefined {
+  const next = process.argv[process.argv.indexOf(name) + 1];
+  return next !== undefined && !next.startsWith('-') ? next : undefined;
+}
+
 const baselineAt = process.argv.indexOf('--baseline');
 const memoryAt = process.argv.indexOf('--memory');
 const cgroupAt = process.argv.indexOf('--cgroup');
 if (process.argv.includes('--protobuf')) await protobufRuns();
+else if (process.argv.includes('--quick')) await quick(optionalDir('--quick') ?? ROOT);
 else if (cgroupAt !== -1) await limitedOnly(Number(process.argv[cgroupAt + 1]));
-else if (memoryAt !== -1) await memory(process.argv[memoryAt + 1]?.startsWith('-') === false ? process.argv[memoryAt + 1]! : ROOT);
+else if (memoryAt !== -1) await memory(optionalDir('--memory') ?? ROOT);
 else if (baselineAt === -1) await main();
 else await compare(process.argv[baselineAt + 1]!, process.argv.includes('--gzip'));

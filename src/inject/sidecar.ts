@@ -27,11 +27,16 @@ export const SIDECAR_NODE_OPTIONS = '--max-old-space-size=48 --max-semi-space-si
  * The injected container's environment. MALLOC_ARENA_MAX: glibc gives each thread that allocates
  * (zlib on the thread pool, V8's compiler and GC helpers) an arena of its own, and the memory freed in
  * one is rarely given back: 9-15 MiB of the sidecar's private memory at its peak and between scrapes.
- * Two arenas: 7-10 MiB less, at no measurable CPU cost (bench/sidecar.ts --memory, BENCHMARKS.md).
+ * Two arenas: 7-10 MiB less, at no measurable CPU cost. MALLOC_MMAP_THRESHOLD_: a fixed threshold
+ * (glibc otherwise raises it to the size of each large block freed) keeps every block of 128 KiB or
+ * more (bodies, sample records, answer pieces) in a mapping of its own, given back to the system when
+ * the sidecar frees it after a scrape, rather than in malloc's heap, which keeps it: 3-9 MiB less
+ * between scrapes (bench/sidecar.ts --memory, BENCHMARKS.md).
  */
 export const SIDECAR_ENV: ReadonlyArray<{ name: string; value: string }> = [
   { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS },
   { name: 'MALLOC_ARENA_MAX', value: '2' },
+  { name: 'MALLOC_MMAP_THRESHOLD_', value: '131072' },
 ];
 
 function definedResources(list: ResourceList): ResourceList | undefined {

@@ -108,6 +108,8 @@ function requestFor(target: Target, host: string, limits: FetchLimits): string {
  */
 export class ReceiveBuffer {
   buffer: Buffer | undefined;
+  /** The size of the last body received here: a fresh buffer for a body of unknown length starts there rather than growing to it. */
+  lastSize = 0;
 }
 
 const MIN_CAPACITY = 64 * 1024;
@@ -123,7 +125,7 @@ class BodyWriter {
   constructor(receive: ReceiveBuffer | undefined, expectedLength: number | undefined, maxBytes: number) {
     this.receive = receive;
     this.maxBytes = maxBytes;
-    const wanted = Math.max(expectedLength ?? 0, MIN_CAPACITY);
+    const wanted = Math.max(expectedLength ?? receive?.lastSize ?? 0, MIN_CAPACITY);
     const kept = receive?.buffer;
     this.buffer = kept !== undefined && kept.length >= wanted ? kept : Buffer.allocUnsafeSlow(Math.min(wanted, maxBytes));
   }
@@ -145,7 +147,10 @@ class BodyWriter {
   contents(): Buffer {
     // Keep the buffer for the next fetch, unless this body has shrunk far below it.
     const oversized = this.buffer.length > 4 * this.size + MIN_CAPACITY;
-    if (this.receive !== undefined) this.receive.buffer = oversized ? undefined : this.buffer;
+    if (this.receive !== undefined) {
+      this.receive.buffer = oversized ? undefined : this.buffer;
+      this.receive.lastSize = this.size;
+    }
     return this.buffer.subarray(0, this.size);
   }
 }

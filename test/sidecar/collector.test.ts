@@ -103,7 +103,7 @@ test('on demand: a scrape that starts while an answer is still being written fet
   assert.notDeepEqual(jobValues(bodyOf(second), 'app'), jobValues(firstBody, 'app'));
 });
 
-test('on demand: 75 s after the last answer was sent the receive buffers are freed, and the next scrape fetches into new ones', async (t) => {
+test('on demand: 1 s after the last answer was sent the receive buffers are freed, and the next scrape fetches into new ones', async (t) => {
   const { fetch, targets, bodies } = await countingTargets(t);
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge, quiet);
   const first = bodyOf(await collector.collect(TEXT, 1000)).toString();
@@ -112,7 +112,7 @@ test('on demand: 75 s after the last answer was sent the receive buffers are fre
   mock.timers.enable({ apis: ['setTimeout'] });
   t.after(() => mock.timers.reset());
   collector.sent();
-  mock.timers.tick(74_999);
+  mock.timers.tick(999);
   assert.ok(bodies[2]!.length > 0, 'kept while scrapes may follow');
   mock.timers.tick(1);
   assert.equal(bodies[2]!.length, 0, 'the receive buffer is freed');

@@ -11,6 +11,7 @@ import { gzipSync } from 'node:zlib';
 import type { Target } from '../../src/target-map.ts';
 import { ExpositionError } from '../../src/sidecar/exposition/index.ts';
 import { fetchTarget, ReceiveBuffer } from '../../src/sidecar/fetch.ts';
+import { freeReceiveBuffers } from '../../src/sidecar/scraper.ts';
 import { PROMETHEUS_3_ACCEPT } from './exposition/accept.ts';
 import { requireTool } from '../helpers/tools.ts';
 import { closedPort, OM_TYPE, startServer, TEXT_TYPE, type Handler } from './helpers.ts';
@@ -230,4 +231,21 @@ test('a ReceiveBuffer is reused from one fetch to the next, grown when a body ou
   gzip = false;
   assert.ok((await fetchTarget(target(server.port), limits, receive)).body?.equals(body));
   assert.equal(receive.buffer, undefined, 'a buffer far larger than the body is let go');
+});
+
+test('a freed ReceiveBuffer starts the next body of unknown length at the last body\'s size, not grown to it by doubling', async (t) => {
+  const body = Buffer.alloc(300_000, 'a');
+  const server = await startServer((_req, res) => {
+    res.writeHead(200); // chunked: no Content-Length
+    res.write(body.subarray(0, 100_000));
+    res.end(body.subarray(100_000));
+  });
+  t.after(() => server.close());
+  const receive = new ReceiveBuffer();
+  assert.ok((await fetchTarget(target(server.port), limits, receive)).body?.equals(body));
+  assert.equal(receive.buffer?.length, 512 * 1024, 'grown from 64 KiB by doubling');
+  freeReceiveBuffers([receive]);
+  assert.equal(receive.buffer, undefined);
+  assert.ok((await fetchTarget(target(server.port), limits, receive)).body?.equals(body));
+  assert.equal(receive.buffer?.length, body.length);
 });

@@ -1174,6 +1174,12 @@ function fitsTextTimestamp(buf: Buffer, start: number, end: number): boolean {
 let dedupeTable = new Int32Array(0);
 const spareRecords: Int32Array[] = [];
 const MAX_SPARE_RECORDS = 8;
+/**
+ * The length of the largest records handed back: once the pool has been freed, a parse starts at it
+ * instead of doubling its way there (copying each time). Pages of it that a smaller body leaves
+ * untouched cost no memory.
+ */
+let recordsHint = 0;
 
 /**
  * Gives the scratch memory back to the system now (detaching an ArrayBuffer frees its memory at once,
@@ -1200,7 +1206,7 @@ function takeRecords(length: number): Int32Array {
   for (let i = 0; i < spareRecords.length; i++) {
     if (largest === -1 || spareRecords[i]!.length > spareRecords[largest]!.length) largest = i;
   }
-  if (largest === -1 || spareRecords[largest]!.length < length) return new Int32Array(length);
+  if (largest === -1 || spareRecords[largest]!.length < length) return new Int32Array(Math.max(length, recordsHint));
   return spareRecords.splice(largest, 1)[0]!;
 }
 
@@ -1210,6 +1216,7 @@ function takeRecords(length: number): Int32Array {
  */
 export function releaseRecords(records: Int32Array): void {
   if (spareRecords.includes(records)) return;
+  recordsHint = Math.max(recordsHint, records.length);
   if (spareRecords.length < MAX_SPARE_RECORDS) {
     spareRecords.push(records);
     return;

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import {
   BodyParser, DropCounter, ExpositionError, formatOfContentType, mergeTargets, type FetchedTarget, type ParsedBody,
 } from '../../../src/sidecar/exposition/index.ts';
-import { parseBody, RECORD_SIZE } from '../../../src/sidecar/exposition/parse.ts';
+import { freeScratch, parseBody, RECORD_SIZE, releaseRecords } from '../../../src/sidecar/exposition/parse.ts';
 import { ACCEPT } from './accept.ts';
 import { body as bodyArbitrary, mergeCase } from './generate.ts';
 
@@ -223,4 +223,17 @@ test('formatOfContentType names the format only for a known media type (the body
   assert.equal(formatOfContentType('Text/Plain; version=0.0.4'), 'text');
   assert.equal(formatOfContentType('text/html'), undefined);
   assert.equal(formatOfContentType(undefined), undefined);
+});
+
+test('once the record pool is freed, a parse starts with records as large as the largest handed back, not doubling its way there', () => {
+  const lines = Array.from({ length: 5000 }, (_, i) => `jobs{q="${i}"} ${i}`).join('\n');
+  const large = parseBody(Buffer.from(`# TYPE jobs gauge\n${lines}\n`), 'text', [LABEL]);
+  const length = large.records.length;
+  assert.ok(length >= 5000 * RECORD_SIZE);
+  releaseRecords(large.records);
+  freeScratch();
+  assert.equal(large.records.length, 0, 'freed');
+  const small = parseBody(Buffer.from('# TYPE jobs gauge\njobs 1\n'), 'text', [LABEL]);
+  assert.ok(small.records.length >= length, `${small.records.length} records, ${length} handed back`);
+  releaseRecords(small.records);
 });
