@@ -29,8 +29,9 @@ const MAX_MEMOIZED = 4;
 /**
  * On demand, the buffers kept for the next scrape are freed once none has followed for this long.
  * Scrapers come every 10-60 s, so a buffer kept until the next one is memory the pod pays for all
- * the time (9-11 MiB of bench/sidecar.ts's 36 MiB between scrapes); a scrape into fresh buffers costs
- * about a fifth more CPU. Scrapes back to back, or several scrapers at once, keep them.
+ * the time: freed, bench/sidecar.ts's sidecar keeps 26-29 MiB private between scrapes 15 s apart
+ * instead of 34-39. The price is CPU: a scrape into fresh buffers costs 20-40 ms more (median 110
+ * against 70 ms side by side, 15 s apart; BENCHMARKS.md). Scrapes back to back keep them.
  */
 const FREE_AFTER_MS = 1000;
 
