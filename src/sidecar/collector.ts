@@ -2,7 +2,7 @@
 // the merged answer out (on demand written as it is sent; the background cache's whole), with the
 // target state changes logged.
 
-import { DropCounter, freePieces, freeScratch, loadProtobuf, targetKeyOf } from './exposition/index.ts';
+import { DropCounter, freePieces, freeScratch, loadProtobuf, targetKeyOf, wholeAnswer } from './exposition/index.ts';
 import type { Accepted, AnyMergeOutput, FetchedTarget, MergeAnswer, TargetOutcome } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import type { BackgroundScraper, Snapshot } from './scraper.ts';
@@ -93,8 +93,7 @@ export class Collector {
     if (!('pieces' in output)) {
       snapshot.done?.(); // a whole answer reads no body once the merge has returned
     } else if (snapshot.done === undefined) {
-      const { pieces, ...head } = output;
-      output = { ...head, body: Buffer.concat([...pieces]) };
+      output = wholeAnswer(output);
     } else {
       output.pieces = releasedAfter(output.pieces, snapshot.done);
     }

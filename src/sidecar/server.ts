@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { constants, createGzip, gzip, type ZlibOptions } from 'node:zlib';
 import type { Collector } from './collector.ts';
-import { recyclePiece } from './exposition/index.ts';
+import { recyclePiece, wholeAnswer } from './exposition/index.ts';
 import type { AnyMergeOutput, MergeAnswer } from './exposition/types.ts';
 import type { Log } from './log.ts';
 import { acceptsGzip, negotiateOutput, targetTimeoutMs } from './negotiate.ts';
@@ -148,7 +148,7 @@ export class SidecarServer {
     } else {
       // HTTP/1.0 has no chunks: a body ended by the connection's end could not be told from a cut one.
       try {
-        body = Buffer.concat([...output.pieces]);
+        body = wholeAnswer(output).body;
       } catch (e) {
         this.failed(res, e);
         return;

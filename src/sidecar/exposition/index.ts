@@ -4,7 +4,7 @@ export {
   type TargetKey,
 } from './drops.ts';
 export { BodyParser, ExpositionError, formatOfContentType, freeNow, freeScratch, type ParsedBody } from './parse.ts';
-export { freePieces, mergeStreamed, mergeTargets, recyclePiece } from './merge.ts';
+export { freePieces, mergeStreamed, mergeTargets, recyclePiece, wholeAnswer } from './merge.ts';
 export { loadProtobuf, mergeAnyFormat } from './any-format.ts';
 export { isProtobufContentType } from './content-type.ts';
 export type * from './types.ts';

@@ -302,8 +302,13 @@ export function mergeStreamed(targets: FetchedTarget[], options: MergeOptions, d
 
 /** mergeStreamed's answer whole, in one Buffer (what the background cache serves many times). */
 export function mergeTargets(targets: FetchedTarget[], options: MergeOptions, drops: DropCounter): MergeOutput {
-  const { pieces, ...answer } = mergeStreamed(targets, options, drops);
-  return { ...answer, body: Buffer.concat([...pieces]) };
+  return wholeAnswer(mergeStreamed(targets, options, drops));
+}
+
+/** A streamed answer taken whole: every piece, in one Buffer. */
+export function wholeAnswer(answer: MergeAnswer): MergeOutput {
+  const { pieces, ...head } = answer;
+  return { ...head, body: Buffer.concat([...pieces]) };
 }
 
 /**

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import type { TestContext } from 'node:test';
 import type { AnyMergeOutput, MergeAnswer } from '../../../src/sidecar/exposition/types.ts';
+import { wholeAnswer } from '../../../src/sidecar/exposition/index.ts';
 import { requireTool } from '../../helpers/tools.ts';
 
 /** promtool check metrics on stdin: undefined when it parsed (lint findings about names are not parse errors). */
@@ -184,7 +185,5 @@ function readSample(line: string): RefSample {
 
 /** The answer with its body whole: a streamed one (mergeStreamed) taken to its end, which releases its snapshot. */
 export function whole(output: MergeAnswer | AnyMergeOutput): AnyMergeOutput {
-  if ('body' in output) return output;
-  const { pieces, ...head } = output;
-  return { ...head, body: Buffer.concat([...pieces]) };
+  return 'body' in output ? output : wholeAnswer(output);
 }
