@@ -52,9 +52,11 @@ function namedEscaping(range: MediaRange | undefined): Escaping | undefined {
   return named !== undefined && ESCAPINGS.includes(named) ? named as Escaping : undefined;
 }
 
-/** How names are written for the range: without the parameter, escaped with underscores (prometheus/common's default). */
+/** How names are written without the `escaping` parameter (prometheus/common's default). */
+const DEFAULT_ESCAPING: Escaping = 'underscores';
+
 function escapingOf(range: MediaRange | undefined): Escaping {
-  return namedEscaping(range) ?? 'underscores';
+  return namedEscaping(range) ?? DEFAULT_ESCAPING;
 }
 
 function candidate(format: ExpositionFormat, range: MediaRange): Candidate | undefined {
@@ -66,7 +68,7 @@ function candidate(format: ExpositionFormat, range: MediaRange): Candidate | und
     output: {
       format,
       contentType: `${MEDIA_TYPES[format]}; version=${version}; charset=utf-8${escaping === undefined ? '' : `; escaping=${escaping}`}`,
-      escaping: escapingOf(range),
+      escaping: escaping ?? DEFAULT_ESCAPING,
     },
   };
 }

@@ -33,10 +33,11 @@ export const OWN_FAMILIES = {
   },
 } as const satisfies Record<string, OwnFamily>;
 
-/** In output order (before every target's family, so that a target's family of the same name joins them). */
-export const OWN_FAMILY_LIST: readonly OwnFamily[] = [
-  OWN_FAMILIES.up, OWN_FAMILIES.duration, OWN_FAMILIES.samples, OWN_FAMILIES.dropped, OWN_FAMILIES.droppedExemplars,
-];
+/**
+ * In output order, OWN_FAMILIES' own (before every target's family, so that a target's family of the
+ * same name joins them).
+ */
+export const OWN_FAMILY_LIST: readonly OwnFamily[] = Object.values(OWN_FAMILIES);
 
 export interface OwnSample {
   /** The target's labels (targetLabels), endpoint, and reason for the drop counters, in that order. */
