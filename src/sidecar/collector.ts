@@ -29,11 +29,26 @@ const MAX_MEMOIZED = 4;
 /**
  * On demand, the buffers kept for the next scrape are freed once none has followed for this long.
  * Scrapers come every 10-60 s, so a buffer kept until the next one is memory the pod pays for all
- * the time: freed, bench/sidecar.ts's sidecar keeps 26-29 MiB private between scrapes 15 s apart
- * instead of 34-39. The price is CPU: a scrape into fresh buffers costs 20-40 ms more (median 110
- * against 70 ms side by side, 15 s apart; BENCHMARKS.md). Scrapes back to back keep them.
+ * the time: freed (and the garbage collected, exposedFullCollection), bench/sidecar.ts's sidecar
+ * keeps about 17 MiB private between scrapes 15 s apart instead of 34-39. The price is CPU: a scrape
+ * into fresh buffers, with its collection, costs 40-50 ms more (median 120 against 70-80 ms, 15 s
+ * apart; BENCHMARKS.md). Scrapes back to back keep them.
  */
 const FREE_AFTER_MS = 1000;
+
+/**
+ * A full garbage collection, run with the free, when Node exposes gc (the injector's NODE_OPTIONS
+ * has --expose-gc). The image runs Node with --no-memory-reducer, so an idle sidecar never collects
+ * on its own: a scrape's garbage and the pages V8 keeps in its pool (~6 MiB) would stay until the next
+ * scrape. The "last-resort" flavour is the one that gives the pool back: 16 MiB private between
+ * scrapes instead of 25-29, for 15-20 ms of CPU once per scrape that no other follows within 1 s
+ * (BENCHMARKS.md). Optimized code survives it only because the classes a scrape builds keep their
+ * last instance (keepLastInstance).
+ */
+export function exposedFullCollection(): (() => void) | undefined {
+  const gc = globalThis.gc;
+  return gc === undefined ? undefined : () => gc({ type: 'major', flavor: 'last-resort' });
+}
 
 export class Collector {
   private readonly source: Source;
@@ -54,11 +69,14 @@ export class Collector {
   /** MergeOutput.servedAsText of the last merge, logged when it changes. */
   private servedAsText: string | undefined;
   private freeTimer: NodeJS.Timeout | undefined;
+  private readonly collectGarbage: (() => void) | undefined;
 
-  constructor(source: Source, merge: Merge, log: Log) {
+  /** `collectGarbage`: run after the buffers are freed (exposedFullCollection). */
+  constructor(source: Source, merge: Merge, log: Log, collectGarbage = exposedFullCollection()) {
     this.source = source;
     this.merge = merge;
     this.log = log;
+    this.collectGarbage = collectGarbage;
   }
 
   /**
@@ -119,6 +137,7 @@ export class Collector {
       freeScratch();
       freePieces();
       scraper.freeBuffers();
+      this.collectGarbage?.();
     }, FREE_AFTER_MS).unref();
   }
 

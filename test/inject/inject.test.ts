@@ -325,7 +325,7 @@ describe('the sidecar container', () => {
         '--container_label', 'source_container', '--scrape_timeout', '10s', '--max_target_bytes', '32MiB',
         '--scrape_interval', '30000',
       ],
-      env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=48 --max-semi-space-size=1' }, { name: 'MALLOC_ARENA_MAX', value: '2' },
+      env: [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=48 --max-semi-space-size=1 --expose-gc' }, { name: 'MALLOC_ARENA_MAX', value: '2' },
         { name: 'MALLOC_MMAP_THRESHOLD_', value: '131072' }],
       ports: [{ name: 'promux-metrics', containerPort: 13434, protocol: 'TCP' }],
       resources: { requests: { cpu: '10m', memory: '48Mi' }, limits: { memory: '128Mi' } },

@@ -103,9 +103,11 @@ test('on demand: a scrape that starts while an answer is still being written fet
   assert.notDeepEqual(jobValues(bodyOf(second), 'app'), jobValues(firstBody, 'app'));
 });
 
-test('on demand: 1 s after the last answer was sent the receive buffers are freed, and the next scrape fetches into new ones', async (t) => {
+test('on demand: 1 s after the last answer was sent the receive buffers are freed, then the garbage collected, and the next scrape fetches into new ones', async (t) => {
   const { fetch, targets, bodies } = await countingTargets(t);
-  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge, quiet);
+  const collections: number[] = []; // the length of the first body when each collection ran
+  const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge, quiet,
+    () => collections.push(bodies[2]!.length));
   const first = bodyOf(await collector.collect(TEXT, 1000)).toString();
   bodyOf(await collector.collect(TEXT, 1000));
   assert.equal(bodies[2]!.buffer, bodies[0]!.buffer, 'an answer taken whole leaves its receive buffers to the next scrape');
@@ -114,8 +116,10 @@ test('on demand: 1 s after the last answer was sent the receive buffers are free
   collector.sent();
   mock.timers.tick(999);
   assert.ok(bodies[2]!.length > 0, 'kept while scrapes may follow');
+  assert.deepEqual(collections, []);
   mock.timers.tick(1);
   assert.equal(bodies[2]!.length, 0, 'the receive buffer is freed');
+  assert.deepEqual(collections, [0], 'one collection, after the buffers were freed');
   mock.timers.reset();
   const next = bodyOf(await collector.collect(TEXT, 1000)).toString();
   assert.equal(next.split('\n').filter((l) => l.startsWith('jobs{')).length, 4000);

@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { SIDECAR_NODE_OPTIONS } from '../../src/inject/sidecar.ts';
 import { REPO_ROOT, FIXTURES } from '../helpers/tools.ts';
 
 export const BIN = join(REPO_ROOT, 'bin', 'promux.js');
@@ -14,8 +15,8 @@ export const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
   'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
-/** The Node flags proposed for the injected sidecar (see bench/sidecar.ts): tests prove it works with them. */
-export const PROPOSED_NODE_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1', '--no-memory-reducer'];
+/** The Node flags of an injected sidecar: the image's entrypoint flag (Dockerfile) and the injector's NODE_OPTIONS. */
+export const INJECTED_NODE_FLAGS = ['--no-memory-reducer', ...SIDECAR_NODE_OPTIONS.split(' ')];
 
 export function fixture(name: string): Buffer {
   return readFileSync(join(FIXTURES, 'expositions', name));

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { requireTool } from '../helpers/tools.ts';
-import { PROMETHEUS_ACCEPT, PROPOSED_NODE_FLAGS, closedPort, fixture, get, OM_TYPE, samples, startServer, startSidecar, staticBody } from './helpers.ts';
+import { PROMETHEUS_ACCEPT, INJECTED_NODE_FLAGS, closedPort, fixture, get, OM_TYPE, samples, startServer, startSidecar, staticBody } from './helpers.ts';
 
 /** Spawns a long-running process, killed when the test ends. */
 function run(t: TestContext, command: string, args: string[]): ChildProcess {
@@ -90,7 +90,7 @@ test('a real Prometheus scrapes node_exporter, prom-client, Python OpenMetrics a
   const containers = ['node', 'app', 'worker', ...Object.keys(fixtures)];
   const map = [`node:${nodePort}`, `app:${appPort}`, `worker:${workerPort}`,
     ...Object.entries(fixtures).map(([name, s]) => `${name}:${s.port}`)];
-  const sidecar = await startSidecar(['-m', map.join(',')], { nodeArgs: PROPOSED_NODE_FLAGS });
+  const sidecar = await startSidecar(['-m', map.join(',')], { nodeArgs: INJECTED_NODE_FLAGS });
   t.after(() => sidecar.stop());
 
   const webPort = await startPrometheus(t, prometheus, { promux: sidecar.port });

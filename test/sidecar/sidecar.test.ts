@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import {
-  BIN, PROPOSED_NODE_FLAGS, closedPort, containerSamples, fixture, get, OM_TYPE, samples, startServer, startSidecar, staticBody, targetValue,
+  BIN, INJECTED_NODE_FLAGS, closedPort, containerSamples, fixture, get, OM_TYPE, samples, startServer, startSidecar, staticBody, targetValue,
   type TestServer,
 } from './helpers.ts';
 
@@ -102,7 +102,7 @@ test('faults: hanging, mid-body close, 100 MiB, garbage and absent targets are d
     '-m', `node:${node!.port},worker:${worker!.port},hang:${hang!.port},midbody:${midBody!.port}`,
     '-m', `big:${big!.port},garbage:${garbage!.port},absent:${absent}`,
     '--scrape_timeout', `${timeoutSeconds}s`,
-  ], { nodeArgs: PROPOSED_NODE_FLAGS });
+  ], { nodeArgs: INJECTED_NODE_FLAGS });
   const started = performance.now();
   const r = await get(s.port, '/metrics', TEXT_ACCEPT);
   const elapsedSeconds = (performance.now() - started) / 1000;

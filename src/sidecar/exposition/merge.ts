@@ -7,6 +7,7 @@
 // is written anew instead, from its parts.
 
 import { targetLabelNames, targetLabels, type DropCounter, type DropReason, type TargetKey } from './drops.ts';
+import { keepLastInstance } from './last-instances.ts';
 import { escapeName, isLegacyLabelName, quoteName } from './names.ts';
 import {
   detectFormat, ExpositionError, F_DROPPED, freeNow, F_REWRITTEN, F_TIMESTAMP_NOT_TEXT,
@@ -750,6 +751,10 @@ class Output {
   pos = 0;
   /** Pieces filled and not taken yet. */
   full: Buffer[] = [];
+
+  constructor() {
+    keepLastInstance(this);
+  }
 
   /** Makes room for `bytes` more in buf: a full piece is set aside and a new one started. */
   ensure(bytes: number): void {

@@ -6,6 +6,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { mediaTypeOf } from './content-type.ts';
+import { keepLastInstance } from './last-instances.ts';
 import { isLegacyMetricName } from './names.ts';
 import type { ExpositionFormat } from './types.ts';
 
@@ -198,6 +199,7 @@ export class BodyParser {
   /** `targetLabels`: the names of the labels promux adds to every series (the sidecar's container label). */
   constructor(format: ExpositionFormat, targetLabels: readonly string[]) {
     this.scanner = new Scanner(format, targetLabels);
+    keepLastInstance(this);
   }
 
   /** Scans the complete lines (up to the last LF) of buf[0, length) not scanned yet; keeps errors for finish(). */
@@ -343,6 +345,7 @@ class Scanner {
     this.targetLabels = targetLabels;
     this.targetLabelBytes = targetLabels.map((name) => Buffer.from(name, 'latin1'));
     this.records = takeRecords(64 * RECORD_SIZE);
+    keepLastInstance(this);
   }
 
   /** Scans the lines from pos to the end of buf, which holds the bytes scanned before at the same offsets. */
