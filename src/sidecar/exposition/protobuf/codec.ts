@@ -7,6 +7,7 @@
 // 64-bit integers are read as JavaScript numbers: exact up to 2^53 (counts and milliseconds far
 // beyond any real exposition); the merge never reads them, it copies their bytes.
 
+import { keepLastInstance } from '../last-instances.ts';
 import { isLegacyLabelNameAt } from '../names.ts';
 
 export const PROTOBUF_CONTENT_TYPE = 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited';
@@ -232,6 +233,10 @@ class Reader {
   }
 }
 
+// A Reader is built per metric, too often to keep each: one kept from the start holds its hidden class
+// (the same, as every Reader is built alike) through the collection after a scrape (last-instances.ts).
+keepLastInstance(new Reader(new Uint8Array(0)));
+
 function expectWire(wire: number, expected: number, field: string): void {
   if (wire !== expected) throw new ProtobufError(`${field}: wire type ${wire}, expected ${expected}`);
 }
@@ -424,7 +429,9 @@ export function decodeFamilies(body: Uint8Array): Array<MetricFamily<RawMetric>>
   return scanFamilies(body).map(({ metrics, ...family }) => {
     const raw: RawMetric[] = [];
     for (let i = 0; i < metrics.length; i += 2) raw.push(rawMetricAt(body, metrics[i]!, metrics[i + 1]!));
-    return { ...family, metrics: raw };
+    // A scanned family has every field, set or not (see scanFamilies); a decoded one only those set.
+    const set = Object.fromEntries(Object.entries(family).filter(([, value]) => value !== undefined)) as typeof family;
+    return { ...set, metrics: raw };
   });
 }
 
@@ -464,7 +471,8 @@ export function scanFamilies(body: Uint8Array): ScannedFamily[] {
   const r = new Reader(body);
   while (r.pos < r.end) {
     const at = r.pos;
-    const family: ScannedFamily = { name: '', metrics: [], unknown: [] };
+    // Every field from the start: fields added later make hidden classes that die with the scrape (last-instances.ts).
+    const family: ScannedFamily = { name: '', help: undefined, type: undefined, unit: undefined, metrics: [], unknown: [] };
     try {
       const end = r.lengthEnd();
       const outer = r.end;
