@@ -18,7 +18,6 @@ import { VERSION } from '../version.ts';
 import {
   BodyParser, ExpositionError, formatOfContentType, targetLabelNames, type FetchedTarget, type TargetLabels,
 } from './exposition/index.ts';
-import { keepLastInstance } from './exposition/last-instances.ts';
 import { ResponseReader, type ResponseHead } from './http-response.ts';
 
 export interface FetchLimits {
@@ -126,7 +125,6 @@ class BodyWriter {
   constructor(receive: ReceiveBuffer | undefined, expectedLength: number | undefined, maxBytes: number) {
     this.receive = receive;
     this.maxBytes = maxBytes;
-    keepLastInstance(this);
     const wanted = Math.max(expectedLength ?? receive?.lastSize ?? 0, MIN_CAPACITY);
     const kept = receive?.buffer;
     this.buffer = kept !== undefined && kept.length >= wanted ? kept : Buffer.allocUnsafeSlow(Math.min(wanted, maxBytes));

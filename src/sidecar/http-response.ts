@@ -3,8 +3,6 @@
 // of the connection. No I/O here: fetch.ts feeds it. Body bytes are handed on as ranges of the piece
 // they arrived in, never copied or kept, so the caller may reuse its read buffer.
 
-import { keepLastInstance } from './exposition/last-instances.ts';
-
 export interface ResponseHead {
   status: number;
   /** Lower-case names; a repeated header's values joined with ", ". */
@@ -44,7 +42,6 @@ export class ResponseReader {
 
   constructor(sink: ResponseSink) {
     this.sink = sink;
-    keepLastInstance(this);
   }
 
   /** Something of the response has arrived (a closed connection then means a cut response, not no response). */

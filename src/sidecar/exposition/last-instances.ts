@@ -8,8 +8,9 @@ const lastInstances = new Map<unknown, object>();
 
 /**
  * Keeps `instance` referenced until the next instance of its class replaces it. Called from the
- * constructor of each class a scrape builds per target or per answer; what such an instance holds
- * beyond small objects is memory that is freed explicitly (freeNow), so keeping it costs little.
+ * constructor of each class whose methods are the hot code of a scrape (the text scanner and parser,
+ * the answer's writer); each lets go of its buffers once its work is over, so keeping it costs only
+ * its small objects. Classes whose code the collection was not seen to drop are not kept.
  */
 export function keepLastInstance(instance: object): void {
   lastInstances.set(instance.constructor, instance);

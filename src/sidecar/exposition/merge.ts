@@ -339,6 +339,7 @@ function* writeAnswer(
     yield* out.takeFull();
     if (out.pos > 0) yield out.buf.subarray(0, out.pos);
   } finally {
+    out.forget();
     for (const body of parsed) if (body !== undefined) releaseRecords(body.records);
   }
 }
@@ -746,6 +747,8 @@ function newPiece(bytes: number): Buffer {
   return bytes <= PIECE_BYTES ? sparePieces.pop() ?? Buffer.allocUnsafeSlow(PIECE_BYTES) : Buffer.allocUnsafeSlow(bytes);
 }
 
+const NO_PIECE = Buffer.alloc(0);
+
 class Output {
   buf = newPiece(PIECE_BYTES);
   pos = 0;
@@ -754,6 +757,12 @@ class Output {
 
   constructor() {
     keepLastInstance(this);
+  }
+
+  /** Lets go of the pieces once the answer is over: the Output stays referenced as its class's last instance (keepLastInstance). */
+  forget(): void {
+    this.buf = NO_PIECE;
+    this.full = [];
   }
 
   /** Makes room for `bytes` more in buf: a full piece is set aside and a new one started. */

@@ -234,18 +234,21 @@ export class BodyParser {
     const error = this.error;
     if (!this.utf8Valid || error !== undefined) {
       releaseRecords(scanner.records);
+      scanner.forgetBody();
       if (!this.utf8Valid) throw new ExpositionError('the body is not valid UTF-8');
       if (error instanceof LineError) throw new ExpositionError(describeLine(body, error.position, error.message));
       throw error;
     }
     const duplicates = flagDuplicates(body, scanner.records, scanner.count, scanner.targetLabels);
-    return {
+    const parsed: ParsedBody = {
       format: scanner.format, body, targetLabels: scanner.targetLabels, families: scanner.families, records: scanner.records, samples: scanner.count,
       dropped: duplicates + scanner.invalidLabels + scanner.invalidTimestamps, duplicates,
       invalidLabels: scanner.invalidLabels, invalidTimestamps: scanner.invalidTimestamps,
       timestampsNotText: scanner.timestampsNotText, quoted: scanner.quoted,
       exemplars: scanner.exemplars, invalidExemplars: scanner.invalidExemplars,
     };
+    scanner.forgetBody();
+    return parsed;
   }
 
   /** Gives the records back to the pool when a parse is abandoned (fetch failed mid-body). */
@@ -253,6 +256,7 @@ export class BodyParser {
     if (this.done) return;
     this.done = true;
     releaseRecords(this.scanner.records);
+    this.scanner.forgetBody();
   }
 
   /** Checks UTF-8 up to the end of body and, until the first error, scans it. */
@@ -294,11 +298,15 @@ function describeLine(body: Buffer, position: number, message: string): string {
   return `line ${line}: ${message}: ${JSON.stringify(text)}${end - start > 120 ? '...' : ''}`;
 }
 
+const NO_BYTES = Buffer.alloc(0);
+const NO_WORDS = new DataView(new ArrayBuffer(0));
+const NO_RECORDS = new Int32Array(0);
+
 class Scanner {
   /** The body so far, ending after a line feed (or the whole body, at the end): lines are scanned up to its end. */
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = NO_BYTES;
   /** buf, read four bytes at a time. */
-  words: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  words: DataView<ArrayBufferLike> = NO_WORDS;
   len = 0;
   readonly format: ExpositionFormat;
   readonly openMetrics: boolean;
@@ -346,6 +354,16 @@ class Scanner {
     this.targetLabelBytes = targetLabels.map((name) => Buffer.from(name, 'latin1'));
     this.records = takeRecords(64 * RECORD_SIZE);
     keepLastInstance(this);
+  }
+
+  /**
+   * Lets go of the body and the records once the parse is over: the scanner stays referenced as its
+   * class's last instance (keepLastInstance), and would otherwise hold them until the next parse.
+   */
+  forgetBody(): void {
+    this.buf = NO_BYTES;
+    this.words = NO_WORDS;
+    this.records = NO_RECORDS;
   }
 
   /** Scans the lines from pos to the end of buf, which holds the bytes scanned before at the same offsets. */
