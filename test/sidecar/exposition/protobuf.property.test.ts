@@ -201,8 +201,11 @@ describe('protobuf exposition (property)', () => {
       // Timestamps before 1970, which text cannot carry, are the text merge's business (merge.property.test.ts).
       for (const m of bodies.flat().flatMap((f) => f.metrics)) if (m.timestampMs !== undefined) m.timestampMs = Math.abs(m.timestampMs);
       // So are names that escaping makes equal: the legacy twins of the UTF-8 names drawn are left out.
+      // And series that repeat another only once `container` is served as exported_container: each of
+      // their samples is a repeat or not (as Prometheus counts its own exported_ labels), so such a
+      // histogram is served in part, which the count of buckets below does not model.
       bodies = bodies.map((body) => body.filter((f) => !LEGACY_TWINS.has(f.name)).map((f) => ({
-        ...f, metrics: f.metrics.map((m) => ({ ...m, labels: m.labels.filter(([n]) => !LEGACY_TWINS.has(n)) })),
+        ...f, metrics: f.metrics.map((m) => ({ ...m, labels: m.labels.filter(([n]) => !LEGACY_TWINS.has(n) && n !== 'exported_container') })),
       })));
       const drops = new DropCounter();
       const targets = fetched(bodies);
