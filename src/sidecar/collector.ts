@@ -30,7 +30,7 @@ const MAX_MEMOIZED = 4;
  * On demand, the buffers kept for the next scrape are freed once none has followed for this long.
  * Scrapers come every 10-60 s, so a buffer kept until the next one is memory the pod pays for all
  * the time: freed (and the garbage collected, exposedFullCollection), bench/sidecar.ts's sidecar
- * keeps about 17 MiB private between scrapes 15 s apart instead of 34-39. The price is CPU: a scrape
+ * keeps 16-20 MiB private between scrapes 15 s apart instead of 34-39. The price is CPU: a scrape
  * into fresh buffers, with its collection, costs 50-80 ms more than one into kept buffers (median
  * 120-150 against 70-80 ms, 15 s apart; BENCHMARKS.md). Scrapes back to back keep them.
  */
@@ -40,7 +40,7 @@ const FREE_AFTER_MS = 1000;
  * A full garbage collection, run with the free, when Node exposes gc (the injector's NODE_OPTIONS
  * has --expose-gc). The image runs Node with --no-memory-reducer, so an idle sidecar never collects
  * on its own: a scrape's garbage and the pages V8 keeps in its pool (~6 MiB) would stay until the next
- * scrape. The "last-resort" flavour is the one that gives the pool back: 16-18 MiB private between
+ * scrape. The "last-resort" flavour is the one that gives the pool back: 16-20 MiB private between
  * scrapes instead of 25-29, for 20-50 ms of CPU once per scrape that no other follows within 1 s
  * (the collection, and the pages it gave back faulted in again; BENCHMARKS.md). Optimized code survives it only because the classes a scrape builds keep their
  * last instance (keepLastInstance).
