@@ -730,11 +730,10 @@ function optionalDir(name: string): string | undefined {
 }
 
 const baselineAt = process.argv.indexOf('--baseline');
-const memoryAt = process.argv.indexOf('--memory');
 const cgroupAt = process.argv.indexOf('--cgroup');
 if (process.argv.includes('--protobuf')) await protobufRuns();
 else if (process.argv.includes('--quick')) await quick(optionalDir('--quick') ?? ROOT);
 else if (cgroupAt !== -1) await limitedOnly(Number(process.argv[cgroupAt + 1]));
-else if (memoryAt !== -1) await memory(optionalDir('--memory') ?? ROOT);
+else if (process.argv.includes('--memory')) await memory(optionalDir('--memory') ?? ROOT);
 else if (baselineAt === -1) await main();
 else await compare(process.argv[baselineAt + 1]!, process.argv.includes('--gzip'));

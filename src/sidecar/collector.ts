@@ -42,8 +42,8 @@ const FREE_AFTER_MS = 1000;
  * on its own: a scrape's garbage and the pages V8 keeps in its pool (~6 MiB) would stay until the next
  * scrape. The "last-resort" flavour is the one that gives the pool back: 16-20 MiB private between
  * scrapes instead of 25-29, for 20-50 ms of CPU once per scrape that no other follows within 1 s
- * (the collection, and the pages it gave back faulted in again; BENCHMARKS.md). Optimized code survives it only because the classes a scrape builds keep their
- * last instance (keepLastInstance).
+ * (the collection, and the pages it gave back faulted in again; BENCHMARKS.md). Optimized code
+ * survives it only because the classes a scrape builds keep their last instance (keepLastInstance).
  */
 export function exposedFullCollection(): (() => void) | undefined {
   const gc = globalThis.gc;

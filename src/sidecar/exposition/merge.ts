@@ -15,7 +15,7 @@ import {
   R_LABELS_START, R_NAME_END, R_NAME_START, R_REST, R_TS_END, R_TS_START, R_VALUE_END, RECORD_SIZE, releaseRecords,
   servedLabels, SUFFIX_OF_PART, TEXT_TYPE_NAMES, type MetricType, type ParsedBody, type ParsedFamily,
 } from './parse.ts';
-import { ownSeries, OWN_FAMILY_LIST } from './own.ts';
+import { ownSeries, OWN_FAMILY_LIST, totalName } from './own.ts';
 import { openMetricsViolation } from './rules.ts';
 import type {
   Accepted, Escaping, ExpositionFormat, FetchedTarget, MergeAnswer, MergeOptions, MergeOutput, OutputFormat, TargetLabels, TargetOutcome,
@@ -236,8 +236,7 @@ export function mergeStreamed(targets: FetchedTarget[], options: MergeOptions, d
     else out.sources.push(source);
   };
   // promux's own families come first, so that a target's family of the same name joins them.
-  const own = OWN_FAMILY_LIST.map((f) =>
-    add(format === 'text' && f.type === 'counter' ? `${f.name}_total` : f.name, f.type, f.help, f.unit, false));
+  const own = OWN_FAMILY_LIST.map((f) => add(format === 'text' ? totalName(f) : f.name, f.type, f.help, f.unit, false));
 
   /** Timestamps (true) or none (false) of the info families served as OpenMetrics so far, by name (see sameInfoTimestamps). */
   const infoTimestamps = new Map<string, boolean>();
@@ -286,7 +285,7 @@ export function mergeStreamed(targets: FetchedTarget[], options: MergeOptions, d
   const series = ownSeries(targets, outcomes, drops, label);
   for (let f = 0; f < series.length; f++) {
     const { family, samples } = series[f]!;
-    const name = family.type === 'counter' ? `${family.name}_total` : family.name;
+    const name = totalName(family);
     let lines = '';
     for (let i = 0; i < samples.length; i++) lines += `${name}{${labelsText(samples[i]!.labels)}} ${samples[i]!.value}\n`;
     own[f]!.ownLines = lines;

@@ -39,6 +39,11 @@ export const OWN_FAMILIES = {
  */
 export const OWN_FAMILY_LIST: readonly OwnFamily[] = Object.values(OWN_FAMILIES);
 
+/** The name of the family's samples, and of the family itself in text and protobuf: a counter's with _total. */
+export function totalName(family: OwnFamily): string {
+  return family.type === 'counter' ? `${family.name}_total` : family.name;
+}
+
 export interface OwnSample {
   /** The target's labels (targetLabels), endpoint, and reason for the drop counters, in that order. */
   labels: Array<readonly [string, string]>;

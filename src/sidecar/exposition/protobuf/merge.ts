@@ -20,7 +20,7 @@ import { targetLabelNames, targetLabels, type DropCounter, type DropReason } fro
 import { isProtobufContentType } from '../content-type.ts';
 import { detectFormat, ExpositionError, parseBody, releaseRecords } from '../parse.ts';
 import { escapeName } from '../names.ts';
-import { ownSeries, OWN_FAMILY_LIST } from '../own.ts';
+import { ownSeries, OWN_FAMILY_LIST, totalName } from '../own.ts';
 import type { AnyMergeOutput, Escaping, FetchedTarget, MergeOptions, TargetLabels, TargetOutcome } from '../types.ts';
 import {
   encodeBody, labelHash, metricLabelsHash, ProtobufError, PROTOBUF_CONTENT_TYPE, rawMetric, rawMetricAt, scanFamilies, TYPE, Writer,
@@ -116,9 +116,7 @@ export function mergeProtobuf(targets: FetchedTarget[], options: MergeOptions, d
     out.set(name, family);
     return family;
   };
-  const own = OWN_FAMILY_LIST.map((f) => f.type === 'counter'
-    ? add(`${f.name}_total`, TYPE.counter, f.help, f.unit, [])
-    : add(f.name, TYPE.gauge, f.help, f.unit, []));
+  const own = OWN_FAMILY_LIST.map((f) => add(totalName(f), f.type === 'counter' ? TYPE.counter : TYPE.gauge, f.help, f.unit, []));
   const ownNames = new Set(out.keys());
   for (const family of out.values()) family.served.add(family.name);
   /** Per target: its labels as encoded LabelPair fields, written before each of its metrics. */
