@@ -5,9 +5,10 @@
 // CPU per scrape and peak RSS of the child from /proc, and its CPU while nobody scrapes. Writes the
 // "Sidecar" section of BENCHMARKS.md.
 // `node bench/sidecar.ts --baseline <dir>` (dir: a checkout of another commit, node_modules installed
-// or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, both as
-// injected, on the same targets, their scrapes taken in turn (on a busy machine, two runs of separate
-// benchmarks differ more than the code does), with their p50 and peak private memory; it only prints
+// or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, each as
+// its checkout injects it (its Dockerfile's entrypoint flags, its injector's environment), on the
+// same targets, their scrapes taken in turn (on a busy machine, two runs of separate benchmarks
+// differ more than the code does), with their p50 and peak private memory; it only prints
 // (`--gzip`: the scrapes take gzip). `--memory [dir]` prints where the private memory of this
 // checkout's sidecar (or dir's) is; `--cgroup <MiB>` runs only the memory-limit part, at that limit.
 // `--quick [dir]` measures only the floor and this checkout's (or dir's) sidecar as injected (see quick()).
@@ -429,6 +430,18 @@ async function main(): Promise<void> {
   console.log(`\n${section}`);
 }
 
+/** How `root`'s checkout injects its sidecar: its image's entrypoint flags, its injector's environment. */
+async function injectedBy(root: string): Promise<NodeSetup> {
+  const { SIDECAR_ENV: env } = await import(join(root, 'src', 'inject', 'sidecar.ts')) as typeof import('../src/inject/sidecar.ts');
+  const nodeOptions = env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+  return {
+    label: root,
+    flags: entrypointFlags(root),
+    nodeOptions,
+    env: Object.fromEntries(env.filter((e) => e.name !== 'NODE_OPTIONS').map((e) => [e.name, e.value])),
+  };
+}
+
 /** CPU per scrape of the baseline's sidecar and this one's, interleaved in rounds; prints the medians and their ratio. */
 async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
   const headers = gzipped ? { ...PROMETHEUS_HEADERS, 'accept-encoding': 'gzip' } : PROMETHEUS_HEADERS;
@@ -442,7 +455,7 @@ async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
       const out = join(dist, String(sidecars.length));
       const build = spawnSync(process.execPath, [join(root, 'scripts', 'build.js'), '--outdir', out], { stdio: 'inherit' });
       if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
-      const started = await startSidecar(join(out, 'promux.mjs'), INJECTED, big);
+      const started = await startSidecar(join(out, 'promux.mjs'), await injectedBy(root), big);
       for (let i = 0; i < WARMUP; i++) await scrape(agent, started.port, PROMETHEUS_HEADERS);
       sidecars.push({ name, started, cpu: [], latencies: [], anon: anonPeak(started.child.pid!) });
     }
@@ -463,7 +476,7 @@ async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
     }
     clearInterval(sampler);
     const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
-    console.log(`${big.label}, as injected, ${gzipped ? 'gzip out, ' : ''}${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
+    console.log(`${big.label}, each as its checkout injects it, ${gzipped ? 'gzip out, ' : ''}${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
     for (const s of sidecars) {
       console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')}); ` +
         `p50 ${ms(median(s.latencies))} ms; peak private ${mib(s.anon.peak())} MiB`);
