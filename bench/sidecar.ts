@@ -370,10 +370,9 @@ async function main(): Promise<void> {
           `${steady.max <= 24 * 1024 * 1024 ? 'met' : 'NOT met'}), RSS at most ${mib(steady.rss)} MiB, CPU ` +
           `${ms(steady.cpuPerScrapeMs)} ms per scrape (${ms(injected.gzip.cpuPerScrapeMs)} back to back); ` +
           `${mib(steady.idle)} MiB private after ${STEADY_INTERVAL_SECONDS + 2 * IDLE_SECONDS + IDLE_SETTLE_SECONDS} s without a scrape.`,
-        `- ${big.label} as injected: p50 ${ratio.toFixed(2)}x the floor's ` +
-          `(target: within 2x, ${ratio <= 2 ? 'met' : 'NOT met'}); peak RSS ${mib(injected.hwm)} MiB ` +
-          `(target: under 64 MiB, ${injected.hwm < 64 * 1024 * 1024 ? 'met' : 'NOT met'}), ` +
-          `of which ${mib(injected.anon)} MiB private.`,
+        `- ${big.label} as injected: p50 ${ratio.toFixed(2)}x the floor's. Issue 13 sets no ratio for it: it holds ` +
+          'the plain p50 and CPU per scrape within 10% of the code it was filed against, which only a side-by-side run ' +
+          '(`--baseline`) measures on this machine.',
         `- The sidecar before its first scrape (as injected): RSS ${mib(injected.idle.rss)} MiB, of which ` +
           `${mib(injected.idle.rssFile)} MiB mapped files (the Node binary's code, shared by every copy on a node) and ` +
           `${mib(injected.idle.rssAnon)} MiB private; a bare Node 24 HTTP server (CommonJS, same flags): RSS ` +
@@ -430,14 +429,17 @@ async function main(): Promise<void> {
   console.log(`\n${section}`);
 }
 
-/** How `root`'s checkout injects its sidecar: its image's entrypoint flags, its injector's environment. */
+/**
+ * How `root`'s checkout injects its sidecar: its image's entrypoint flags, its injector's environment
+ * (SIDECAR_ENV; a checkout older than it sets only SIDECAR_NODE_OPTIONS).
+ */
 async function injectedBy(root: string): Promise<NodeSetup> {
-  const { SIDECAR_ENV: env } = await import(join(root, 'src', 'inject', 'sidecar.ts')) as typeof import('../src/inject/sidecar.ts');
-  const nodeOptions = env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+  const injector = await import(join(root, 'src', 'inject', 'sidecar.ts')) as { SIDECAR_ENV?: typeof SIDECAR_ENV; SIDECAR_NODE_OPTIONS: string };
+  const env = injector.SIDECAR_ENV ?? [{ name: 'NODE_OPTIONS', value: injector.SIDECAR_NODE_OPTIONS }];
   return {
     label: root,
     flags: entrypointFlags(root),
-    nodeOptions,
+    nodeOptions: env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '',
     env: Object.fromEntries(env.filter((e) => e.name !== 'NODE_OPTIONS').map((e) => [e.name, e.value])),
   };
 }
