@@ -9,9 +9,9 @@ export const ROOT = join(import.meta.dirname, '..', '..');
 /** USER_HZ = 100 on Linux. */
 export const CLOCK_TICK_MS = 10;
 
-/** The node flags of the image's ENTRYPOINT (between the node binary and the bundle). */
-export function entrypointFlags(): string[] {
-  const line = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
+/** The node flags of the image's ENTRYPOINT (between the node binary and the bundle), of this checkout or of `root`'s. */
+export function entrypointFlags(root = ROOT): string[] {
+  const line = readFileSync(join(root, 'Dockerfile'), 'utf8').split('\n').find((l) => l.startsWith('ENTRYPOINT '));
   const entrypoint = JSON.parse(line!.slice('ENTRYPOINT '.length)) as string[];
   return entrypoint.slice(1, -1);
 }

@@ -18,7 +18,7 @@ export function choosePort(preferred: number, used: ReadonlySet<number>): number
  * collect a scrape's buffers soon after it, instead of letting several scrapes' worth pile up in the
  * pod's memory (peak RSS 102 MiB instead of 283 for 50k series); a 1 MiB semi-space keeps the young
  * generation small. 32 MiB of old space saved no memory over 48. --expose-gc lets the sidecar collect
- * its garbage once a scrape is over (see exposedFullCollection in src/sidecar/collector.ts).
+ * its garbage once a scrape is over (see collectionsOf in src/sidecar/collector.ts).
  * The image's entrypoint adds --no-memory-reducer (which NODE_OPTIONS does not take). Measured in
  * bench/sidecar.ts.
  */

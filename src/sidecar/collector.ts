@@ -2,6 +2,7 @@
 // the merged answer out (on demand written as it is sent; the background cache's whole), with the
 // target state changes logged.
 
+import { getHeapStatistics } from 'node:v8';
 import { DropCounter, freePieces, freeScratch, loadProtobuf, targetKeyOf, wholeAnswer } from './exposition/index.ts';
 import type { Accepted, AnyMergeOutput, FetchedTarget, MergeAnswer, TargetOutcome } from './exposition/types.ts';
 import type { Log } from './log.ts';
@@ -29,7 +30,7 @@ const MAX_MEMOIZED = 4;
 /**
  * On demand, the buffers kept for the next scrape are freed once none has followed for this long.
  * Scrapers come every 10-60 s, so a buffer kept until the next one is memory the pod pays for all
- * the time: freed (and the garbage collected, exposedFullCollection), bench/sidecar.ts's sidecar
+ * the time: freed (and the garbage collected, collectionsOf), bench/sidecar.ts's sidecar
  * keeps 16-20 MiB private between scrapes 15 s apart instead of 34-39. The price is CPU: a scrape
  * into fresh buffers, with its collection, costs 50-80 ms more than one into kept buffers (median
  * 120-150 against 70-80 ms, 15 s apart; BENCHMARKS.md). Scrapes back to back keep them.
@@ -37,17 +38,55 @@ const MAX_MEMOIZED = 4;
 const FREE_AFTER_MS = 1000;
 
 /**
- * A full garbage collection, run with the free, when Node exposes gc (the injector's NODE_OPTIONS
- * has --expose-gc). The image runs Node with --no-memory-reducer, so an idle sidecar never collects
- * on its own: a scrape's garbage and the pages V8 keeps in its pool (~6 MiB) would stay until the next
- * scrape. The "last-resort" flavour is the one that gives the pool back: 16-20 MiB private between
- * scrapes instead of 25-29, for 20-50 ms of CPU once per scrape that no other follows within 1 s
- * (the collection, and the pages it gave back faulted in again; BENCHMARKS.md). Optimized code
- * survives it only because the classes a scrape builds keep their last instance (keepLastInstance).
+ * Full garbage collections run by the collector, when Node exposes gc (the injector's NODE_OPTIONS
+ * has --expose-gc; without it, as when `promux sidecar` is run by hand, V8 schedules them alone).
  */
-export function exposedFullCollection(): (() => void) | undefined {
+export interface Collections {
+  /** An on-demand scrape starts. */
+  beforeScrape(): void;
+  /** The buffers kept for the next scrape have been freed: none is under way. */
+  whenIdle(): void;
+}
+
+/**
+ * How far the V8 heap may grow past what the last collection left before a scrape collects first.
+ * Alone, V8 collects only once the old space has grown 8 MB past what lives: scrapes of 3 x 16.8k
+ * series back to back (2-3 MB each) reach it every fifth scrape, and their garbage piles up to the
+ * peak. Collecting at the start of a scrape, when the last one's objects are dead and only ~7 MB
+ * lives, keeps that peak 4-6 MiB lower (29.5-32.9 MiB against 34.9-37.5), for 8-15% more CPU per
+ * scrape back to back: the collection marks atomically, 7-9 ms and as much on helper threads, where
+ * V8 marks incrementally (BENCHMARKS.md). A scrape that follows an idle collection finds the heap as
+ * that left it, and does not collect: scraped 1 s or more apart, the sidecar costs what it did.
+ */
+const SCRAPE_GROWTH_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Before a scrape, a full collection once the heap has grown SCRAPE_GROWTH_BYTES. When idle, the
+ * "last-resort" flavour, the one that gives back the pages V8 keeps in its pool (~6 MiB): the image
+ * runs Node with --no-memory-reducer, so an idle sidecar never collects on its own, and a scrape's
+ * garbage and the pool would stay until the next scrape. 16-20 MiB private between scrapes instead of
+ * 25-29, for 20-50 ms of CPU once per scrape that no other follows within 1 s (the collection, and
+ * the pages it gave back faulted in again; BENCHMARKS.md). Optimized code survives collections only
+ * because the classes a scrape builds keep their last instance (keepLastInstance).
+ */
+export function collectionsOf(gc: (options: NodeJS.GCOptions) => void, usedHeapBytes: () => number): Collections {
+  let usedAfterLast = usedHeapBytes();
+  const collect = (options: NodeJS.GCOptions): void => {
+    gc(options);
+    usedAfterLast = usedHeapBytes();
+  };
+  return {
+    beforeScrape: () => {
+      if (usedHeapBytes() - usedAfterLast > SCRAPE_GROWTH_BYTES) collect({ type: 'major' });
+    },
+    whenIdle: () => collect({ type: 'major', flavor: 'last-resort' }),
+  };
+}
+
+/** collectionsOf Node's gc, or undefined when Node does not expose it. */
+export function exposedCollections(): Collections | undefined {
   const gc = globalThis.gc;
-  return gc === undefined ? undefined : () => gc({ type: 'major', flavor: 'last-resort' });
+  return gc === undefined ? undefined : collectionsOf(gc, () => getHeapStatistics().used_heap_size);
 }
 
 export class Collector {
@@ -69,14 +108,13 @@ export class Collector {
   /** MergeOutput.servedAsText of the last merge, logged when it changes. */
   private servedAsText: string | undefined;
   private freeTimer: NodeJS.Timeout | undefined;
-  private readonly collectGarbage: (() => void) | undefined;
+  private readonly collections: Collections | undefined;
 
-  /** `collectGarbage`: run after the buffers are freed (exposedFullCollection). */
-  constructor(source: Source, merge: Merge, log: Log, collectGarbage = exposedFullCollection()) {
+  constructor(source: Source, merge: Merge, log: Log, collections = exposedCollections()) {
     this.source = source;
     this.merge = merge;
     this.log = log;
-    this.collectGarbage = collectGarbage;
+    this.collections = collections;
   }
 
   /**
@@ -89,6 +127,7 @@ export class Collector {
       await loadProtobuf();
       if (this.source.mode === 'background') this.source.scraper.askProtobuf();
     }
+    if (this.source.mode === 'on-demand') this.collections?.beforeScrape();
     const snapshot: Snapshot & { done?(): void } = this.source.mode === 'on-demand'
       ? await this.source.scraper.scrape(targetTimeoutMs, accept.protobuf)
       : await this.source.scraper.read();
@@ -137,7 +176,7 @@ export class Collector {
       freeScratch();
       freePieces();
       scraper.freeBuffers();
-      this.collectGarbage?.();
+      this.collections?.whenIdle();
     }, FREE_AFTER_MS).unref();
   }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mock, test } from 'node:test';
 import { endpointOf, type Target } from '../../src/target-map.ts';
-import { Collector, type Merge } from '../../src/sidecar/collector.ts';
+import { Collector, collectionsOf, type Merge } from '../../src/sidecar/collector.ts';
 import { mergeStreamed, mergeTargets } from '../../src/sidecar/exposition/index.ts';
 import { negotiateOutput } from '../../src/sidecar/negotiate.ts';
 import type { AnyMergeOutput, FetchedTarget, MergeAnswer } from '../../src/sidecar/exposition/types.ts';
@@ -105,14 +105,16 @@ test('on demand: a scrape that starts while an answer is still being written fet
 
 test('on demand: 1 s after the last answer was sent the receive buffers are freed, then the garbage collected, and the next scrape fetches into new ones', async (t) => {
   const { fetch, targets, bodies } = await countingTargets(t);
-  const collections: number[] = []; // the length of the first body when each collection ran
+  const collections: number[] = []; // the length of the first body when each idle collection ran
+  let scrapes = 0;
   const collector = new Collector({ mode: 'on-demand', scraper: new OnDemandScraper(targets, 1 << 20, fetch) }, merge, quiet,
-    () => collections.push(bodies[2]!.length));
+    { beforeScrape: () => scrapes++, whenIdle: () => collections.push(bodies[2]!.length) });
   const first = bodyOf(await collector.collect(TEXT, 1000)).toString();
   bodyOf(await collector.collect(TEXT, 1000));
   assert.equal(bodies[2]!.buffer, bodies[0]!.buffer, 'an answer taken whole leaves its receive buffers to the next scrape');
   mock.timers.enable({ apis: ['setTimeout'] });
   t.after(() => mock.timers.reset());
+  assert.equal(scrapes, 2, 'each scrape\'s start is told to the collections');
   collector.sent();
   mock.timers.tick(999);
   assert.ok(bodies[2]!.length > 0, 'kept while scrapes may follow');
@@ -124,6 +126,32 @@ test('on demand: 1 s after the last answer was sent the receive buffers are free
   const next = bodyOf(await collector.collect(TEXT, 1000)).toString();
   assert.equal(next.split('\n').filter((l) => l.startsWith('jobs{')).length, 4000);
   assert.equal(next.replace(/^(promux_|jobs).*\n/gm, ''), first.replace(/^(promux_|jobs).*\n/gm, ''));
+});
+
+test('collections: a scrape collects first only once the heap has grown 2 MiB past the last collection; idle, the collection gives V8\'s pool back', () => {
+  const MiB = 1024 * 1024;
+  let used = 10 * MiB;
+  let lives = 6 * MiB; // what a collection leaves
+  const runs: NodeJS.GCOptions[] = [];
+  const collections = collectionsOf((options) => {
+    runs.push(options);
+    used = lives;
+  }, () => used);
+  used = 12 * MiB;
+  collections.beforeScrape();
+  assert.equal(runs.length, 0, '2 MiB grown since the start: not yet');
+  used = 12 * MiB + 1;
+  collections.beforeScrape();
+  assert.deepEqual(runs, [{ type: 'major' }]);
+  used = 8 * MiB;
+  collections.beforeScrape();
+  assert.equal(runs.length, 1, '2 MiB past what the collection left: not yet');
+  lives = 4 * MiB;
+  collections.whenIdle();
+  assert.deepEqual(runs, [{ type: 'major' }, { type: 'major', flavor: 'last-resort' }]);
+  used = 6 * MiB + 1;
+  collections.beforeScrape();
+  assert.deepEqual(runs.at(-1), { type: 'major' }, 'measured from what the idle collection left');
 });
 
 test('on demand, a merge that answers whole (no pieces) releases its snapshot at once: the next scrape reuses the receive buffers', async (t) => {

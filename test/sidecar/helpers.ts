@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { entrypointFlags } from '../../bench/lib/children.ts';
 import { SIDECAR_NODE_OPTIONS } from '../../src/inject/sidecar.ts';
 import { REPO_ROOT, FIXTURES } from '../helpers/tools.ts';
 
@@ -15,8 +16,8 @@ export const PROMETHEUS_ACCEPT =
   'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
   'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
-/** The Node flags of an injected sidecar: the image's entrypoint flag (Dockerfile) and the injector's NODE_OPTIONS. */
-export const INJECTED_NODE_FLAGS = ['--no-memory-reducer', ...SIDECAR_NODE_OPTIONS.split(' ')];
+/** The Node flags of an injected sidecar: the image's entrypoint flags (Dockerfile) and the injector's NODE_OPTIONS. */
+export const INJECTED_NODE_FLAGS = [...entrypointFlags(), ...SIDECAR_NODE_OPTIONS.split(' ')];
 
 export function fixture(name: string): Buffer {
   return readFileSync(join(FIXTURES, 'expositions', name));
