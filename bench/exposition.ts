@@ -12,13 +12,11 @@ import * as current from '../src/sidecar/exposition/index.ts';
 import type { FetchedTarget } from '../src/sidecar/exposition/index.ts';
 import { negotiateOutput } from '../src/sidecar/negotiate.ts';
 import { generateExposition } from './sidecar/generate.ts';
+import { PROMETHEUS_ACCEPT } from '../test/sidecar/helpers.ts';
 
 const APPS = ['shop', 'pay', 'edge'];
 const SERIES_PER_TARGET = 16_800;
 const ROUNDS = 5;
-/** What Prometheus 2.42 asks for (the sidecar benchmark's scraper too): OpenMetrics preferred, text taken. */
-const PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
-  'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 /** Options both cores read (a baseline from before negotiation reads acceptOpenMetrics). */
 const OPTIONS = { containerLabel: 'container', accept: negotiateOutput(PROMETHEUS_ACCEPT), acceptOpenMetrics: true };
 

@@ -14,6 +14,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PodsStandIn } from '../test/proxy/stand-in.ts';
+import { PROMETHEUS_ACCEPT } from '../test/sidecar/helpers.ts';
 import { cpuModel, cpuMs, entrypointFlags, procStatus, ROOT, scrape, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
 
 const loadBefore = loadavg().map((l) => l.toFixed(2)).join(', ');
@@ -23,11 +24,7 @@ const WARMUP = 10;
 const SCRAPES = 60;
 /** Pods fetched at once, by both servers: the proxy's default. */
 const PROXY_CONCURRENCY = 64;
-const PROMETHEUS_HEADERS = {
-  accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
-    'text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
-  'x-prometheus-scrape-timeout-seconds': '10',
-};
+const PROMETHEUS_HEADERS = { accept: PROMETHEUS_ACCEPT, 'x-prometheus-scrape-timeout-seconds': '10' };
 
 const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
 const ms = (value: number): string => value.toFixed(1);

@@ -23,6 +23,8 @@ import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../src/inject/sidecar.ts';
 import { cpuModel, cpuMs, CLOCK_TICK_MS, entrypointFlags, procStatus, ROOT, scrape, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
 import { createMemoryCgroup, dropPageCache, type MemoryCgroup } from './sidecar/cgroup.ts';
 import { generateExposition } from './sidecar/generate.ts';
+import { PROMETHEUS_PROTOBUF_ACCEPT } from '../test/sidecar/exposition/accept.ts';
+import { PROMETHEUS_ACCEPT } from '../test/sidecar/helpers.ts';
 
 const loadBefore = loadavg().map((l) => l.toFixed(2)).join(', ');
 const APPS = ['shop', 'pay', 'edge'];
@@ -33,11 +35,7 @@ const WARMUP = 20;
 const SCRAPES = 200;
 const IDLE_SECONDS = 30; // covers one run of the HTTP server's 30 s request-timeout check
 const IDLE_SETTLE_SECONDS = 8;
-const PROMETHEUS_HEADERS = {
-  accept: 'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,' +
-    'text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
-  'x-prometheus-scrape-timeout-seconds': '10',
-};
+const PROMETHEUS_HEADERS = { accept: PROMETHEUS_ACCEPT, 'x-prometheus-scrape-timeout-seconds': '10' };
 /** How Node runs the sidecar: flags on its command line, NODE_OPTIONS, and other environment variables. */
 interface NodeSetup {
   label: string;
@@ -655,11 +653,7 @@ async function quick(root: string): Promise<void> {
 }
 
 /** Prometheus 2.42 with --enable-feature=native-histograms: protobuf first. */
-const PROTOBUF_HEADERS = {
-  accept: 'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,' +
-    'application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
-  'x-prometheus-scrape-timeout-seconds': '10',
-};
+const PROTOBUF_HEADERS = { accept: PROMETHEUS_PROTOBUF_ACCEPT, 'x-prometheus-scrape-timeout-seconds': '10' };
 
 /** Serves `protobuf` to a request that asks for it, `text` to any other (as client_golang does). */
 async function serveBoth(text: Buffer, protobuf: Buffer): Promise<http.Server> {

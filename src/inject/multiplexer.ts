@@ -4,6 +4,7 @@
 // localhost at its own --endpoint path (-p, /metrics), and serves the merge on --export_to (-e,
 // 13434) with the label --container_label (-n, container). Its -x is documented but never applied
 // (pkg/server/server.go takes no exclusions); its -i polls every container every 200 ms.
+import { OWN_LABELS } from '../sidecar/flags.ts';
 import { parseTarget, pathProblem, TargetMapError } from '../target-map.ts';
 import type { Target } from '../target-map.ts';
 import { commandLine, flagValues, imageOf } from './containers.ts';
@@ -16,8 +17,6 @@ const LABEL_FLAGS = ['-n', '--container_label', '--container-label'];
 const EXCLUDE_FLAGS = ['-x', '--exclude_containers', '--exclude-containers'];
 const DEFAULT_PORT = 13434;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-/** Labels of promux's own metrics, which the container label cannot be. */
-const OWN_LABELS = ['endpoint', 'reason'];
 
 export interface Multiplexer {
   container: ContainerView;

@@ -67,7 +67,7 @@ function parseInterval(text: string, source: string): number {
   return ms;
 }
 
-/** Labels promux_target_* and promux_dropped_samples_total carry beside the container label. */
+/** Labels promux_target_* and promux_dropped_samples_total carry beside the container label, which it cannot be. */
 export const OWN_LABELS = ['endpoint', 'reason'];
 
 export function parseSidecarFlags(

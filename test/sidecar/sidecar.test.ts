@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import {
-  BIN, INJECTED_NODE_FLAGS, closedPort, containerSamples, fixture, get, OM_TYPE, samples, startServer, startSidecar, staticBody, targetValue,
+  BIN, INJECTED_NODE_FLAGS, closedPort, containerSamples, fixture, get, OM_TYPE, PROMETHEUS_ACCEPT, samples, startServer, startSidecar, staticBody, targetValue,
   type TestServer,
 } from './helpers.ts';
 
@@ -267,7 +267,7 @@ test('each scraper gets a Content-Type it asked for, and UTF-8 names kept or esc
   assert.equal(utf8Text.headers['content-type'], 'text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8');
   assert.match(utf8Text.body, /^\{"http\.requests_total",container="utf8","method\.name"="get"\} 3$/m);
 
-  const prometheus2 = await scrape('application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1');
+  const prometheus2 = await scrape(PROMETHEUS_ACCEPT);
   assert.equal(prometheus2.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8');
   assert.match(prometheus2.body, /^http_requests_total\{container="utf8",method_name="get"\} 3$/m);
   assert.equal((await scrape('application/openmetrics-text;version=0.0.1')).headers['content-type'], 'application/openmetrics-text; version=0.0.1; charset=utf-8');
