@@ -19,7 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../src/inject/sidecar.ts';
+import { SIDECAR_ENV } from '../src/inject/sidecar.ts';
 import { cpuModel, cpuMs, CLOCK_TICK_MS, entrypointFlags, procStatus, ROOT, scrape, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
 import { createMemoryCgroup, dropPageCache, type MemoryCgroup } from './sidecar/cgroup.ts';
 import { generateExposition } from './sidecar/generate.ts';
@@ -43,9 +43,19 @@ interface NodeSetup {
   nodeOptions: string;
   env?: Record<string, string>;
 }
-/** The injected container's environment but NODE_OPTIONS (MALLOC_ARENA_MAX). */
-const INJECTED_ENV = Object.fromEntries(SIDECAR_ENV.filter((e) => e.name !== 'NODE_OPTIONS').map((e) => [e.name, e.value]));
-const INJECTED_ENV_TEXT = Object.entries(INJECTED_ENV).map(([name, value]) => `${name}=${value}`).join(' ');
+
+/** A sidecar run as an image's entrypoint flags and an injector's environment (NODE_OPTIONS, MALLOC_*) run it. */
+function injectedSetup(flags: string[], injectedEnv: typeof SIDECAR_ENV): NodeSetup {
+  const nodeOptions = injectedEnv.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+  const env = injectedEnv.filter((e) => e.name !== 'NODE_OPTIONS');
+  const envText = env.map((e) => `${e.name}=${e.value}`).join(' ');
+  return {
+    label: `as injected: \`${[...flags, `NODE_OPTIONS="${nodeOptions}"`, envText].join(' ')}\``,
+    flags,
+    nodeOptions,
+    env: Object.fromEntries(env.map((e) => [e.name, e.value])),
+  };
+}
 
 /**
  * Exactly what an injected sidecar runs with: the image's entrypoint flags (--no-memory-reducer:
@@ -54,12 +64,7 @@ const INJECTED_ENV_TEXT = Object.entries(INJECTED_ENV).map(([name, value]) => `$
  * memory against that limit, instead of letting several scrapes' worth pile up).
  * --single-threaded-gc was tried too: no less memory, more CPU per scrape.
  */
-const INJECTED: NodeSetup = {
-  label: `as injected: \`${[...entrypointFlags(), `NODE_OPTIONS="${SIDECAR_NODE_OPTIONS}"`, INJECTED_ENV_TEXT].join(' ')}\``,
-  flags: entrypointFlags(),
-  nodeOptions: SIDECAR_NODE_OPTIONS,
-  env: INJECTED_ENV,
-};
+const INJECTED = injectedSetup(entrypointFlags(), SIDECAR_ENV);
 /** Node setups tried for the sidecar: Node's defaults, a smaller old space, as injected. */
 const NODE_SETUPS: NodeSetup[] = [
   { label: 'node defaults', flags: [], nodeOptions: '' },
@@ -433,13 +438,7 @@ async function main(): Promise<void> {
  */
 async function injectedBy(root: string): Promise<NodeSetup> {
   const injector = await import(join(root, 'src', 'inject', 'sidecar.ts')) as { SIDECAR_ENV?: typeof SIDECAR_ENV; SIDECAR_NODE_OPTIONS: string };
-  const env = injector.SIDECAR_ENV ?? [{ name: 'NODE_OPTIONS', value: injector.SIDECAR_NODE_OPTIONS }];
-  return {
-    label: root,
-    flags: entrypointFlags(root),
-    nodeOptions: env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '',
-    env: Object.fromEntries(env.filter((e) => e.name !== 'NODE_OPTIONS').map((e) => [e.name, e.value])),
-  };
+  return injectedSetup(entrypointFlags(root), injector.SIDECAR_ENV ?? [{ name: 'NODE_OPTIONS', value: injector.SIDECAR_NODE_OPTIONS }]);
 }
 
 /** CPU per scrape of the baseline's sidecar and this one's, interleaved in rounds; prints the medians and their ratio. */
