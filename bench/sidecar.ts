@@ -8,7 +8,8 @@
 // or linked) instead compares the CPU per scrape of that checkout's sidecar and this one's, each as
 // its checkout injects it (its Dockerfile's entrypoint flags, its injector's environment), on the
 // same targets, their scrapes taken in turn (on a busy machine, two runs of separate benchmarks
-// differ more than the code does), with their p50 and peak private memory; it only prints
+// differ more than the code does), with their p50, peak private memory and CPU by thread (V8's
+// helper threads apart from the main thread, to tell garbage collection's share); it only prints
 // (`--gzip`: the scrapes take gzip). `--memory [dir]` prints where the private memory of this
 // checkout's sidecar (or dir's) is; `--cgroup <MiB>` runs only the memory-limit part, at that limit.
 // `--quick [dir]` measures only the floor and this checkout's (or dir's) sidecar as injected (see quick()).
@@ -20,7 +21,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SIDECAR_ENV } from '../src/inject/sidecar.ts';
-import { cpuModel, cpuMs, CLOCK_TICK_MS, entrypointFlags, procStatus, ROOT, scrape, startChild, stopChild, writeSection, type Started } from './lib/children.ts';
+import { cpuModel, cpuMs, CLOCK_TICK_MS, entrypointFlags, procStatus, ROOT, scrape, startChild, stopChild, threadCpuMs, writeSection, type Started } from './lib/children.ts';
 import { createMemoryCgroup, dropPageCache, type MemoryCgroup } from './sidecar/cgroup.ts';
 import { generateExposition } from './sidecar/generate.ts';
 import { PROMETHEUS_PROTOBUF_ACCEPT } from '../test/sidecar/exposition/accept.ts';
@@ -448,7 +449,9 @@ async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
   const PER_ROUND = 20;
   const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
   const big = await startTargets(SERIES_PER_TARGET);
-  const sidecars: Array<{ name: string; started: Started; cpu: number[]; latencies: number[]; anon: ReturnType<typeof anonPeak> }> = [];
+  const sidecars: Array<{
+    name: string; started: Started; cpu: number[]; latencies: number[]; anon: ReturnType<typeof anonPeak>; threadsBefore: Map<string, number>;
+  }> = [];
   try {
     for (const [name, root] of [['this checkout', ROOT], [`baseline (${baselineRoot})`, baselineRoot]] as const) {
       const out = join(dist, String(sidecars.length));
@@ -456,11 +459,12 @@ async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
       if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
       const started = await startSidecar(join(out, 'promux.mjs'), await injectedBy(root), big);
       for (let i = 0; i < WARMUP; i++) await scrape(agent, started.port, PROMETHEUS_HEADERS);
-      sidecars.push({ name, started, cpu: [], latencies: [], anon: anonPeak(started.child.pid!) });
+      sidecars.push({ name, started, cpu: [], latencies: [], anon: anonPeak(started.child.pid!), threadsBefore: new Map() });
     }
     // Each round scrapes one, then the other, in turn: both meet the same load on the machine.
     const ratios: number[] = [];
     const sampler = setInterval(() => sidecars.forEach((s) => s.anon.sample()), 5);
+    sidecars.forEach((s) => (s.threadsBefore = threadCpuMs(s.started.child.pid!)));
     for (let round = 0; round < ROUNDS; round++) {
       const before = sidecars.map((s) => cpuMs(s.started.child.pid!));
       for (let i = 0; i < PER_ROUND; i++) {
@@ -474,12 +478,18 @@ async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
       ratios.push(sidecars[0]!.cpu[round]! / sidecars[1]!.cpu[round]!);
     }
     clearInterval(sampler);
+    const byThread = sidecars.map((s) => {
+      const after = threadCpuMs(s.started.child.pid!);
+      const perScrape = [...after].map(([thread, spent]) => [thread, (spent - (s.threadsBefore.get(thread) ?? 0)) / (ROUNDS * PER_ROUND)] as const);
+      return perScrape.filter(([, spent]) => spent > 0).map(([thread, spent]) => `${thread} ${ms(spent)}`).join(', ');
+    });
     const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
     console.log(`${big.label}, each as its checkout injects it, ${gzipped ? 'gzip out, ' : ''}${ROUNDS} rounds of ${PER_ROUND} scrapes of each, one then the other; load average before: ${loadBefore}`);
     for (const s of sidecars) {
       console.log(`${s.name}: CPU ms/scrape median ${ms(median(s.cpu))} (rounds: ${s.cpu.map(ms).join(' ')}); ` +
         `p50 ${ms(median(s.latencies))} ms; peak private ${mib(s.anon.peak())} MiB`);
     }
+    sidecars.forEach((s, i) => console.log(`${s.name}: CPU ms/scrape by thread (those alive at the end, that used any): ${byThread[i]}`));
     console.log(`this / baseline, per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${median(ratios).toFixed(3)}`);
   } finally {
     await Promise.all(sidecars.map((s) => stopChild(s.started.child)));

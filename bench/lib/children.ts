@@ -1,7 +1,7 @@
 // What the benchmarks of long-running modes share: children that log where they listen, their CPU
 // and memory from /proc, and their section of BENCHMARKS.md.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 
@@ -55,7 +55,31 @@ export function procStatus(pid: number, field: string): number {
 
 /** utime + stime of the process, in milliseconds. */
 export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/**
+ * utime + stime of the process's live threads, in milliseconds, summed by thread name without its
+ * number: Node's MainThread, V8's helper threads (V8Worker: garbage collection, compilation), libuv's
+ * pool (libuv-worker: zlib, file I/O).
+ */
+export function threadCpuMs(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const thread of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${thread}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended since the listing
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '');
+    byName.set(name, (byName.get(name) ?? 0) + statCpuMs(stat));
+  }
+  return byName;
+}
+
+/** utime + stime of a /proc stat line, in milliseconds. */
+function statCpuMs(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
 }
