@@ -247,7 +247,8 @@ function applyOperation(doc: Document, op: Operation): void {
     else parent.set(index, nodeFor(doc, op.value));
   } else if (isMap(parent)) {
     const known = parent.has(key);
-    const specAt = parent.items.findIndex((p) => isScalar(p.key) && p.key.value === 'spec');
+    // A key set by an earlier operation of the patch is a plain string, not a Scalar (see YAMLMap.set).
+    const specAt = parent.items.findIndex((p) => (isScalar(p.key) ? p.key.value : p.key) === 'spec');
     if (!known && key === 'metadata' && specAt !== -1) {
       // A template that had no metadata gets it where people expect it: before its spec.
       parent.items.splice(specAt, 0, new Pair(doc.createNode(key), doc.createNode(op.value)));
