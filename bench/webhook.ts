@@ -24,6 +24,7 @@ import { batchedDestination, webhookLogger } from '../src/webhook/log.ts';
 import { answerJson, review } from '../src/webhook/review.ts';
 import { SERVER_NAME, createReview, fixturePods, testBundle, writeKeyPair } from '../test/webhook/helpers.ts';
 import { freePort } from '../test/helpers/ports.ts';
+import { entrypointFlags } from './lib/children.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CONNECTIONS = 8;
@@ -400,8 +401,8 @@ async function orchestrate(): Promise<void> {
         writeFileSync(loadArgsFile, JSON.stringify({ port, ca: bundle.ca.cert, body: name === SKIPPED ? skippedBody : reviewBody } satisfies LoadArgs));
         const logFile = openSync(join(dir, 'webhook.log'), 'w');
         const server = name !== CEILING
-          // The node flag and environment of the image (the Dockerfile's ENTRYPOINT and ENV).
-          ? spawn(process.execPath, ['--no-memory-reducer', join(dist, 'promux.mjs'), 'webhook', '--port', String(port), '--listen-address', '127.0.0.1',
+          // The node flags and environment of the image (the Dockerfile's ENTRYPOINT and ENV).
+          ? spawn(process.execPath, [...entrypointFlags(), join(dist, 'promux.mjs'), 'webhook', '--port', String(port), '--listen-address', '127.0.0.1',
             '--tls-cert-file', certFile, '--tls-private-key-file', keyFile, '--shutdown-delay', '0'],
           { stdio: ['ignore', logFile, 'inherit'], env: { ...process.env, NODE_ENV: 'production' } })
           : spawn(process.execPath, [import.meta.filename, '--ceiling', String(port), certFile, keyFile, answerFile],
