@@ -15,11 +15,11 @@
 // Targets (the bundle, on the stream): at most 100 MiB peak RSS and at least 1000 documents/s.
 // Run: npm run bench -- inject (writes the "Dry run" section of BENCHMARKS.md).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { ROOT, writeSection } from './lib/children.ts';
 
-const ROOT = join(import.meta.dirname, '..');
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const DEPLOYMENTS = 1000;
 const TARGET_RSS_MIB = 100;
@@ -128,20 +128,6 @@ const median = (values: number[]): number => {
 const f0 = (n: number): string => n.toFixed(0);
 const f2 = (n: number): string => n.toFixed(2);
 
-function writeSection(section: string): void {
-  const file = join(ROOT, 'BENCHMARKS.md');
-  let text = readFileSync(file, 'utf8');
-  const start = text.search(/^## Dry run$/m);
-  if (start === -1) {
-    text = `${text.trimEnd()}\n\n${section}`;
-  } else {
-    const rest = text.slice(start + 1);
-    const next = rest.search(/^## /m);
-    text = text.slice(0, start) + section + (next === -1 ? '' : `\n${rest.slice(next)}`);
-  }
-  writeFileSync(file, text);
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'promux-bench-inject-'));
   try {
@@ -208,7 +194,7 @@ async function main(): Promise<void> {
       `Where the time went, and what changed (\`node --cpu-prof\`, \`--heap-prof\`, \`--trace-gc\` on the bundle): yaml's parser and composer took ~40% of the CPU, reading every document into a syntax tree and nodes (~0.9 s of a ~2.5 s run on this input), and its stringifier ~30%, writing each injected document back; the rest was the engine, the patches and the collector. Documents in the block style that kubectl, helm and kustomize write (src/workloads/plain-yaml.ts: block mappings and sequences, one-line flow collections and scalars, comments) are now read by a line scanner and, when edited, written by rules that give yaml's own bytes, asking yaml for any string they do not settle (property tests hold both against yaml on generated documents and edits); the source is cut at its "---" lines, so a document outside that style (the last row: ${f0(perS(general.wallMs))} documents/s, yaml's general machinery as before) costs only itself. The inject process also tells V8 not to grow its young generation (one document is alive at a time): measured apart from this table with the bundle with and without that one call (20 runs each way, alternating, same hour): peak RSS 79 MiB median, 82 at most, instead of 89 and 96, at the same CPU (710 against 790 ms median, within the machine's spread). What is left (profile of the bundle): the engine, about a third of the CPU (its patch and the copies fast-json-patch makes of added values among it); reading and writing the documents, a third; Node's start and the modules (~70 ms; ~55 MiB of the peak RSS, of which ~47 MiB are the Node binary's mapped code) and the collector, the rest.`,
       '',
     ].join('\n');
-    writeSection(section);
+    writeSection('Dry run', section);
     console.log(section);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -449,9 +449,7 @@ async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
   const PER_ROUND = 20;
   const dist = mkdtempSync(join(tmpdir(), 'promux-bench-'));
   const big = await startTargets(SERIES_PER_TARGET);
-  const sidecars: Array<{
-    name: string; started: Started; cpu: number[]; latencies: number[]; anon: ReturnType<typeof anonPeak>; threadsBefore: Map<string, number>;
-  }> = [];
+  const sidecars: Array<{ name: string; started: Started; cpu: number[]; latencies: number[]; anon: ReturnType<typeof anonPeak> }> = [];
   try {
     for (const [name, root] of [['this checkout', ROOT], [`baseline (${baselineRoot})`, baselineRoot]] as const) {
       const out = join(dist, String(sidecars.length));
@@ -459,12 +457,12 @@ async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
       if (build.status !== 0) throw new Error(`${root}: scripts/build.js failed`);
       const started = await startSidecar(join(out, 'promux.mjs'), await injectedBy(root), big);
       for (let i = 0; i < WARMUP; i++) await scrape(agent, started.port, PROMETHEUS_HEADERS);
-      sidecars.push({ name, started, cpu: [], latencies: [], anon: anonPeak(started.child.pid!), threadsBefore: new Map() });
+      sidecars.push({ name, started, cpu: [], latencies: [], anon: anonPeak(started.child.pid!) });
     }
     // Each round scrapes one, then the other, in turn: both meet the same load on the machine.
     const ratios: number[] = [];
     const sampler = setInterval(() => sidecars.forEach((s) => s.anon.sample()), 5);
-    sidecars.forEach((s) => (s.threadsBefore = threadCpuMs(s.started.child.pid!)));
+    const threadsBefore = sidecars.map((s) => threadCpuMs(s.started.child.pid!));
     for (let round = 0; round < ROUNDS; round++) {
       const before = sidecars.map((s) => cpuMs(s.started.child.pid!));
       for (let i = 0; i < PER_ROUND; i++) {
@@ -478,9 +476,9 @@ async function compare(baselineRoot: string, gzipped: boolean): Promise<void> {
       ratios.push(sidecars[0]!.cpu[round]! / sidecars[1]!.cpu[round]!);
     }
     clearInterval(sampler);
-    const byThread = sidecars.map((s) => {
+    const byThread = sidecars.map((s, i) => {
       const after = threadCpuMs(s.started.child.pid!);
-      const perScrape = [...after].map(([thread, spent]) => [thread, (spent - (s.threadsBefore.get(thread) ?? 0)) / (ROUNDS * PER_ROUND)] as const);
+      const perScrape = [...after].map(([thread, spent]) => [thread, (spent - (threadsBefore[i]!.get(thread) ?? 0)) / (ROUNDS * PER_ROUND)] as const);
       return perScrape.filter(([, spent]) => spent > 0).map(([thread, spent]) => `${thread} ${ms(spent)}`).join(', ');
     });
     const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;

@@ -24,9 +24,8 @@ import { batchedDestination, webhookLogger } from '../src/webhook/log.ts';
 import { answerJson, review } from '../src/webhook/review.ts';
 import { SERVER_NAME, createReview, fixturePods, testBundle, writeKeyPair } from '../test/webhook/helpers.ts';
 import { freePort } from '../test/helpers/ports.ts';
-import { entrypointFlags } from './lib/children.ts';
+import { cpuMs, entrypointFlags, ROOT, writeSection } from './lib/children.ts';
 
-const ROOT = join(import.meta.dirname, '..');
 const CONNECTIONS = 8;
 // Long enough for V8 to finish optimizing the hot code, as in a webhook that has run for a while: with
 // --trace-opt --trace-deopt, the engine's largest function was still being deoptimized and optimized again
@@ -202,12 +201,6 @@ interface ServerResult {
   generatorRunQueueMsAtRate: number;
 }
 
-/** User + system CPU seconds of a process so far (Linux /proc; clock ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** Nanoseconds a process has waited on a run queue so far (ready to run, no core free), from /proc/<pid>/schedstat. */
 function runQueueNanos(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]);
@@ -224,7 +217,7 @@ async function measure(name: string, server: ChildProcess, port: number, loadArg
     const cpuAt: Record<string, number> = {};
     const waitAt: Record<string, [number, number]> = {};
     load.on('message', (phase: string) => {
-      cpuAt[phase] = cpuSeconds(server.pid!);
+      cpuAt[phase] = cpuMs(server.pid!) / 1000;
       waitAt[phase] = [runQueueNanos(server.pid!), runQueueNanos(load.pid!)];
     });
     const code = await new Promise<number | null>((resolve) => load.on('exit', resolve));
@@ -312,25 +305,6 @@ function decisionCosts(body: string, logFile: string): DecisionCosts {
     parse, review: reviewMicros, engine: withEngine - parse, diff: injected ? patch : 0,
     answer, log: logLine, total: parse + reviewMicros + answer + logLine,
   };
-}
-
-function writeSection(section: string): void {
-  const file = join(ROOT, 'BENCHMARKS.md');
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    text = '# Benchmarks\n\nRun on demand with `npm run bench`; each benchmark rewrites its own section.\n';
-  }
-  const start = text.search(/^## Webhook$/m);
-  if (start === -1) {
-    text = `${text.trimEnd()}\n\n${section}`;
-  } else {
-    const rest = text.slice(start + 1);
-    const next = rest.search(/^## /m);
-    text = text.slice(0, start) + section + (next === -1 ? '' : `\n${rest.slice(next)}`);
-  }
-  writeFileSync(file, text);
 }
 
 const f1 = (n: number): string => n.toFixed(1);
@@ -486,7 +460,7 @@ async function orchestrate(): Promise<void> {
         + ' metrics); garbage collection is about 1%.',
       '',
     ].join('\n');
-    writeSection(section);
+    writeSection('Webhook', section);
     console.log(section);
   } finally {
     rmSync(dir, { recursive: true, force: true });
