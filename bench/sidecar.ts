@@ -63,7 +63,8 @@ function injectedSetup(flags: string[], injectedEnv: typeof SIDECAR_ENV): NodeSe
  * V8 stops waking up every 8 s while nobody scrapes) and the NODE_OPTIONS the injector sets (a
  * small old space makes V8 collect a scrape's buffers soon after it, as they count as external
  * memory against that limit, instead of letting several scrapes' worth pile up).
- * --single-threaded-gc was tried too: no less memory, more CPU per scrape.
+ * --single-threaded-gc was tried too: no less memory, and at most a few percent less CPU per scrape
+ * back to back (BENCHMARKS.md, issue 13).
  */
 const INJECTED = injectedSetup(entrypointFlags(), SIDECAR_ENV);
 /** Node setups tried for the sidecar: Node's defaults, a smaller old space, as injected. */

@@ -54,7 +54,7 @@ export interface Collections {
  * collects: scrapes of 3 x 16.8k series back to back (2-3 MB each) reach that every fourth or fifth
  * scrape, and their garbage piles up to the peak. Collecting at the start of a scrape, when the last
  * one's objects are dead and only ~7 MB lives, keeps that peak 4-6 MiB lower (29.5-33.6 MiB against
- * 34.9-38.1), for 8-15% more CPU per scrape back to back: the collection marks atomically, 7-9 ms
+ * 34.9-38.1), for 6-18% more CPU per scrape back to back: the collection marks atomically, 7-9 ms
  * and as much on helper threads, where V8 marks incrementally (BENCHMARKS.md). A scrape that follows
  * an idle collection finds the heap as that left it, and does not collect: scraped 1 s or more
  * apart, the sidecar costs what it did.
